@@ -1,0 +1,40 @@
+// The codec's one error type. Deliberately not `extends Error`: on Espruino a subclass of Error
+// breaks (DESIGN.md section 2), so this is a plain class that carries the same fields.
+
+/** MQTT 5 reason codes the codec uses when it refuses input. */
+export const enum Reason {
+  SUCCESS = 0x00,
+  UNSPECIFIED_ERROR = 0x80,
+  MALFORMED_PACKET = 0x81,
+  PROTOCOL_ERROR = 0x82,
+  IMPLEMENTATION_SPECIFIC_ERROR = 0x83,
+  UNSUPPORTED_PROTOCOL_VERSION = 0x84,
+  TOPIC_NAME_INVALID = 0x90,
+  PACKET_ID_IN_USE = 0x91,
+  PACKET_ID_NOT_FOUND = 0x92,
+  RECEIVE_MAXIMUM_EXCEEDED = 0x93,
+  TOPIC_ALIAS_INVALID = 0x94,
+  PACKET_TOO_LARGE = 0x95,
+  QOS_NOT_SUPPORTED = 0x9b,
+  PAYLOAD_FORMAT_INVALID = 0x99,
+}
+
+export class ProtocolError {
+  name: string;
+  message: string;
+  /** The normative statement broken, e.g. "MQTT-3.3.1-4" (or "MQTT-1.5.4" for a section). */
+  rule: string;
+  /** The v5 reason code to send in DISCONNECT (0x81 malformed, 0x82 protocol error, 0x95 too large...). */
+  reasonCode: number;
+
+  constructor(rule: string, message: string, reasonCode?: number) {
+    this.name = 'ProtocolError';
+    this.rule = rule;
+    this.message = message + ' [' + rule + ']';
+    this.reasonCode = reasonCode === undefined ? Reason.MALFORMED_PACKET : reasonCode;
+  }
+
+  toString(): string {
+    return 'ProtocolError: ' + this.message;
+  }
+}
