@@ -1,0 +1,30 @@
+// wren's MQTT 3.1.1 / 5.0 codec: pure functions over Uint8Array, no I/O, no time.
+//   encode(packet, version)               -> Uint8Array (version 4 = 3.1.1, 5 = 5.0)
+//   createDecoder(version, maxPacketSize) -> { push(bytes): Packet[], reset(), buffered }
+//   ProtocolError                          the one error type for malformed data, either way
+export { encode, checkTopicName, checkTopicFilter } from './encode';
+export { createDecoder } from './decode';
+export { ProtocolError, Reason } from './errors';
+export { utf8Length, utf8Read, utf8Write } from './utf8';
+export { PacketType } from './types';
+export type {
+  AckPacket,
+  AuthPacket,
+  ConnackPacket,
+  ConnectPacket,
+  Decoder,
+  DisconnectPacket,
+  Packet,
+  PingreqPacket,
+  PingrespPacket,
+  Properties,
+  PublishPacket,
+  QoS,
+  SubackPacket,
+  SubscribePacket,
+  Subscription,
+  UnsubackPacket,
+  UnsubscribePacket,
+  Version,
+  Will,
+} from './types';
