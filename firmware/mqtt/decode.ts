@@ -22,7 +22,7 @@ const AUTH_CODES = '\x00\x18\x19';
 
 function checkReason(code: number, valid: string, what: string): number {
   if (valid.indexOf(String.fromCharCode(code)) < 0) {
-    throw new ProtocolError('MQTT-2.4', 'unknown ' + what + ' reason code 0x' + code.toString(16), Reason.PROTOCOL_ERROR);
+    throw new ProtocolError('2.4', what + ' reason 0x' + code.toString(16), Reason.PROTOCOL_ERROR);
   }
   return code;
 }
@@ -38,33 +38,33 @@ function protocol(rule: string, msg: string): ProtocolError {
 /** The fixed header flags each type must carry (PUBLISH: checked in its body). */
 function checkFlags(type: number, flags: number, version: number): void {
   if (type === PacketType.PUBLISH) {
-    if ((flags & 6) === 6) throw malformed('MQTT-3.3.1-4', 'PUBLISH with QoS 3');
-    if (flags & 8 && !(flags & 6)) throw malformed('MQTT-3.3.1-2', 'DUP set on a QoS 0 PUBLISH');
+    if ((flags & 6) === 6) throw malformed('3.3.1-4', 'PUBLISH with QoS 3');
+    if (flags & 8 && !(flags & 6)) throw malformed('3.3.1-2', 'DUP set on a QoS 0 PUBLISH');
     return;
   }
   const want = type === PacketType.PUBREL || type === PacketType.SUBSCRIBE || type === PacketType.UNSUBSCRIBE ? 2 : 0;
   if (flags !== want) {
     const rule =
       type === PacketType.PUBREL
-        ? 'MQTT-3.6.1-1'
+        ? '3.6.1-1'
         : type === PacketType.SUBSCRIBE
-          ? 'MQTT-3.8.1-1'
+          ? '3.8.1-1'
           : type === PacketType.UNSUBSCRIBE
-            ? 'MQTT-3.10.1-1'
+            ? '3.10.1-1'
             : version === 5
-              ? 'MQTT-2.1.3-1'
-              : 'MQTT-2.2.2-2';
-    throw malformed(rule, 'invalid fixed header flags 0x' + flags.toString(16) + ' for packet type ' + type);
+              ? '2.1.3-1'
+              : '2.2.2-2';
+    throw malformed(rule, 'bad flags 0x' + flags.toString(16) + ' type ' + type);
   }
 }
 
 function topicName(r: Reader, alias: boolean): string {
   const t = r.str();
   if (t.length === 0 && !alias) {
-    throw protocol('MQTT-4.7.3-1', r.version === 5 ? 'empty topic name without a topic alias' : 'empty topic name');
+    throw protocol('4.7.3-1', r.version === 5 ? 'empty topic, no alias' : 'empty topic name');
   }
   if (t.indexOf('+') >= 0 || t.indexOf('#') >= 0) {
-    throw new ProtocolError('MQTT-3.3.2-2', 'topic name contains a wildcard', Reason.TOPIC_NAME_INVALID);
+    throw new ProtocolError('3.3.2-2', 'wildcard in topic', Reason.TOPIC_NAME_INVALID);
   }
   return t;
 }
@@ -87,10 +87,10 @@ function decodePublish(r: Reader, flags: number, owned: boolean, chunkLen: numbe
   const properties = r.version === 5 ? readProps(r, whereOf(PacketType.PUBLISH)) : undefined;
   if (topic.length === 0) {
     if (!properties || properties.topicAlias === undefined) {
-      throw protocol('MQTT-4.7.3-1', r.version === 5 ? 'empty topic name without a topic alias' : 'empty topic name');
+      throw protocol('4.7.3-1', r.version === 5 ? 'empty topic, no alias' : 'empty topic name');
     }
   } else if (topic.indexOf('+') >= 0 || topic.indexOf('#') >= 0) {
-    throw new ProtocolError('MQTT-3.3.2-2', 'topic name contains a wildcard', Reason.TOPIC_NAME_INVALID);
+    throw new ProtocolError('3.3.2-2', 'wildcard in topic', Reason.TOPIC_NAME_INVALID);
   }
   const body = r.buf.subarray(r.pos, r.end);
   // A view when this packet owns its buffer or the payload is most of the chunk; else a copy, so a
@@ -111,21 +111,21 @@ function decodePublish(r: Reader, flags: number, owned: boolean, chunkLen: numbe
 }
 
 function decodeConnect(r: Reader): Packet {
-  if (r.str() !== 'MQTT') throw protocol('MQTT-3.1.2-1', 'protocol name is not "MQTT"');
+  if (r.str() !== 'MQTT') throw protocol('3.1.2-1', 'protocol name');
   const level = r.u8();
   if (level !== 4 && level !== 5) {
-    throw new ProtocolError('MQTT-3.1.2-2', 'unsupported protocol level ' + level, Reason.UNSUPPORTED_PROTOCOL_VERSION);
+    throw new ProtocolError('3.1.2-2', 'protocol level ' + level, Reason.UNSUPPORTED_PROTOCOL_VERSION);
   }
   r.version = level;
   const flags = r.u8();
-  if (flags & 1) throw malformed('MQTT-3.1.2-3', 'CONNECT reserved flag set');
+  if (flags & 1) throw malformed('3.1.2-3', 'reserved flag');
   const willFlag = (flags & 4) !== 0;
   const willQos = (flags >> 3) & 3;
-  if (willQos === 3) throw malformed(level === 5 ? 'MQTT-3.1.2-12' : 'MQTT-3.1.2-14', 'will QoS 3');
+  if (willQos === 3) throw malformed(level === 5 ? '3.1.2-12' : '3.1.2-14', 'will QoS 3');
   if (!willFlag && (willQos !== 0 || flags & 0x20)) {
-    throw malformed(level === 5 ? 'MQTT-3.1.2-11' : 'MQTT-3.1.2-13', 'will QoS or retain without a will');
+    throw malformed(level === 5 ? '3.1.2-11' : '3.1.2-13', 'will QoS/retain, no will');
   }
-  if (level === 4 && flags & 0x40 && !(flags & 0x80)) throw malformed('MQTT-3.1.2-22', 'password without username');
+  if (level === 4 && flags & 0x40 && !(flags & 0x80)) throw malformed('3.1.2-22', 'password, no username');
   const keepAliveSec = r.u16();
   const properties = level === 5 ? readProps(r, whereOf(PacketType.CONNECT)) : undefined;
   const p: Packet = {
@@ -157,7 +157,7 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     case PacketType.PUBREC:
     case PacketType.PUBREL:
     case PacketType.PUBCOMP: {
-      if (!v5 && rem !== 2) throw malformed('MQTT-3.4.2', 'acknowledgement remaining length must be 2');
+      if (!v5 && rem !== 2) throw malformed('3.4.2', 'ack length');
       const p: Packet = { type: type, packetId: r.packetId() };
       if (v5) {
         p.reasonCode =
@@ -173,17 +173,17 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     }
     case PacketType.PINGREQ:
     case PacketType.PINGRESP:
-      if (rem !== 0) throw malformed('MQTT-3.12.1', 'PINGREQ/PINGRESP must have no body');
+      if (rem !== 0) throw malformed('3.12.1', 'ping body');
       return { type: type };
     case PacketType.CONNECT:
       return decodeConnect(r);
     case PacketType.CONNACK: {
       const ackFlags = r.u8();
-      if (ackFlags & 0xfe) throw malformed('MQTT-3.2.2-1', 'CONNACK reserved flags set');
+      if (ackFlags & 0xfe) throw malformed('3.2.2-1', 'reserved ack flags');
       const code = r.u8();
       if (v5) checkReason(code, CONNACK_CODES, 'CONNACK');
-      else if (code > 5) throw protocol('MQTT-3.2.2-5', 'unknown CONNACK return code ' + code);
-      if (code !== 0 && ackFlags) throw protocol(v5 ? 'MQTT-3.2.2-6' : 'MQTT-3.2.2-4', 'session present with a refusal');
+      else if (code > 5) throw protocol('3.2.2-5', 'return code ' + code);
+      if (code !== 0 && ackFlags) throw protocol(v5 ? '3.2.2-6' : '3.2.2-4', 'session present on refusal');
       const p: Packet = { type: PacketType.CONNACK, sessionPresent: ackFlags === 1, reasonCode: code };
       if (v5) {
         const props = readProps(r, whereOf(type));
@@ -194,16 +194,16 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     case PacketType.SUBSCRIBE: {
       const packetId = r.packetId();
       const props = v5 ? readProps(r, whereOf(type)) : undefined;
-      if (r.pos === r.end) throw protocol(v5 ? 'MQTT-3.8.3-2' : 'MQTT-3.8.3-3', 'SUBSCRIBE without a topic filter');
+      if (r.pos === r.end) throw protocol(v5 ? '3.8.3-2' : '3.8.3-3', 'no topic filter');
       const subs = [];
       while (r.pos < r.end) {
         const topic = filter(r);
         const o = r.u8();
-        if ((o & 3) === 3) throw malformed('MQTT-3-8.3-4', 'subscription QoS 3');
+        if ((o & 3) === 3) throw malformed('3-8.3-4', 'subscription QoS 3');
         if (v5) {
-          if (o & 0xc0) throw malformed('MQTT-3.8.3-5', 'reserved subscription option bits set');
-          if (((o >> 4) & 3) === 3) throw protocol('MQTT-3.8.3-6', 'retain handling 3');
-          if (o & 4 && topic.indexOf('$share/') === 0) throw protocol('MQTT-3.8.3-4', 'noLocal on a shared subscription');
+          if (o & 0xc0) throw malformed('3.8.3-5', 'reserved option bits');
+          if (((o >> 4) & 3) === 3) throw protocol('3.8.3-6', 'retain handling 3');
+          if (o & 4 && topic.indexOf('$share/') === 0) throw protocol('3.8.3-4', 'noLocal on shared');
           subs.push({
             topic: topic,
             qos: (o & 3) as QoS,
@@ -212,7 +212,7 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
             retainHandling: ((o >> 4) & 3) as 0 | 1 | 2,
           });
         } else {
-          if (o & 0xfc) throw malformed('MQTT-3-8.3-4', 'reserved subscription option bits set');
+          if (o & 0xfc) throw malformed('3-8.3-4', 'reserved option bits');
           subs.push({ topic: topic, qos: o as QoS });
         }
       }
@@ -224,11 +224,11 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     case PacketType.UNSUBACK: {
       const packetId = r.packetId();
       if (!v5 && type === PacketType.UNSUBACK) {
-        if (rem !== 2) throw malformed('MQTT-3.11.2', 'UNSUBACK remaining length must be 2');
+        if (rem !== 2) throw malformed('3.11.2', 'UNSUBACK length');
         return { type: PacketType.UNSUBACK, packetId: packetId };
       }
       const props = v5 ? readProps(r, whereOf(type)) : undefined;
-      if (r.pos === r.end) throw protocol('MQTT-3.9.3', 'no reason codes');
+      if (r.pos === r.end) throw protocol('3.9.3', 'no reason codes');
       const valid = type === PacketType.SUBACK ? (v5 ? SUBACK_CODES : '\x00\x01\x02\x80') : UNSUBACK_CODES;
       const codes: number[] = [];
       while (r.pos < r.end) codes.push(checkReason(r.u8(), valid, type === PacketType.SUBACK ? 'SUBACK' : 'UNSUBACK'));
@@ -239,7 +239,7 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     case PacketType.UNSUBSCRIBE: {
       const packetId = r.packetId();
       const props = v5 ? readProps(r, whereOf(type)) : undefined;
-      if (r.pos === r.end) throw protocol('MQTT-3.10.3-2', 'UNSUBSCRIBE without a topic filter');
+      if (r.pos === r.end) throw protocol('3.10.3-2', 'no topic filter');
       const topics: string[] = [];
       while (r.pos < r.end) topics.push(filter(r));
       const p: Packet = { type: PacketType.UNSUBSCRIBE, packetId: packetId, topics: topics };
@@ -249,7 +249,7 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
     case PacketType.DISCONNECT:
     case PacketType.AUTH: {
       if (!v5) {
-        if (rem !== 0) throw malformed('MQTT-3.14.1', 'DISCONNECT must have no body');
+        if (rem !== 0) throw malformed('3.14.1', 'DISCONNECT body');
         return { type: PacketType.DISCONNECT };
       }
       const p: DisconnectPacket = {
@@ -263,7 +263,7 @@ function decodeBody(r: Reader, type: number, flags: number, owned: boolean, chun
       return p;
     }
   }
-  throw malformed('MQTT-2.1.2', 'reserved packet type ' + type);
+  throw malformed('2.1.2', 'reserved packet type ' + type);
 }
 
 /** Fixed header at data[pos..end): total packet length, or -1 when more bytes are needed. */
@@ -271,7 +271,7 @@ function headerLength(data: Uint8Array, pos: number, end: number, max: number, v
   const b0 = data[pos];
   const type = b0 >> 4;
   if (type === 0 || (type === PacketType.AUTH && version !== 5)) {
-    throw malformed(version === 5 ? 'MQTT-2.1.2' : 'MQTT-2.2.1', 'reserved packet type ' + type);
+    throw malformed(version === 5 ? '2.1.2' : '2.2.1', 'reserved packet type ' + type);
   }
   checkFlags(type, b0 & 15, version);
   let rem = 0;
@@ -281,12 +281,12 @@ function headerLength(data: Uint8Array, pos: number, end: number, max: number, v
     const b = data[pos + i];
     rem += (b & 0x7f) * mul;
     if (!(b & 0x80)) {
-      if (i > 1 && b === 0 && version === 5) throw malformed('MQTT-1.5.5-1', 'remaining length not minimally encoded');
+      if (i > 1 && b === 0 && version === 5) throw malformed('1.5.5-1', 'non-minimal length');
       const total = 1 + i + rem;
       if (total > max) {
         throw new ProtocolError(
-          version === 5 ? 'MQTT-3.1.2-24' : 'MQTT-2.2.3',
-          'packet of ' + total + ' bytes exceeds the maximum packet size ' + max,
+          version === 5 ? '3.1.2-24' : '2.2.3',
+          'packet of ' + total + ' bytes > max ' + max,
           Reason.PACKET_TOO_LARGE,
         );
       }
@@ -294,7 +294,7 @@ function headerLength(data: Uint8Array, pos: number, end: number, max: number, v
     }
     mul *= 128;
   }
-  throw malformed(version === 5 ? 'MQTT-1.5.5-1' : 'MQTT-2.2.3', 'remaining length longer than 4 bytes');
+  throw malformed(version === 5 ? '1.5.5-1' : '2.2.3', 'length over 4 bytes');
 }
 
 class StreamDecoder {
@@ -385,7 +385,7 @@ class StreamDecoder {
       this.reset();
       if (e instanceof ProtocolError) throw e;
       // Anything else is a codec bug; still surface it as the one error type callers handle.
-      throw new ProtocolError('MQTT-1.5', 'undecodable input: ' + String(e), Reason.MALFORMED_PACKET);
+      throw new ProtocolError('1.5', 'bad input: ' + String(e), Reason.MALFORMED_PACKET);
     }
     return out;
   }
@@ -396,7 +396,7 @@ class StreamDecoder {
  * (whole packet, fixed header included) are refused from their fixed header alone.
  */
 export function createDecoder(version: Version, maxPacketSize: number): Decoder {
-  if (version !== 4 && version !== 5) throw new ProtocolError('MQTT-3.1.2-2', 'version must be 4 or 5', Reason.PROTOCOL_ERROR);
-  if (!(maxPacketSize >= 2)) throw new ProtocolError('MQTT-3.1.2-24', 'maxPacketSize must be at least 2', Reason.PROTOCOL_ERROR);
+  if (version !== 4 && version !== 5) throw new ProtocolError('3.1.2-2', 'version must be 4 or 5', Reason.PROTOCOL_ERROR);
+  if (!(maxPacketSize >= 2)) throw new ProtocolError('3.1.2-24', 'maxPacketSize < 2', Reason.PROTOCOL_ERROR);
   return new StreamDecoder(version, Math.min(maxPacketSize, 268435460));
 }

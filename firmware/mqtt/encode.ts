@@ -18,56 +18,56 @@ function isU16(v: unknown): boolean {
 
 function checkId(id: unknown, version: Version): number {
   if (!isU16(id) || id === 0) {
-    throw misuse(version === 5 ? 'MQTT-2.2.1-3' : 'MQTT-2.3.1-1', 'packet identifier must be 1..65535');
+    throw misuse(version === 5 ? '2.2.1-3' : '2.3.1-1', 'packet id must be 1..65535');
   }
   return id as number;
 }
 
 function checkQos(q: unknown, what: string): QoS {
-  if (q !== 0 && q !== 1 && q !== 2) throw misuse('MQTT-3.3.1-4', what + ' QoS must be 0, 1 or 2');
+  if (q !== 0 && q !== 1 && q !== 2) throw misuse('3.3.1-4', what + ' QoS not 0..2');
   return q;
 }
 
 function checkByte(v: unknown, what: string): number {
-  if (typeof v !== 'number' || v < 0 || v > 255 || Math.floor(v) !== v) throw misuse('MQTT-2.4', what + ' must be a byte');
+  if (typeof v !== 'number' || v < 0 || v > 255 || Math.floor(v) !== v) throw misuse('2.4', what + ' not a byte');
   return v;
 }
 
 /** Size of a length-prefixed string, after checking it. */
 function strSize(s: unknown, what: string): number {
-  if (typeof s !== 'string') throw misuse('MQTT-1.5.4', what + ' must be a string');
+  if (typeof s !== 'string') throw misuse('1.5.4', what + ' not a string');
   const n = utf8Length(s);
-  if (n > 0xffff) throw misuse('MQTT-1.5.4', what + ' longer than 65535 bytes');
+  if (n > 0xffff) throw misuse('1.5.4', what + ' over 65535 bytes');
   return 2 + n;
 }
 
 function binSize(b: unknown, what: string): number {
-  if (!(b instanceof Uint8Array)) throw misuse('MQTT-1.5.6', what + ' must be a Uint8Array');
-  if (b.length > 0xffff) throw misuse('MQTT-1.5.6', what + ' longer than 65535 bytes');
+  if (!(b instanceof Uint8Array)) throw misuse('1.5.6', what + ' not a Uint8Array');
+  if (b.length > 0xffff) throw misuse('1.5.6', what + ' over 65535 bytes');
   return 2 + b.length;
 }
 
 /** A topic name in PUBLISH or a will: no wildcards [MQTT-3.3.2-2], not empty [MQTT-4.7.3-1]. */
 export function checkTopicName(topic: unknown, emptyOk: boolean): void {
-  if (typeof topic !== 'string') throw misuse('MQTT-3.3.2-1', 'topic must be a string');
-  if (topic.length === 0 && !emptyOk) throw misuse('MQTT-4.7.3-1', 'topic must not be empty');
+  if (typeof topic !== 'string') throw misuse('3.3.2-1', 'topic not a string');
+  if (topic.length === 0 && !emptyOk) throw misuse('4.7.3-1', 'empty topic');
   if (topic.indexOf('+') >= 0 || topic.indexOf('#') >= 0) {
-    throw new ProtocolError('MQTT-3.3.2-2', 'topic name contains a wildcard: ' + topic, Reason.TOPIC_NAME_INVALID);
+    throw new ProtocolError('3.3.2-2', 'wildcard in topic: ' + topic, Reason.TOPIC_NAME_INVALID);
   }
 }
 
 /** A topic filter: '#' last and alone in its level [MQTT-4.7.1-2], '+' alone in its level [MQTT-4.7.1-3]. */
 export function checkTopicFilter(filter: unknown): void {
-  if (typeof filter !== 'string') throw misuse('MQTT-4.7.3-1', 'topic filter must be a string');
+  if (typeof filter !== 'string') throw misuse('4.7.3-1', 'filter not a string');
   const n = filter.length;
-  if (n === 0) throw misuse('MQTT-4.7.3-1', 'topic filter must not be empty');
+  if (n === 0) throw misuse('4.7.3-1', 'empty filter');
   for (let i = 0; i < n; i++) {
     const c = filter.charCodeAt(i);
     if (c === 0x23 /* # */ || c === 0x2b /* + */) {
       const before = i === 0 || filter.charCodeAt(i - 1) === 0x2f;
       const after = c === 0x23 ? i === n - 1 : i === n - 1 || filter.charCodeAt(i + 1) === 0x2f;
       if (!before || !after) {
-        throw misuse(c === 0x23 ? 'MQTT-4.7.1-2' : 'MQTT-4.7.1-3', 'misplaced wildcard in topic filter: ' + filter);
+        throw misuse(c === 0x23 ? '4.7.1-2' : '4.7.1-3', 'bad wildcard: ' + filter);
       }
     }
   }
@@ -77,7 +77,7 @@ function v5Only(version: Version, props: Properties | undefined): void {
   if (version !== 5 && props) {
     for (const k in props) {
       if ((props as { [k: string]: unknown })[k] !== undefined) {
-        throw misuse('MQTT-2.2.2', 'properties need MQTT 5 (version 5)');
+        throw misuse('2.2.2', 'properties need v5');
       }
     }
   }
@@ -95,7 +95,7 @@ function blockSize(inner: number): number {
 }
 
 function start(type: number, flags: number, rem: number): Writer {
-  if (rem > VARINT_MAX) throw new ProtocolError('MQTT-2.2.3', 'packet larger than 268435455 bytes', Reason.PACKET_TOO_LARGE);
+  if (rem > VARINT_MAX) throw new ProtocolError('2.2.3', 'packet too large', Reason.PACKET_TOO_LARGE);
   const w = new Writer(1 + varintSize(rem) + rem);
   w.u8((type << 4) | flags);
   w.varint(rem);
@@ -118,17 +118,17 @@ function reasonOk(code: unknown, what: string): number {
  * Throws ProtocolError when the packet is not valid for that version.
  */
 export function encode(packet: Packet, version: Version): Uint8Array {
-  if (version !== 4 && version !== 5) throw misuse('MQTT-3.1.2-2', 'version must be 4 (3.1.1) or 5 (5.0)');
-  if (!packet || typeof packet !== 'object') throw misuse('MQTT-2.1', 'packet must be an object');
+  if (version !== 4 && version !== 5) throw misuse('3.1.2-2', 'version must be 4 or 5');
+  if (!packet || typeof packet !== 'object') throw misuse('2.1', 'not a packet');
   switch (packet.type) {
     case PacketType.PUBLISH: {
       const qos = checkQos(packet.qos, 'PUBLISH');
       const p = packet.properties;
       const alias = version === 5 && p !== undefined && p.topicAlias !== undefined;
       checkTopicName(packet.topic, alias);
-      if (packet.dup && qos === 0) throw misuse('MQTT-3.3.1-2', 'DUP must be 0 for QoS 0');
+      if (packet.dup && qos === 0) throw misuse('3.3.1-2', 'DUP on QoS 0');
       const payload = packet.payload;
-      if (!(payload instanceof Uint8Array)) throw misuse('MQTT-3.3.3', 'payload must be a Uint8Array');
+      if (!(payload instanceof Uint8Array)) throw misuse('3.3.3', 'payload not a Uint8Array');
       const pb = propInner(version, p, whereOf(PacketType.PUBLISH));
       const rem = strSize(packet.topic, 'topic') + (qos > 0 ? 2 : 0) + blockSize(pb) + payload.length;
       const id = qos > 0 ? checkId(packet.packetId, version) : 0;
@@ -171,7 +171,7 @@ export function encode(packet: Packet, version: Version): Uint8Array {
       return encodeConnect(packet, version);
     case PacketType.CONNACK: {
       const code = reasonOk(packet.reasonCode, 'CONNACK');
-      if (version === 4 && code > 5) throw misuse('MQTT-3.2.2-5', 'CONNACK return code must be 0..5');
+      if (version === 4 && code > 5) throw misuse('3.2.2-5', 'return code > 5');
       const pb = propInner(version, packet.properties, whereOf(PacketType.CONNACK));
       const w = start(PacketType.CONNACK, 0, 2 + blockSize(pb));
       w.u8(packet.sessionPresent ? 1 : 0);
@@ -183,7 +183,7 @@ export function encode(packet: Packet, version: Version): Uint8Array {
       const id = checkId(packet.packetId, version);
       const subs = packet.subscriptions;
       if (!Array.isArray(subs) || subs.length === 0) {
-        throw misuse(version === 5 ? 'MQTT-3.8.3-2' : 'MQTT-3.8.3-3', 'SUBSCRIBE needs at least one topic filter');
+        throw misuse(version === 5 ? '3.8.3-2' : '3.8.3-3', 'no topic filter');
       }
       const pb = propInner(version, packet.properties, whereOf(PacketType.SUBSCRIBE));
       let rem = 2 + blockSize(pb);
@@ -193,11 +193,11 @@ export function encode(packet: Packet, version: Version): Uint8Array {
         checkQos(s.qos, 'subscription');
         if (version === 5) {
           if (s.retainHandling !== undefined && s.retainHandling !== 0 && s.retainHandling !== 1 && s.retainHandling !== 2) {
-            throw misuse('MQTT-3.8.3-6', 'retainHandling must be 0, 1 or 2');
+            throw misuse('3.8.3-6', 'retainHandling > 2');
           }
-          if (s.noLocal && s.topic.indexOf('$share/') === 0) throw misuse('MQTT-3.8.3-4', 'noLocal on a shared subscription');
+          if (s.noLocal && s.topic.indexOf('$share/') === 0) throw misuse('3.8.3-4', 'noLocal on shared');
         } else if (s.noLocal || s.retainAsPublished || s.retainHandling) {
-          throw misuse('MQTT-3.8.3-4', 'subscription options need MQTT 5');
+          throw misuse('3.8.3-4', 'options need v5');
         }
         rem += strSize(s.topic, 'topic filter') + 1;
       }
@@ -215,15 +215,15 @@ export function encode(packet: Packet, version: Version): Uint8Array {
     case PacketType.UNSUBACK: {
       const id = checkId(packet.packetId, version);
       const codes = packet.reasonCodes || [];
-      if (!Array.isArray(codes)) throw misuse('MQTT-3.9.3', 'reasonCodes must be an array');
+      if (!Array.isArray(codes)) throw misuse('3.9.3', 'reasonCodes not an array');
       if (packet.type === PacketType.UNSUBACK && version === 4) {
-        if (codes.length) throw misuse('MQTT-3.11.3', 'UNSUBACK reason codes need MQTT 5');
+        if (codes.length) throw misuse('3.11.3', 'reason codes need v5');
         v5Only(version, packet.properties);
         const w = start(PacketType.UNSUBACK, 0, 2);
         w.u16(id);
         return w.buf;
       }
-      if (codes.length === 0) throw misuse('MQTT-3.9.3', 'at least one reason code');
+      if (codes.length === 0) throw misuse('3.9.3', 'no reason codes');
       for (let i = 0; i < codes.length; i++) checkByte(codes[i], 'reason code');
       const pb = propInner(version, packet.properties, whereOf(packet.type));
       const w = start(packet.type, 0, 2 + blockSize(pb) + codes.length);
@@ -235,7 +235,7 @@ export function encode(packet: Packet, version: Version): Uint8Array {
     case PacketType.UNSUBSCRIBE: {
       const id = checkId(packet.packetId, version);
       const topics = packet.topics;
-      if (!Array.isArray(topics) || topics.length === 0) throw misuse('MQTT-3.10.3-2', 'UNSUBSCRIBE needs at least one topic filter');
+      if (!Array.isArray(topics) || topics.length === 0) throw misuse('3.10.3-2', 'no topic filter');
       const pb = propInner(version, packet.properties, whereOf(PacketType.UNSUBSCRIBE));
       let rem = 2 + blockSize(pb);
       for (let i = 0; i < topics.length; i++) {
@@ -250,10 +250,10 @@ export function encode(packet: Packet, version: Version): Uint8Array {
     }
     case PacketType.DISCONNECT:
     case PacketType.AUTH: {
-      if (packet.type === PacketType.AUTH && version !== 5) throw misuse('MQTT-2.1.2', 'AUTH needs MQTT 5');
+      if (packet.type === PacketType.AUTH && version !== 5) throw misuse('2.1.2', 'AUTH needs MQTT 5');
       const code = reasonOk(packet.reasonCode, 'DISCONNECT');
       if (version === 4) {
-        if (code !== 0) throw misuse('MQTT-3.14', 'DISCONNECT reason codes need MQTT 5');
+        if (code !== 0) throw misuse('3.14', 'reason code needs v5');
         v5Only(version, packet.properties);
         return start(PacketType.DISCONNECT, 0, 0).buf;
       }
@@ -265,7 +265,7 @@ export function encode(packet: Packet, version: Version): Uint8Array {
       return w.buf;
     }
     default:
-      throw misuse('MQTT-2.1.2', 'unknown packet type ' + (packet as { type: unknown }).type);
+      throw misuse('2.1.2', 'packet type ' + (packet as { type: unknown }).type);
   }
 }
 
@@ -274,12 +274,12 @@ function encodeConnect(
   version: Version,
 ): Uint8Array {
   const ka = packet.keepAliveSec;
-  if (!isU16(ka)) throw misuse('MQTT-3.1.2-10', 'keepAliveSec must be 0..65535');
+  if (!isU16(ka)) throw misuse('3.1.2-10', 'keepAliveSec > 65535');
   let flags = packet.clean ? 2 : 0;
   const pb = propInner(version, packet.properties, whereOf(PacketType.CONNECT));
   let rem = 10 + blockSize(pb) + strSize(packet.clientId, 'clientId');
   if (version === 4 && packet.clientId.length === 0 && !packet.clean) {
-    throw misuse('MQTT-3.1.3-7', 'an empty clientId needs clean session');
+    throw misuse('3.1.3-7', 'empty clientId needs clean');
   }
   const will = packet.will;
   let wpb = -1;
@@ -295,7 +295,7 @@ function encodeConnect(
     flags |= 0x80;
   }
   if (packet.password !== undefined) {
-    if (version === 4 && packet.username === undefined) throw misuse('MQTT-3.1.2-22', 'a password needs a username in MQTT 3.1.1');
+    if (version === 4 && packet.username === undefined) throw misuse('3.1.2-22', 'password, no username');
     rem += binSize(packet.password, 'password');
     flags |= 0x40;
   }

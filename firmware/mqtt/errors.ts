@@ -27,10 +27,11 @@ export class ProtocolError {
   /** The v5 reason code to send in DISCONNECT (0x81 malformed, 0x82 protocol error, 0x95 too large...). */
   reasonCode: number;
 
+  /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". */
   constructor(rule: string, message: string, reasonCode?: number) {
     this.name = 'ProtocolError';
-    this.rule = rule;
-    this.message = message + ' [' + rule + ']';
+    this.rule = 'MQTT-' + rule;
+    this.message = message + ' [' + this.rule + ']';
     this.reasonCode = reasonCode === undefined ? Reason.MALFORMED_PACKET : reasonCode;
   }
 

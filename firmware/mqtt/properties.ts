@@ -71,7 +71,7 @@ for (let i = 0; i < TABLE.length; i++) {
 }
 
 function misuse(msg: string): ProtocolError {
-  return new ProtocolError('MQTT-2.2.2', msg, Reason.PROTOCOL_ERROR);
+  return new ProtocolError('2.2.2', msg, Reason.PROTOCOL_ERROR);
 }
 
 function isUint(v: unknown, max: number): boolean {
@@ -93,7 +93,7 @@ function checkValue(row: [number, string, Kind, number], v: unknown): number {
   const name = row[1];
   switch (row[2]) {
     case Kind.BOOL:
-      if (typeof v !== 'boolean') throw misuse(name + ' must be a boolean');
+      if (typeof v !== 'boolean') throw misuse(name + ' not a boolean');
       return 2;
     case Kind.BYTE:
       if (v !== 0 && v !== 1) throw misuse(name + ' must be 0 or 1');
@@ -105,19 +105,19 @@ function checkValue(row: [number, string, Kind, number], v: unknown): number {
       if (!isUint(v, 0xffffffff) || (v === 0 && nonZero(name))) throw misuse(name + ' out of range');
       return 5;
     case Kind.VARINT:
-      if (!isUint(v, 268435455) || v === 0) throw misuse(name + ' must be 1..268435455');
+      if (!isUint(v, 268435455) || v === 0) throw misuse(name + ' out of range');
       return 1 + varintSize(v as number);
     case Kind.STRING:
-      if (typeof v !== 'string') throw misuse(name + ' must be a string');
+      if (typeof v !== 'string') throw misuse(name + ' not a string');
       return 3 + stringSize(v, name);
     case Kind.BINARY:
-      if (!(v instanceof Uint8Array)) throw misuse(name + ' must be a Uint8Array');
-      if (v.length > 0xffff) throw misuse(name + ' longer than 65535 bytes');
+      if (!(v instanceof Uint8Array)) throw misuse(name + ' not a Uint8Array');
+      if (v.length > 0xffff) throw misuse(name + ' over 65535 bytes');
       return 3 + v.length;
     default: {
       const pair = v as [string, string];
       if (!pair || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-        throw misuse('userProperties must be [name, value] string pairs');
+        throw misuse('userProperties: [name, value] pairs');
       }
       return 5 + stringSize(pair[0], name) + stringSize(pair[1], name);
     }
@@ -126,7 +126,7 @@ function checkValue(row: [number, string, Kind, number], v: unknown): number {
 
 function stringSize(s: string, what: string): number {
   const n = utf8Length(s);
-  if (n > 0xffff) throw new ProtocolError('MQTT-1.5.4', what + ' longer than 65535 bytes', Reason.PROTOCOL_ERROR);
+  if (n > 0xffff) throw new ProtocolError('1.5.4', what + ' over 65535 bytes', Reason.PROTOCOL_ERROR);
   return n;
 }
 
@@ -143,11 +143,11 @@ export function propsSize(props: Properties | undefined, where: number): number 
     if (v === undefined) continue;
     const row = BY_NAME[name];
     if (!row) throw misuse('unknown property ' + name);
-    if (!(row[3] & where)) throw misuse(name + ' is not allowed in this packet');
+    if (!(row[3] & where)) throw misuse(name + ' not allowed here');
     if (row[2] === Kind.PAIR || row[2] === Kind.VARINT) {
-      if (!Array.isArray(v)) throw misuse(name + ' must be an array');
+      if (!Array.isArray(v)) throw misuse(name + ' not an array');
       if (row[2] === Kind.VARINT && where === S && v.length !== 1) {
-        throw misuse('SUBSCRIBE carries exactly one subscription identifier');
+        throw misuse('one subscription id only');
       }
       for (let i = 0; i < v.length; i++) size += checkValue(row, v[i]);
     } else {
@@ -213,7 +213,7 @@ export function readProps(r: Reader, where: number): Properties | undefined {
   const len = r.varint();
   if (len === 0) return undefined;
   const end = r.pos + len;
-  if (end > r.end) throw new ProtocolError('MQTT-2.2.2', 'property length exceeds the packet', Reason.MALFORMED_PACKET);
+  if (end > r.end) throw new ProtocolError('2.2.2', 'property length', Reason.MALFORMED_PACKET);
   const props: { [k: string]: unknown } = {};
   const outerEnd = r.end;
   r.end = end;
@@ -222,8 +222,8 @@ export function readProps(r: Reader, where: number): Properties | undefined {
     const row = id < BY_ID.length ? BY_ID[id] : undefined;
     if (!row || !(row[3] & where)) {
       throw new ProtocolError(
-        'MQTT-2.2.2',
-        'property 0x' + id.toString(16) + (row ? ' is not allowed in this packet' : ' is unknown'),
+        '2.2.2',
+        'property 0x' + id.toString(16) + (row ? ' not allowed here' : ' unknown'),
         Reason.MALFORMED_PACKET,
       );
     }
@@ -233,7 +233,7 @@ export function readProps(r: Reader, where: number): Properties | undefined {
       case Kind.BOOL:
       case Kind.BYTE: {
         const b = r.u8();
-        if (b > 1) throw new ProtocolError('MQTT-2.2.2', name + ' must be 0 or 1', Reason.PROTOCOL_ERROR);
+        if (b > 1) throw new ProtocolError('2.2.2', name + ' must be 0 or 1', Reason.PROTOCOL_ERROR);
         v = row[2] === Kind.BOOL ? b === 1 : b;
         break;
       }
@@ -256,17 +256,17 @@ export function readProps(r: Reader, where: number): Properties | undefined {
         v = [r.str(), r.str()];
     }
     if (v === 0 && nonZero(name)) {
-      throw new ProtocolError('MQTT-2.2.2', name + ' must not be 0', Reason.PROTOCOL_ERROR);
+      throw new ProtocolError('2.2.2', name + ' must not be 0', Reason.PROTOCOL_ERROR);
     }
     if (row[2] === Kind.PAIR || row[2] === Kind.VARINT) {
       const list = props[name] as unknown[] | undefined;
       if (!list) props[name] = [v];
       else if (row[2] === Kind.VARINT && where === S) {
-        throw new ProtocolError('MQTT-3.8.2.1', 'subscription identifier repeated', Reason.PROTOCOL_ERROR);
+        throw new ProtocolError('3.8.2.1', 'repeated subscription id', Reason.PROTOCOL_ERROR);
       } else list.push(v);
     } else {
       if (props[name] !== undefined) {
-        throw new ProtocolError('MQTT-2.2.2', name + ' included more than once', Reason.PROTOCOL_ERROR);
+        throw new ProtocolError('2.2.2', name + ' repeated', Reason.PROTOCOL_ERROR);
       }
       props[name] = v;
     }

@@ -21,7 +21,7 @@ function fromCodes(codes: ArrayLike<number>): string {
 }
 
 function badUtf8(what: string): ProtocolError {
-  return new ProtocolError('MQTT-1.5.4-1', what, Reason.MALFORMED_PACKET);
+  return new ProtocolError('1.5.4-1', what, Reason.MALFORMED_PACKET);
 }
 
 /** Number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000. */
@@ -31,12 +31,12 @@ export function utf8Length(s: string): number {
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) {
-      if (c === 0) throw new ProtocolError('MQTT-1.5.4-2', 'string contains U+0000');
+      if (c === 0) throw new ProtocolError('1.5.4-2', 'U+0000 in string');
     } else if (c < 0x800) {
       len += 1;
     } else if (c >= 0xd800 && c <= 0xdfff) {
       const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
-      if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) throw badUtf8('string contains a lone surrogate');
+      if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) throw badUtf8('lone surrogate');
       len += 2; // 4 bytes for 2 UTF-16 units
       i++;
     } else {
@@ -80,7 +80,7 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
   // Fast path: ASCII, checked with one loop, converted natively.
   while (i < end) {
     const b = buf[i];
-    if (b === 0) throw new ProtocolError('MQTT-1.5.4-2', 'string contains U+0000');
+    if (b === 0) throw new ProtocolError('1.5.4-2', 'U+0000 in string');
     if (b >= 0x80) break;
     i++;
   }
@@ -90,7 +90,7 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
   while (i < end) {
     const b = buf[i++];
     if (b < 0x80) {
-      if (b === 0) throw new ProtocolError('MQTT-1.5.4-2', 'string contains U+0000');
+      if (b === 0) throw new ProtocolError('1.5.4-2', 'U+0000 in string');
       units.push(b);
       continue;
     }
@@ -110,17 +110,17 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
       need = 3;
       min = 0x10000;
     } else {
-      throw badUtf8('ill-formed UTF-8 lead byte 0x' + b.toString(16));
+      throw badUtf8('bad UTF-8 0x' + b.toString(16));
     }
-    if (i + need > end) throw badUtf8('truncated UTF-8 sequence');
+    if (i + need > end) throw badUtf8('truncated UTF-8');
     for (let k = 0; k < need; k++) {
       const c = buf[i++];
-      if ((c & 0xc0) !== 0x80) throw badUtf8('ill-formed UTF-8 continuation byte');
+      if ((c & 0xc0) !== 0x80) throw badUtf8('bad UTF-8');
       cp = (cp << 6) | (c & 0x3f);
     }
-    if (cp < min) throw badUtf8('overlong UTF-8 form');
-    if (cp >= 0xd800 && cp <= 0xdfff) throw badUtf8('UTF-8 encodes a surrogate code point');
-    if (cp > 0x10ffff) throw badUtf8('code point above U+10FFFF');
+    if (cp < min) throw badUtf8('overlong UTF-8');
+    if (cp >= 0xd800 && cp <= 0xdfff) throw badUtf8('UTF-8 surrogate');
+    if (cp > 0x10ffff) throw badUtf8('UTF-8 over U+10FFFF');
     if (cp >= 0x10000) {
       cp -= 0x10000;
       units.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));

@@ -11,7 +11,7 @@ export function varintSize(v: number): number {
 }
 
 function truncated(): ProtocolError {
-  return new ProtocolError('MQTT-1.5', 'packet shorter than its fields', Reason.MALFORMED_PACKET);
+  return new ProtocolError('1.5', 'truncated', Reason.MALFORMED_PACKET);
 }
 
 export class Reader {
@@ -57,13 +57,13 @@ export class Reader {
       v += (b & 0x7f) * mul;
       if (!(b & 0x80)) {
         if (i > 0 && b === 0) {
-          throw new ProtocolError('MQTT-1.5.5-1', 'variable byte integer not minimally encoded', Reason.MALFORMED_PACKET);
+          throw new ProtocolError('1.5.5-1', 'non-minimal varint', Reason.MALFORMED_PACKET);
         }
         return v;
       }
       mul *= 128;
     }
-    throw new ProtocolError('MQTT-1.5.5-1', 'variable byte integer longer than 4 bytes', Reason.MALFORMED_PACKET);
+    throw new ProtocolError('1.5.5-1', 'varint over 4 bytes', Reason.MALFORMED_PACKET);
   }
 
   str(): string {
@@ -87,8 +87,8 @@ export class Reader {
     const id = this.u16();
     if (id === 0) {
       throw new ProtocolError(
-        this.version === 5 ? 'MQTT-2.2.1-3' : 'MQTT-2.3.1-1',
-        'packet identifier 0',
+        this.version === 5 ? '2.2.1-3' : '2.3.1-1',
+        'packet id 0',
         Reason.PROTOCOL_ERROR,
       );
     }
@@ -98,7 +98,7 @@ export class Reader {
   /** Throws unless every byte of the packet was consumed. */
   done(): void {
     if (this.pos !== this.end) {
-      throw new ProtocolError('MQTT-2.1.4', 'packet longer than its fields', Reason.MALFORMED_PACKET);
+      throw new ProtocolError('2.1.4', 'trailing bytes', Reason.MALFORMED_PACKET);
     }
   }
 }
