@@ -19,6 +19,22 @@ export const espruinoSupported = {
   'class-private-method': false,
   'class-private-accessor': false,
   'class-static-blocks': false,
+  // Espruino rejects \u{...} escapes; with this esbuild writes surrogate pairs instead.
+  'unicode-escapes': false,
+};
+
+/**
+ * tsconfig settings for Espruino bundles. esbuild's build API uses tsconfigRaw INSTEAD of
+ * tsconfig.json, so bundles do not depend on the type-checking config: without this, tsconfig's
+ * `strict` implies `alwaysStrict`, and esbuild then starts every bundle with "use strict", which
+ * Espruino does not run (DESIGN.md section 2). Class fields keep assignment semantics
+ * (`this.x = v` in the constructor, no Object.defineProperty helper).
+ */
+export const espruinoTsconfigRaw = {
+  compilerOptions: {
+    alwaysStrict: false,
+    useDefineForClassFields: false,
+  },
 };
 
 /**
@@ -33,6 +49,7 @@ export function espruinoBuildOptions() {
     target: 'es2015',
     platform: 'neutral',
     supported: { ...espruinoSupported },
+    tsconfigRaw: { compilerOptions: { ...espruinoTsconfigRaw.compilerOptions } },
     legalComments: 'none',
     charset: 'ascii',
     logLevel: 'silent',
