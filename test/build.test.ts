@@ -1,0 +1,285 @@
+// build.mjs: the Espruino bundles, their size report and budgets, and the esbuild settings that turn
+// syntax Espruino lacks into build errors (what esbuild lowers instead is left to the bundle check).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runInNewContext } from 'node:vm';
+import * as esbuild from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+interface Finding {
+  rule: string;
+  line: number;
+  column: number;
+  source?: { file: string; line: number; column: number };
+}
+interface BundleSpec {
+  name: string;
+  entry: string;
+  budgetBytes: number;
+  exposeAs?: string;
+}
+interface BundleResult {
+  name: string;
+  outfile: string;
+  bytes: number;
+  gzipBytes: number;
+  budgetBytes: number;
+  overBudget: boolean;
+  findings: Finding[];
+  errors: string[];
+  text: string;
+}
+interface BuildModule {
+  buildBundles(opts: {
+    bundles?: BundleSpec[];
+    only?: string[];
+    outDir?: string;
+    write?: boolean;
+    budgets?: Record<string, number>;
+  }): Promise<{ ok: boolean; results: BundleResult[]; report: string; problems: string[] }>;
+  BUNDLES: BundleSpec[];
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = 'test/fixtures/bundle-check';
+const CODEC_BUDGET = 10240;
+// build.mjs and tools/*.mjs are plain JavaScript (tsconfig has no allowJs): typed dynamic imports.
+const { buildBundles, BUNDLES } = (await import(new URL('../build.mjs', import.meta.url).href)) as BuildModule;
+const { espruinoBuildOptions } = (await import(
+  new URL('../tools/esbuild-espruino.mjs', import.meta.url).href
+)) as { espruinoBuildOptions(): esbuild.BuildOptions };
+const { checkBundle } = (await import(new URL('../tools/bundle-check.mjs', import.meta.url).href)) as {
+  checkBundle(js: string): Finding[];
+};
+
+const tmpDirs: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'wren-build-'));
+  tmpDirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+});
+
+const runBuild = (...args: string[]) =>
+  spawnSync(process.execPath, [join(ROOT, 'build.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+
+/** The report row of one bundle: name, minified, gzip, budget, status, check. */
+function reportRow(report: string, name: string): string[] {
+  const line = report.split('\n').find((l) => l.split(/\s+/)[0] === name);
+  if (!line) throw new Error('no row for ' + name + ' in:\n' + report);
+  return line.trim().split(/\s{2,}/);
+}
+
+describe('node build.mjs', () => {
+  // One real run of the CLI with its defaults (dist/), shared by the tests below.
+  let cli: ReturnType<typeof runBuild>;
+  beforeAll(() => {
+    cli = runBuild();
+  });
+
+  it('writes dist/codec.js and its source map, and prints the codec row of the size report', () => {
+    expect(cli.error).toBeUndefined();
+    expect(existsSync(join(ROOT, 'dist/codec.js'))).toBe(true);
+    expect(existsSync(join(ROOT, 'dist/codec.js.map'))).toBe(true);
+    const header = cli.stdout.split('\n')[0].trim().split(/\s+/);
+    expect(header).toEqual(['bundle', 'minified', 'gzip', 'budget', 'status', 'check']);
+    const [name, minified, gzip, budget, status, check] = reportRow(cli.stdout, 'codec');
+    expect(name).toBe('codec');
+    expect(Number(minified)).toBe(readFileSync(join(ROOT, 'dist/codec.js')).length);
+    expect(Number(gzip)).toBeGreaterThan(0);
+    expect(Number(gzip)).toBeLessThan(Number(minified));
+    expect(Number(budget)).toBe(CODEC_BUDGET);
+    expect(['OK', 'OVER']).toContain(status);
+    expect(check).toBe('clean');
+  });
+
+  it('keeps the codec (both versions, every export) within 10 KB minified, and exits 0', () => {
+    const [, minified, , , status] = reportRow(cli.stdout, 'codec');
+    expect(Number(minified)).toBeLessThanOrEqual(CODEC_BUDGET);
+    expect(status).toBe('OK');
+    expect(cli.stderr).toBe('');
+    expect(cli.status).toBe(0);
+  });
+
+  it('exposes the codec API from the bundle as the global wrenMqtt', () => {
+    const sandbox: Record<string, unknown> = {};
+    runInNewContext(readFileSync(join(ROOT, 'dist/codec.js'), 'utf8'), sandbox, { timeout: 5000 });
+    const api = sandbox.wrenMqtt as {
+      encode(p: { type: number }, v: number): Uint8Array;
+      createDecoder(v: number, max: number): { push(b: Uint8Array): Array<{ type: number }> };
+      ProtocolError: unknown;
+    };
+    expect(typeof api.ProtocolError).toBe('function');
+    expect(Array.from(api.encode({ type: 12 }, 4))).toEqual([0xc0, 0x00]); // PINGREQ
+    const decoder = api.createDecoder(5, 1024);
+    expect(decoder.push(new Uint8Array([0xd0, 0x00])).map((p) => p.type)).toEqual([13]); // PINGRESP
+  });
+
+  it('prints usage with --help and exits 0', () => {
+    const r = runBuild('--help');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^usage: node build\.mjs/);
+    expect(r.stdout).toContain('--board');
+  });
+
+  it('exits 2 with one line on stderr for usage errors', () => {
+    for (const args of [['--bogus'], ['--only', 'no-such-bundle']]) {
+      const r = runBuild(...args);
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('exits 1 with one line for --board, which is not implemented yet', () => {
+    const r = runBuild('--board', 'board.json');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('not implemented');
+  });
+});
+
+describe('buildBundles()', () => {
+  it('lists the codec bundle with its 10 KB budget', () => {
+    expect(BUNDLES.find((b) => b.name === 'codec')).toMatchObject({
+      entry: 'firmware/mqtt/index.ts',
+      budgetBytes: CODEC_BUDGET,
+    });
+  });
+
+  it('writes the bundle to the output directory and measures it', async () => {
+    const outDir = tmp();
+    const out = await buildBundles({ only: ['codec'], outDir });
+    const codec = out.results[0];
+    expect(codec.errors).toEqual([]);
+    const written = readFileSync(join(outDir, 'codec.js'), 'utf8');
+    expect(written).toBe(codec.text);
+    expect(codec.bytes).toBe(Buffer.byteLength(written));
+    expect(written.startsWith('var wrenMqtt;')).toBe(true);
+    expect(written).not.toContain('use strict');
+    expect(reportRow(out.report, 'codec')[1]).toBe(String(codec.bytes));
+  });
+
+  it('fails a bundle over its budget and says so', async () => {
+    const out = await buildBundles({ only: ['codec'], write: false, budgets: { codec: 1000 } });
+    expect(out.ok).toBe(false);
+    expect(out.results[0].overBudget).toBe(true);
+    expect(reportRow(out.report, 'codec')[4]).toBe('OVER');
+    expect(out.problems.some((p) => p.includes('over its budget of 1000'))).toBe(true);
+  });
+
+  it('fails a bundle the check finds problems in, pointing at the TypeScript lines', async () => {
+    const out = await buildBundles({
+      bundles: [{ name: 'uses-map', entry: FIXTURES + '/uses-map.ts', budgetBytes: 100_000 }],
+      write: false,
+    });
+    expect(out.ok).toBe(false);
+    const r = out.results[0];
+    expect(r.errors).toEqual([]);
+    expect(r.overBudget).toBe(false);
+    expect(r.findings.map((f) => f.rule).sort()).toEqual(
+      ['class-self-reference', 'hoisting', 'unsupported-global', 'unsupported-static'],
+    );
+    expect(reportRow(out.report, 'uses-map')[5]).toBe('4 finding(s)');
+    const mapLine = out.problems.find((p) => p.includes('[unsupported-global]'));
+    expect(mapLine).toContain('test/fixtures/bundle-check/uses-map.ts:5:');
+    expect(out.problems.every((p) => !p.includes('\n'))).toBe(true);
+  });
+
+  it('builds a clean program bundle within budget', async () => {
+    const out = await buildBundles({
+      bundles: [{ name: 'clean', entry: FIXTURES + '/clean.ts', budgetBytes: 10_000 }],
+      write: false,
+    });
+    expect(out.problems).toEqual([]);
+    expect(out.ok).toBe(true);
+    expect(reportRow(out.report, 'clean')[4]).toBe('OK');
+  });
+
+  it('fails clearly, in one line, when an entry is missing', async () => {
+    const out = await buildBundles({
+      bundles: [{ name: 'ghost', entry: 'firmware/ghost/index.ts', budgetBytes: 1000 }],
+      write: false,
+    });
+    expect(out.ok).toBe(false);
+    expect(out.results[0].errors).toEqual(['entry not found: firmware/ghost/index.ts']);
+    expect(out.problems).toEqual(['build: ghost: entry not found: firmware/ghost/index.ts']);
+    expect(reportRow(out.report, 'ghost')[4]).toBe('FAILED');
+  });
+
+  it('turns an esbuild error into one line per message with the file and position', async () => {
+    const dir = tmp();
+    const entry = join(dir, 'bad.ts');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(entry, 'export function f(o: { a: number }) {\n  const { a } = o;\n  return a;\n}\n');
+    const out = await buildBundles({ bundles: [{ name: 'bad', entry, budgetBytes: 1000 }], write: false });
+    expect(out.ok).toBe(false);
+    expect(out.problems).toHaveLength(1);
+    expect(out.problems[0]).toMatch(/^build: bad: .*bad\.ts:2:\d+: Transforming destructuring/);
+  });
+});
+
+describe('esbuild with espruinoBuildOptions()', () => {
+  const bundle = (contents: string) =>
+    esbuild.build({
+      ...espruinoBuildOptions(),
+      stdin: { contents, loader: 'ts', resolveDir: ROOT, sourcefile: 'case.ts' },
+      write: false,
+      minify: true,
+    });
+
+  const REFUSED: Array<[string, string, RegExp]> = [
+    ['object destructuring', 'export function f(o: { a: number }) { const { a } = o; return a; }', /destructuring/],
+    ['array destructuring', 'export function f(o: number[]) { const [a] = o; return a; }', /destructuring/],
+    ['parameter destructuring', 'export function f({ a }: { a: number }) { return a; }', /destructuring/],
+    ['for-of destructuring', 'export function f(o: number[][]) { for (const [a] of o) return a; }', /destructuring/],
+    ['default parameters', 'export function f(a = 1) { return a; }', /default arguments/],
+    ['rest parameters', 'export function f(...a: number[]) { return a; }', /rest arguments/],
+    ['spread in a call', 'export function f(a: number[]) { return Math.max(...a); }', /rest arguments|spread/],
+    ['array spread', 'export function f(a: number[]) { return [...a]; }', /array spread/],
+    ['async function', 'export async function f() { return 1; }', /async functions/],
+    ['async arrow', 'export const f = async () => 1;', /async functions/],
+    ['generator', 'export function* g() { yield 1; }', /generator functions/],
+    ['async generator', 'export async function* g() { yield 1; }', /async generator/],
+    ['for await', 'export async function f(a: AsyncIterable<number>) { for await (const x of a) return x; }', /for-await|async/],
+    ['new.target', 'export function F() { return new.target; }', /new\.target/],
+  ];
+
+  it.each(REFUSED)('refuses %s', async (_what, contents, message) => {
+    const err = await bundle(contents).then(
+      () => null,
+      (e: { errors?: Array<{ text: string }> }) => e,
+    );
+    expect(err, 'esbuild accepted it').not.toBeNull();
+    expect(err!.errors!.map((m) => m.text).join('\n')).toMatch(message);
+  });
+
+  it('lowers ** and ?. to code Espruino runs', async () => {
+    const result = await bundle('export const f = (a: any, n: number) => a?.b ** n;');
+    const text = result.outputFiles[0].text;
+    expect(text).toContain('Math.pow');
+    expect(checkBundle(text)).toEqual([]);
+  });
+
+  it('does not emit "use strict" although tsconfig is strict', async () => {
+    const result = await bundle('export const a = 1;');
+    expect(result.outputFiles[0].text).not.toContain('use strict');
+  });
+
+  // esbuild lowers these instead of refusing them, to helpers built on globals Espruino lacks:
+  // the bundle check is what stops them.
+  const LOWERED: Array<[string, string, string]> = [
+    ['#private fields (lowered to WeakMap)', 'export class A { #x = 1; get() { return this.#x; } }', 'unsupported-global'],
+    ['BigInt literals (lowered to BigInt())', 'export const b = 10n;', 'unsupported-global'],
+  ];
+  it.each(LOWERED)('builds %s, and the bundle check rejects it', async (_what, contents, rule) => {
+    const result = await bundle(contents);
+    expect(checkBundle(result.outputFiles[0].text).map((f) => f.rule)).toContain(rule);
+  });
+});
