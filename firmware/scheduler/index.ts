@@ -1,0 +1,309 @@
+// The single loop: the one owner of every timer in the firmware.
+//
+// Tasks run to completion, one after the other. The scheduler keeps its tasks in an array sorted by
+// (deadline, insertion order), arms exactly ONE host timer for the earliest deadline, and when it fires
+// runs everything that is due. Nothing else in firmware/ touches time: transports' events are post()ed
+// so that they too run to completion inside the loop, never re-entrantly.
+//
+// Time: the scheduler keeps its own monotonic timeline (now()), unwrapped: it starts at the clock's
+// value at construction and adds the clock's wrap-safe elapsed time at every read, so a device clock
+// that wraps at 2^32 ms never reaches the task queue. at() and nextDeadline() use that timeline. On the
+// virtual clock (which starts at 0 and does not wrap) scheduler time equals clock time.
+//
+// Espruino-safe: no Map/Set, no default/rest params, no class fields, no self-reference in the body.
+
+import type { Clock, Log, TimerHandle, TimerHost } from '../../hal/types';
+
+/** Identifies a task for cancel(). Positive integers, never reused. */
+export type TaskId = number;
+
+/** Longest single host sleep (setTimeout's limit); longer waits re-arm when it fires. */
+export const MAX_TIMER_MS = 2147483647;
+
+const WRAP_MS = 4294967296;
+const HALF_WRAP_MS = 2147483648;
+
+/** A scheduled task (internal; exported for the type of pending()). */
+export interface Task {
+  id: TaskId;
+  /** Deadline on the scheduler timeline. */
+  due: number;
+  /** Insertion order, breaks deadline ties. */
+  seq: number;
+  fn: () => void;
+  name: string;
+  /** > 0 for every(): the period in ms. */
+  periodMs: number;
+  /** Set when cancelled while running (so a periodic task is not re-inserted). */
+  cancelled: boolean;
+}
+
+/**
+ * Wrap-safe `to - from` for two readings of a clock that may wrap at 2^32 ms. A small backwards step
+ * (a misbehaving clock) counts as 0, never as a wrap.
+ */
+export function elapsedMs(from: number, to: number): number {
+  const d = to - from;
+  if (d >= 0) return d;
+  if (d < -HALF_WRAP_MS) return d + WRAP_MS;
+  return 0;
+}
+
+function errorText(e: unknown): string {
+  if (e !== null && typeof e === 'object') {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string') return m;
+  }
+  return String(e);
+}
+
+export class Scheduler {
+  /** Tasks not yet run, sorted by (due, seq). */
+  private q: Task[];
+  private clock: Clock;
+  private host: TimerHost;
+  private log: Log | undefined;
+  private maxPerTurn: number;
+  /** Scheduler timeline (unwrapped ms) and the raw clock value it was last synced to. */
+  private t: number;
+  private lastRaw: number;
+  private nextId: number;
+  private nextSeq: number;
+  /** The armed host timer (undefined = none) and the deadline it was armed for. */
+  private handle: TimerHandle;
+  private armedFor: number;
+  private running: boolean;
+  private current: Task | undefined;
+  private fire: () => void;
+  /** Tasks that threw (caught and logged). */
+  errors: number;
+  /** Tasks run since construction. */
+  ran: number;
+  /** Turns that stopped at maxPerTurn and yielded to the host with work still due. */
+  yields: number;
+
+  /**
+   * @param clock the time source
+   * @param host the timer the loop sleeps on (one armed at a time)
+   * @param log where exceptions thrown by tasks are reported (optional)
+   * @param maxPerTurn at most this many tasks per turn (default 64); the rest run after yielding to the
+   *   host event loop, so a task that keeps re-posting itself cannot starve I/O.
+   */
+  constructor(clock: Clock, host: TimerHost, log?: Log, maxPerTurn?: number) {
+    this.q = [];
+    this.clock = clock;
+    this.host = host;
+    this.log = log;
+    this.maxPerTurn = maxPerTurn !== undefined && maxPerTurn > 0 ? maxPerTurn : 64;
+    this.lastRaw = clock.now();
+    this.t = this.lastRaw;
+    this.nextId = 1;
+    this.nextSeq = 0;
+    this.handle = undefined;
+    this.armedFor = -1;
+    this.running = false;
+    this.current = undefined;
+    this.errors = 0;
+    this.ran = 0;
+    this.yields = 0;
+    const self = this;
+    this.fire = function () {
+      self.handle = undefined;
+      self.runDue();
+    };
+  }
+
+  /** Milliseconds on the scheduler timeline (monotonic, never wraps). */
+  now(): number {
+    const raw = this.clock.now();
+    this.t += elapsedMs(this.lastRaw, raw);
+    this.lastRaw = raw;
+    return this.t;
+  }
+
+  /**
+   * Run `fn` at `timeMs` on the scheduler timeline. A time already past counts as now: the task runs
+   * after the tasks already due (like post()), never ahead of them.
+   */
+  at(timeMs: number, fn: () => void, name?: string): TaskId {
+    const now = this.now();
+    return this.add(timeMs > now ? timeMs : now, 0, fn, name);
+  }
+
+  /** Run `fn` once, `delayMs` from now (negative counts as 0). */
+  after(delayMs: number, fn: () => void, name?: string): TaskId {
+    return this.add(this.now() + (delayMs > 0 ? delayMs : 0), 0, fn, name);
+  }
+
+  /**
+   * Run `fn` every `periodMs` (> 0), first at now + periodMs. Deadlines do not drift (each is the
+   * previous deadline + period); if the loop fell behind by more than a period, missed runs are
+   * skipped, not bunched. The id stays the same for every run: cancel(id) stops it, also from inside fn.
+   */
+  every(periodMs: number, fn: () => void, name?: string): TaskId {
+    if (!(periodMs > 0)) throw new Error('every: periodMs must be > 0');
+    return this.add(this.now() + periodMs, periodMs, fn, name);
+  }
+
+  /**
+   * Run `fn` soon: in this turn if the loop is running, otherwise in the next one. Used to deliver
+   * events (transport data, link changes) into the loop so they run to completion, never re-entrantly.
+   * Posted work runs in post order, after tasks already due.
+   */
+  post(fn: () => void, name?: string): TaskId {
+    return this.add(this.now(), 0, fn, name);
+  }
+
+  /**
+   * Cancel a task. Idempotent; unknown, already-run and already-cancelled ids (and undefined) are
+   * ignored. Returns true if a pending task (or the periodic task now running) was cancelled.
+   */
+  cancel(id: TaskId | undefined): boolean {
+    if (id === undefined) return false;
+    const cur = this.current;
+    if (cur !== undefined && cur.id === id) {
+      const was = !cur.cancelled && cur.periodMs > 0;
+      cur.cancelled = true;
+      return was;
+    }
+    const q = this.q;
+    for (let i = 0; i < q.length; i++) {
+      if (q[i].id === id) {
+        q.splice(i, 1);
+        if (i === 0) this.arm();
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** True if the task is still pending (or is a periodic task not cancelled). */
+  has(id: TaskId): boolean {
+    const cur = this.current;
+    if (cur !== undefined && cur.id === id) return cur.periodMs > 0 && !cur.cancelled;
+    const q = this.q;
+    for (let i = 0; i < q.length; i++) if (q[i].id === id) return true;
+    return false;
+  }
+
+  /** Number of pending tasks. */
+  size(): number {
+    return this.q.length;
+  }
+
+  /** The earliest deadline on the scheduler timeline, or undefined when nothing is scheduled. */
+  nextDeadline(): number | undefined {
+    return this.q.length > 0 ? this.q[0].due : undefined;
+  }
+
+  /** Milliseconds until the earliest deadline (0 if due), or undefined when nothing is scheduled. */
+  nextDelay(): number | undefined {
+    if (this.q.length === 0) return undefined;
+    const d = this.q[0].due - this.now();
+    return d > 0 ? d : 0;
+  }
+
+  /** Names and deadlines of the pending tasks, in run order (for logs and tests). */
+  pending(): Array<{ id: TaskId; name: string; due: number }> {
+    const out: Array<{ id: TaskId; name: string; due: number }> = [];
+    const q = this.q;
+    for (let i = 0; i < q.length; i++) out.push({ id: q[i].id, name: q[i].name, due: q[i].due });
+    return out;
+  }
+
+  /**
+   * Run every task whose deadline has come, in (deadline, insertion) order; tasks added during the
+   * turn that are already due run in the same turn, up to maxPerTurn tasks. A task's exception is
+   * caught, counted and logged, and the loop goes on. Then re-arms the single host timer for the
+   * earliest remaining deadline. A nested call (from inside a task) does nothing. Returns the number
+   * of tasks run.
+   */
+  runDue(): number {
+    if (this.running) return 0;
+    this.running = true;
+    let n = 0;
+    const q = this.q;
+    while (q.length > 0 && q[0].due <= this.now()) {
+      if (n >= this.maxPerTurn) {
+        this.yields++;
+        break;
+      }
+      const task = q.shift() as Task;
+      n++;
+      this.ran++;
+      this.current = task;
+      try {
+        task.fn();
+      } catch (e) {
+        this.errors++;
+        const log = this.log;
+        if (log !== undefined) {
+          try {
+            log.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + errorText(e));
+          } catch (e2) {
+            // a failing log must not stop the loop
+          }
+        }
+      }
+      this.current = undefined;
+      if (task.periodMs > 0 && !task.cancelled) {
+        let due = task.due + task.periodMs;
+        const now = this.t;
+        if (due <= now) due = now + task.periodMs;
+        task.due = due;
+        task.seq = this.nextSeq++;
+        this.insert(task);
+      }
+    }
+    this.running = false;
+    this.arm();
+    return n;
+  }
+
+  private add(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
+    const task: Task = {
+      id: this.nextId++,
+      due: due,
+      seq: this.nextSeq++,
+      fn: fn,
+      name: name !== undefined ? name : '',
+      periodMs: periodMs,
+      cancelled: false,
+    };
+    const first = this.insert(task) === 0;
+    if (first) this.arm();
+    return task.id;
+  }
+
+  /** Insert in (due, seq) order; seq only grows, so a task goes after all with due <= its due. */
+  private insert(task: Task): number {
+    const q = this.q;
+    let lo = 0;
+    let hi = q.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (q[mid].due <= task.due) lo = mid + 1;
+      else hi = mid;
+    }
+    q.splice(lo, 0, task);
+    return lo;
+  }
+
+  /** Keep exactly one host timer armed, for the earliest deadline (none when idle). */
+  private arm(): void {
+    if (this.running) return;
+    const q = this.q;
+    if (q.length > 0 && this.handle !== undefined && this.armedFor === q[0].due) return;
+    if (this.handle !== undefined) {
+      this.host.clear(this.handle);
+      this.handle = undefined;
+    }
+    if (q.length === 0) return;
+    const due = q[0].due;
+    let delay = due - this.now();
+    if (delay < 0) delay = 0;
+    if (delay > MAX_TIMER_MS) delay = MAX_TIMER_MS;
+    this.armedFor = due;
+    this.handle = this.host.set(delay, this.fire);
+  }
+}
