@@ -51,7 +51,9 @@ export function espruinoBuildOptions() {
     supported: { ...espruinoSupported },
     tsconfigRaw: { compilerOptions: { ...espruinoTsconfigRaw.compilerOptions } },
     legalComments: 'none',
-    charset: 'ascii',
+    // Raw UTF-8 in the bundle: on Espruino a string literal is then its UTF-8 bytes, which is what the
+    // codec sends (an escaped \\xE9 would be a lone byte, not UTF-8).
+    charset: 'utf8',
     logLevel: 'silent',
   };
 }

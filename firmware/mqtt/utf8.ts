@@ -7,6 +7,31 @@ import { ProtocolError, Reason } from './errors';
 // String.fromCharCode.apply takes at most 256 arguments on Espruino.
 const APPLY_MAX = 256;
 
+// Engines differ in what a string is:
+// - Node: UTF-16 code units; characters above U+FFFF are surrogate pairs.
+// - Espruino (ESP32 builds, no ESPR_UNICODE_SUPPORT): byte strings. A string written in source is
+//   already its UTF-8 bytes, and String.fromCharCode keeps only the low byte of a code.
+// - Espruino with unicode support: a "UTF8 string" (E.isUTF8) whose charCodeAt gives code points;
+//   E.asUTF8 makes one from UTF-8 bytes. Other strings there are byte strings too.
+// On Espruino byte strings go to the wire as they are (checked to be well-formed UTF-8) and come back
+// as byte strings (made UTF8 strings where the engine has them), converted natively, not per byte.
+declare const E: any;
+// (Decided by the presence of Espruino's E, which a bundler cannot fold away, unlike a probe such as
+// String.fromCharCode(0x100).charCodeAt(0), which esbuild evaluates at build time.)
+const BYTE_STRINGS = typeof E !== 'undefined';
+let UTF8_STRINGS = false;
+if (BYTE_STRINGS) {
+  try {
+    UTF8_STRINGS = E.isUTF8(E.asUTF8('\xc3\xa9'));
+  } catch (e) {
+    UTF8_STRINGS = false; // "Unicode not supported on this build" (the ESP32 builds)
+  }
+}
+
+function isByteString(s: string): boolean {
+  return BYTE_STRINGS && !(UTF8_STRINGS && E.isUTF8(s));
+}
+
 function fromCodes(codes: ArrayLike<number>): string {
   const n = codes.length;
   if (n <= APPLY_MAX) return String.fromCharCode.apply(null, codes as number[]);
@@ -26,6 +51,11 @@ function badUtf8(what: string): ProtocolError {
 
 /** Number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000. */
 export function utf8Length(s: string): number {
+  if (isByteString(s)) {
+    const b = E.toUint8Array(s);
+    utf8Read(b, 0, b.length); // validates; throws ProtocolError on ill-formed UTF-8 or U+0000
+    return b.length;
+  }
   const n = s.length;
   let len = n;
   for (let i = 0; i < n; i++) {
@@ -39,6 +69,8 @@ export function utf8Length(s: string): number {
       if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) throw badUtf8('lone surrogate');
       len += 2; // 4 bytes for 2 UTF-16 units
       i++;
+    } else if (c > 0xffff) {
+      len += 3; // a code point from a unicode Espruino string
     } else {
       len += 2;
     }
@@ -48,6 +80,11 @@ export function utf8Length(s: string): number {
 
 /** Writes s (already measured with utf8Length) into buf at pos; returns the new position. */
 export function utf8Write(s: string, buf: Uint8Array, pos: number): number {
+  if (isByteString(s)) {
+    const b = E.toUint8Array(s);
+    buf.set(b, pos);
+    return pos + b.length;
+  }
   const n = s.length;
   for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
@@ -56,8 +93,8 @@ export function utf8Write(s: string, buf: Uint8Array, pos: number): number {
     } else if (c < 0x800) {
       buf[pos++] = 0xc0 | (c >> 6);
       buf[pos++] = 0x80 | (c & 0x3f);
-    } else if (c >= 0xd800 && c <= 0xdbff) {
-      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+    } else if ((c >= 0xd800 && c <= 0xdbff) || c > 0xffff) {
+      if (c <= 0xffff) c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
       buf[pos++] = 0xf0 | (c >> 18);
       buf[pos++] = 0x80 | ((c >> 12) & 0x3f);
       buf[pos++] = 0x80 | ((c >> 6) & 0x3f);
@@ -86,12 +123,12 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
   }
   if (i === end) return fromCodes(buf.subarray(start, end));
   const units: number[] = [];
-  for (let j = start; j < i; j++) units.push(buf[j]);
+  if (!BYTE_STRINGS) for (let j = start; j < i; j++) units.push(buf[j]);
   while (i < end) {
     const b = buf[i++];
     if (b < 0x80) {
       if (b === 0) throw new ProtocolError('1.5.4-2', 'U+0000 in string');
-      units.push(b);
+      if (!BYTE_STRINGS) units.push(b);
       continue;
     }
     let cp: number;
@@ -121,12 +158,18 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
     if (cp < min) throw badUtf8('overlong UTF-8');
     if (cp >= 0xd800 && cp <= 0xdfff) throw badUtf8('UTF-8 surrogate');
     if (cp > 0x10ffff) throw badUtf8('UTF-8 over U+10FFFF');
-    if (cp >= 0x10000) {
+    if (BYTE_STRINGS) {
+      // validated only; converted natively below
+    } else if (cp >= 0x10000) {
       cp -= 0x10000;
       units.push(0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
     } else {
       units.push(cp);
     }
+  }
+  if (BYTE_STRINGS) {
+    const bin: string = E.toString(buf.subarray(start, end));
+    return UTF8_STRINGS ? E.asUTF8(bin) : bin;
   }
   return fromCodes(units);
 }
