@@ -197,7 +197,7 @@ export class MockTransport implements Transport {
       for (const chunk of split(copy, o.peerChunk)) {
         this.network.timers.set(at, () => {
           conn.inFlight -= chunk.length;
-          if (peer.state === 'open' && !peer.blackholed) peer.deliver(chunk);
+          if ((peer.state === 'open' || peer.state === 'closing') && !peer.blackholed) peer.deliver(chunk);
           if (conn.needDrain && conn.inFlight <= hwm) {
             conn.needDrain = false;
             if (this.conn === conn && !conn.userClosed && conn.state === 'open') (this.handler as TransportHandler).onDrain();

@@ -1,0 +1,420 @@
+// The client against a scripted broker on the mock network, in virtual time: the protocol flows,
+// version fallback, refusals, resend after reconnect, exactly-once inbound QoS 2, bad broker input,
+// keep-alive and the PINGRESP watchdog, to the millisecond.
+import { describe, expect, it } from 'vitest';
+import { Client, clientDefaults } from '../firmware/client/index';
+import type { ClientError, ClientOptions } from '../firmware/client/index';
+import { encode } from '../firmware/mqtt/index';
+import { PacketType } from '../firmware/mqtt/types';
+import type { Packet, PublishPacket } from '../firmware/mqtt/types';
+import { Scheduler } from '../firmware/scheduler/index';
+import { MemoryLog, MemoryStorage, MockNetwork, SeededRandom, VirtualClock } from '../hal/mock/index';
+import { MockBroker } from './helpers/mock-broker';
+import type { MockBrokerOptions } from './helpers/mock-broker';
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+function setup(over?: Partial<ClientOptions>, brokerOpts?: MockBrokerOptions, storage?: MemoryStorage) {
+  const clock = new VirtualClock();
+  const log = new MemoryLog();
+  const sched = new Scheduler(clock, clock, log);
+  const net = new MockNetwork(clock);
+  const broker = new MockBroker(net, 'broker', 1883, () => clock.now(), brokerOpts);
+  const store = storage ?? new MemoryStorage();
+  const options: ClientOptions = { ...clientDefaults(), clientId: 'dev1', brokers: [{ host: 'broker', port: 1883 }], ...over };
+  const client = new Client(options, { scheduler: sched, transport: net.transport(), storage: store, random: new SeededRandom(7), log });
+  const errors: ClientError[] = [];
+  const states: string[] = [];
+  client.on('error', (e) => errors.push(e));
+  client.on('state', (s) => states.push(s));
+  return { clock, sched, net, broker, storage: store, client, log, errors, states };
+}
+
+describe('client: connect', () => {
+  it('connects with MQTT 5 when the broker speaks it, announcing its limits', () => {
+    const t = setup({ version: 'auto' });
+    t.client.start();
+    t.clock.runFor(10);
+    expect(t.client.state).toBe('connected');
+    expect(t.client.version).toBe(5);
+    const c = t.broker.of(PacketType.CONNECT)[0] as Extract<Packet, { type: PacketType.CONNECT }>;
+    expect(c.protocolVersion).toBe(5);
+    expect(c.clientId).toBe('dev1');
+    expect(c.keepAliveSec).toBe(60);
+    expect(c.clean).toBe(false);
+    expect(c.properties?.sessionExpiryInterval).toBe(86400);
+    expect(c.properties?.maximumPacketSize).toBe(65536);
+  });
+
+  it('"auto" falls back to 3.1.1 when the broker answers "unacceptable protocol version" (like Aedes)', () => {
+    const t = setup({ version: 'auto' }, { versions: [4] });
+    t.client.start();
+    t.clock.runFor(50);
+    expect(t.client.state).toBe('connected');
+    expect(t.client.version).toBe(4);
+    const connects = t.broker.of(PacketType.CONNECT) as Array<Extract<Packet, { type: PacketType.CONNECT }>>;
+    expect(connects.map((c) => c.protocolVersion)).toEqual([5, 4]);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('sends username, password and will (with v5 will properties)', () => {
+    const t = setup({
+      version: 5,
+      username: 'u',
+      password: 'p@ss',
+      will: { topic: 'dev1/status', payload: te.encode('offline'), qos: 1, retain: true, properties: { willDelayInterval: 30 } },
+    });
+    t.client.start();
+    t.clock.runFor(10);
+    const c = t.broker.of(PacketType.CONNECT)[0] as Extract<Packet, { type: PacketType.CONNECT }>;
+    expect(c.username).toBe('u');
+    expect(td.decode(c.password)).toBe('p@ss');
+    expect(c.will?.topic).toBe('dev1/status');
+    expect(c.will?.qos).toBe(1);
+    expect(c.will?.retain).toBe(true);
+    expect(c.will?.properties?.willDelayInterval).toBe(30);
+  });
+
+  it('reports a credentials refusal clearly and backs off to the cap instead of hammering', () => {
+    const t = setup({ version: 4, backoff: { baseMs: 1000, capMs: 60000, factor: 2, stableAfterMs: 60000 } }, { connackCode: 4 });
+    t.client.start();
+    t.clock.runFor(10 * 60_000);
+    const refusals = t.errors.filter((e) => e.code === 'refused');
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals[0].message).toContain('bad user name or password');
+    expect(refusals[0].reasonCode).toBe(4);
+    // Full jitter over [0, cap] every time: 10 minutes allow ~20 attempts on average, never a tight loop.
+    const connects = t.broker.of(PacketType.CONNECT).length;
+    expect(connects).toBeLessThan(40);
+    const times = t.broker.received.filter((r) => r.packet.type === PacketType.CONNECT).map((r) => r.at);
+    const gaps = times.slice(1).map((x, i) => x - times[i]);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(60_000 + 20);
+    expect(gaps.filter((g) => g > 8000).length).toBeGreaterThan(gaps.length / 2);
+  });
+
+  it('times out a CONNECT that gets no CONNACK and retries', () => {
+    const t = setup({ version: 4, connectTimeoutMs: 5000 }, { listen: {} });
+    // A broker that accepts TCP but never answers: swallow everything.
+    t.net.listen('broker', 1883, {}, (peer) => {
+      peer.onData = () => undefined;
+    });
+    t.client.start();
+    t.clock.runFor(5000 - 1);
+    expect(t.errors).toEqual([]);
+    t.clock.runFor(1);
+    expect(t.errors.map((e) => e.code)).toEqual(['timeout']);
+    expect(t.client.state).toBe('waiting');
+  });
+});
+
+describe('client: publish flows', () => {
+  for (const version of [4, 5] as const) {
+    it(`QoS 0/1/2 outbound with the exact ack flow (v${version})`, () => {
+      const t = setup({ version });
+      t.client.start();
+      t.clock.runFor(10);
+      const done: Array<string> = [];
+      t.client.publish('t/0', 'zero', { qos: 0 }, (e) => done.push('q0 ' + (e ? e.code : 'ok')));
+      t.client.publish('t/1', 'one', { qos: 1 }, (e) => done.push('q1 ' + (e ? e.code : 'ok')));
+      t.client.publish('t/2', te.encode('two'), { qos: 2 }, (e) => done.push('q2 ' + (e ? e.code : 'ok')));
+      t.clock.runFor(10);
+      expect(done).toEqual(['q0 ok', 'q1 ok', 'q2 ok']);
+      const pubs = t.broker.of(PacketType.PUBLISH) as PublishPacket[];
+      expect(pubs.map((p) => [p.topic, p.qos, td.decode(p.payload)])).toEqual([
+        ['t/0', 0, 'zero'],
+        ['t/1', 1, 'one'],
+        ['t/2', 2, 'two'],
+      ]);
+      expect(t.broker.of(PacketType.PUBREL).length).toBe(1);
+      expect(t.client.session.stats().messages).toBe(0);
+    });
+  }
+
+  it('never reuses a packet id while in flight', () => {
+    const t = setup({ version: 4, maxInflight: 10 }, { autoAck: false });
+    t.client.start();
+    t.clock.runFor(10);
+    for (let i = 0; i < 10; i++) t.client.publish('t', 'm' + i, { qos: 1 });
+    t.clock.runFor(10);
+    const ids = (t.broker.of(PacketType.PUBLISH) as PublishPacket[]).map((p) => p.packetId);
+    expect(new Set(ids).size).toBe(10);
+    // The window is full: the 11th waits.
+    t.client.publish('t', 'm10', { qos: 1 });
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBLISH).length).toBe(10);
+    // Ack the first: the 11th goes out with an id not in flight.
+    t.broker.send({ type: PacketType.PUBACK, packetId: ids[0] as number });
+    t.clock.runFor(10);
+    const all = (t.broker.of(PacketType.PUBLISH) as PublishPacket[]).map((p) => p.packetId);
+    expect(all.length).toBe(11);
+    expect(ids.slice(1)).not.toContain(all[10]);
+  });
+
+  it('respects the v5 Receive Maximum from CONNACK', () => {
+    const t = setup({ version: 5 }, { autoAck: false, connackProps: { receiveMaximum: 2 } });
+    t.client.start();
+    t.clock.runFor(10);
+    for (let i = 0; i < 5; i++) t.client.publish('t', 'm' + i, { qos: 1 });
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBLISH).length).toBe(2);
+  });
+
+  it('queues publishes made while disconnected and sends them in order after connecting', () => {
+    const t = setup({ version: 4 });
+    for (let i = 0; i < 5; i++) t.client.publish('q', 'm' + i, { qos: i % 2 ? 1 : 0 });
+    t.client.start();
+    t.clock.runFor(20);
+    expect((t.broker.of(PacketType.PUBLISH) as PublishPacket[]).map((p) => td.decode(p.payload))).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+
+  it('resends unacknowledged QoS 1 with DUP and PUBREL for PUBREC-ed QoS 2 when the session is resumed', () => {
+    const t = setup({ version: 4, clean: false }, { autoAck: false });
+    t.client.start();
+    t.clock.runFor(10);
+    t.client.publish('a', 'one', { qos: 1 });
+    t.client.publish('b', 'two', { qos: 2 });
+    t.clock.runFor(10);
+    const first = t.broker.of(PacketType.PUBLISH) as PublishPacket[];
+    // The broker received QoS 2 and sent PUBREC, but nothing else got through.
+    t.broker.send({ type: PacketType.PUBREC, packetId: first[1].packetId as number });
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBREL).length).toBe(1);
+    t.broker.last.reset();
+    t.clock.runFor(5 * 60_000);
+    expect(t.client.state).toBe('connected');
+    const conn2 = t.broker.received.filter((r) => r.conn === 1).map((r) => r.packet);
+    const resent = conn2.filter((p) => p.type === PacketType.PUBLISH) as PublishPacket[];
+    expect(resent.length).toBe(1);
+    expect(resent[0].dup).toBe(true);
+    expect(resent[0].packetId).toBe(first[0].packetId);
+    const rel = conn2.filter((p) => p.type === PacketType.PUBREL) as Array<Extract<Packet, { type: PacketType.PUBREL }>>;
+    expect(rel.map((p) => p.packetId)).toEqual([first[1].packetId]);
+  });
+
+  it('sends unacknowledged messages again as new when the broker lost the session', () => {
+    const t = setup({ version: 4, clean: false }, { autoAck: false, sessionPresent: false });
+    t.client.start();
+    t.clock.runFor(10);
+    t.client.publish('a', 'one', { qos: 1 });
+    t.clock.runFor(10);
+    t.broker.last.reset();
+    t.clock.runFor(5 * 60_000);
+    const conn2 = t.broker.received.filter((r) => r.conn === 1).map((r) => r.packet);
+    const again = conn2.filter((p) => p.type === PacketType.PUBLISH) as PublishPacket[];
+    expect(again.length).toBe(1);
+    expect(again[0].dup).toBe(false);
+    expect(td.decode(again[0].payload)).toBe('one');
+  });
+
+  it('refuses an invalid topic or an oversized publish with a clear error and keeps working', () => {
+    const t = setup({ version: 4, maxPacketSize: 1024 });
+    t.client.start();
+    t.clock.runFor(10);
+    const bad = t.client.publish('a/+/b', 'x', { qos: 1 });
+    expect(bad?.code).toBe('invalid');
+    expect(bad?.message).toContain('MQTT-3.3.2-2');
+    const badQos = t.client.publish('a', 'x', { qos: 3 as never });
+    expect(badQos?.code).toBe('invalid');
+    const ok = t.client.publish('a', 'x', { qos: 1 });
+    expect(ok).toBeUndefined();
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBLISH).length).toBe(1);
+    expect(t.client.state).toBe('connected');
+  });
+});
+
+describe('client: inbound', () => {
+  it('delivers inbound QoS 2 exactly once while its id is held, and acks every flow', () => {
+    const t = setup({ version: 4 });
+    const got: string[] = [];
+    t.client.subscribe('in/#', 2, (topic, payload) => got.push(topic + '=' + td.decode(payload)));
+    t.client.start();
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.SUBSCRIBE).length).toBe(1);
+    const pub: Packet = { type: PacketType.PUBLISH, topic: 'in/x', payload: te.encode('hello'), qos: 2, retain: false, dup: false, packetId: 42 };
+    t.broker.send(pub);
+    t.broker.send({ ...pub, dup: true });
+    t.clock.runFor(10);
+    expect(got).toEqual(['in/x=hello']);
+    expect(t.broker.of(PacketType.PUBREC).length).toBe(2);
+    t.broker.send({ type: PacketType.PUBREL, packetId: 42 });
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBCOMP).length).toBe(1);
+    // After PUBREL the id is free: a new message with id 42 is a new message.
+    t.broker.send({ ...pub, payload: te.encode('again') });
+    t.clock.runFor(10);
+    expect(got).toEqual(['in/x=hello', 'in/x=again']);
+  });
+
+  it('acks inbound QoS 1 after delivering it', () => {
+    const t = setup({ version: 5 });
+    const got: string[] = [];
+    t.client.subscribe('s', 1, (topic) => got.push(topic));
+    t.client.start();
+    t.clock.runFor(10);
+    t.broker.send({ type: PacketType.PUBLISH, topic: 's', payload: te.encode('x'), qos: 1, retain: false, dup: false, packetId: 5 });
+    t.clock.runFor(10);
+    expect(got).toEqual(['s']);
+    expect((t.broker.of(PacketType.PUBACK)[0] as { packetId: number }).packetId).toBe(5);
+  });
+
+  it('re-subscribes when the broker reports no session, and surfaces SUBACK failures per topic', () => {
+    const t = setup({ version: 4, clean: false }, { sessionPresent: false, autoAck: false });
+    t.client.subscribe('a', 1);
+    let result: { err?: ClientError; granted?: number[] } = {};
+    t.client.subscribe('b', 2, undefined, (err, granted) => (result = { err, granted }));
+    t.client.start();
+    t.clock.runFor(10);
+    const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
+    expect(subs.map((s) => s.subscriptions.map((x) => x.topic))).toEqual([['a', 'b'], ['b']]);
+    t.broker.send({ type: PacketType.SUBACK, packetId: subs[0].packetId, reasonCodes: [1, 0x80] });
+    t.broker.send({ type: PacketType.SUBACK, packetId: subs[1].packetId, reasonCodes: [0x80] });
+    t.clock.runFor(10);
+    expect(result.err?.code).toBe('rejected');
+    expect(result.err?.message).toContain('b (0x80)');
+    expect(result.granted).toEqual([0x80]);
+    // Reconnect: no session, so the subscriptions are sent again.
+    t.broker.last.reset();
+    t.clock.runFor(5 * 60_000);
+    expect(t.broker.of(PacketType.SUBSCRIBE).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('client: bad input from the broker', () => {
+  function connected(version: 4 | 5) {
+    const t = setup({ version });
+    t.client.start();
+    t.clock.runFor(10);
+    expect(t.client.state).toBe('connected');
+    return t;
+  }
+
+  for (const version of [4, 5] as const) {
+    it(`garbage gets a disconnect and a reconnect, never a crash (v${version})`, () => {
+      const t = connected(version);
+      t.broker.last.send([0x00, 0x01, 0x02, 0x03]);
+      t.clock.runFor(10);
+      expect(t.errors.map((e) => e.code)).toContain('protocol');
+      const d = t.broker.received.filter((r) => r.conn === 0 && r.packet.type === PacketType.DISCONNECT);
+      if (version === 5) expect((d[0].packet as { reasonCode: number }).reasonCode).toBe(0x81);
+      else expect(d.length).toBe(0);
+      t.clock.runFor(5 * 60_000);
+      expect(t.client.state).toBe('connected');
+      expect(t.broker.peers.length).toBe(2);
+    });
+  }
+
+  it('an oversized packet is refused from its header (v5 DISCONNECT 0x95)', () => {
+    const t = connected(5);
+    // A PUBLISH header announcing 1 MB (> maxPacketSize 64 KB), with no body sent.
+    t.broker.last.send([0x30, 0x80, 0x80, 0x40]);
+    t.clock.runFor(10);
+    const d = t.broker.received.filter((r) => r.packet.type === PacketType.DISCONNECT);
+    expect((d[0].packet as { reasonCode: number }).reasonCode).toBe(0x95);
+    expect(t.client.state).toBe('waiting');
+  });
+
+  it('an ack for a packet id never issued is a protocol error (v5 DISCONNECT 0x82)', () => {
+    const t = connected(5);
+    t.broker.send({ type: PacketType.PUBACK, packetId: 999 });
+    t.clock.runFor(10);
+    const d = t.broker.received.filter((r) => r.packet.type === PacketType.DISCONNECT);
+    expect((d[0].packet as { reasonCode: number }).reasonCode).toBe(0x82);
+    expect(t.errors.some((e) => e.message.includes('never issued'))).toBe(true);
+  });
+
+  it('a second CONNACK is a protocol error', () => {
+    const t = connected(4);
+    t.broker.send({ type: PacketType.CONNACK, sessionPresent: false, reasonCode: 0 });
+    t.clock.runFor(10);
+    expect(t.errors.some((e) => e.message.includes('second CONNACK'))).toBe(true);
+    t.clock.runFor(5 * 60_000);
+    expect(t.client.state).toBe('connected');
+  });
+
+  it('an application handler that throws does not break the client', () => {
+    const t = setup({ version: 4 });
+    t.client.subscribe('x', 1, () => {
+      throw new Error('app bug');
+    });
+    t.client.start();
+    t.clock.runFor(10);
+    t.broker.send({ type: PacketType.PUBLISH, topic: 'x', payload: te.encode('1'), qos: 1, retain: false, dup: false, packetId: 1 });
+    t.clock.runFor(10);
+    expect(t.broker.of(PacketType.PUBACK).length).toBe(1);
+    expect(t.client.state).toBe('connected');
+    expect(t.log.text()).toContain('app bug');
+  });
+});
+
+describe('client: keep-alive and watchdog (virtual time, exact)', () => {
+  it('pings after keepAlive of silence and declares the link dead pingTimeoutMs after an unanswered PINGREQ', () => {
+    const t = setup({ version: 4, keepAliveSec: 60, pingTimeoutMs: 10_000 });
+    t.client.start(); // CONNECT and CONNACK at t = 0 (no network delay)
+    t.clock.runFor(60_000 - 1);
+    expect(t.client.state).toBe('connected');
+    expect(t.broker.of(PacketType.PINGREQ).length).toBe(0);
+    t.clock.runFor(1);
+    const pings = () => t.broker.received.filter((r) => r.packet.type === PacketType.PINGREQ).map((r) => r.at);
+    expect(pings()).toEqual([60_000]);
+    expect(t.client.stats.pingresps).toBe(1);
+    // The link goes silent (black hole, TCP still open): the next PINGREQ at 120 000 is unanswered.
+    t.broker.last.blackhole();
+    t.clock.runFor(60_000 + 10_000 - 1);
+    expect(t.client.stats.pings).toBe(2);
+    expect(t.errors).toEqual([]);
+    expect(t.client.state).toBe('connected');
+    t.clock.runFor(1); // t = 130 000: 10 s after the unanswered PINGREQ
+    expect(t.errors.map((e) => e.code)).toEqual(['timeout']);
+    expect(t.errors[0].message).toContain('PINGRESP');
+    expect(t.client.state).toBe('waiting');
+  });
+
+  it('a subscribe-only device still pings while inbound QoS 0 traffic flows (RX does not hide a dead TX path)', () => {
+    const t = setup({ version: 4, keepAliveSec: 60 });
+    t.client.subscribe('feed', 0, () => undefined);
+    t.client.start();
+    t.clock.runFor(10);
+    for (let i = 0; i < 30; i++) {
+      t.broker.send({ type: PacketType.PUBLISH, topic: 'feed', payload: te.encode('x'), qos: 0, retain: false, dup: false });
+      t.clock.runFor(5000);
+    }
+    expect(t.broker.of(PacketType.PINGREQ).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('client: persistence', () => {
+  it('a reboot (new client on the same storage) loses no queued QoS >= 1 message', () => {
+    const storage = new MemoryStorage();
+    const a = setup({ version: 4 }, { autoAck: false }, storage);
+    a.client.start();
+    a.clock.runFor(10);
+    a.client.publish('p', 'one', { qos: 1 });
+    a.client.publish('p', 'two', { qos: 2 });
+    a.client.publish('p', 'zero', { qos: 0 });
+    a.clock.runFor(10);
+    // Power cut: the first client is gone; a new one boots on the same flash.
+    const b = setup({ version: 4 }, {}, storage.reboot());
+    expect(b.client.session.stats().messages).toBe(2);
+    b.client.start();
+    b.clock.runFor(50);
+    const pubs = b.broker.of(PacketType.PUBLISH) as PublishPacket[];
+    expect(pubs.map((p) => td.decode(p.payload)).sort()).toEqual(['one', 'two']);
+    expect(b.client.session.stats().messages).toBe(0);
+  });
+});
+
+describe('client: stop', () => {
+  it('stop() sends DISCONNECT and does not reconnect', () => {
+    const t = setup({ version: 4 });
+    t.client.start();
+    t.clock.runFor(10);
+    t.client.stop();
+    t.clock.runFor(10 * 60_000);
+    expect(t.broker.of(PacketType.DISCONNECT).length).toBe(1);
+    expect(t.broker.peers.length).toBe(1);
+    expect(t.client.state).toBe('stopped');
+    void encode;
+  });
+});
