@@ -188,7 +188,7 @@ describe('client: publish flows', () => {
     expect(resent.length).toBe(1);
     expect(resent[0].dup).toBe(true);
     expect(resent[0].packetId).toBe(first[0].packetId);
-    const rel = conn2.filter((p) => p.type === PacketType.PUBREL) as Array<Extract<Packet, { type: PacketType.PUBREL }>>;
+    const rel = conn2.filter((p) => p.type === PacketType.PUBREL) as Array<{ packetId: number }>;
     expect(rel.map((p) => p.packetId)).toEqual([first[1].packetId]);
   });
 
