@@ -211,7 +211,9 @@ export class Client {
   private kaTimer: TaskId | undefined;
   private blocked: boolean;
   private nextFailCapped: boolean;
-  private autoFellBack: boolean;
+  /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
+  private linkBusy: boolean;
+  private connectWhenClosed: boolean;
 
   constructor(options: ClientOptions, hal: ClientHal) {
     if (!options || !options.clientId === undefined) throw new Error('Client: options needed');
@@ -246,7 +248,8 @@ export class Client {
     this.kaTimer = undefined;
     this.blocked = false;
     this.nextFailCapped = false;
-    this.autoFellBack = false;
+    this.linkBusy = false;
+    this.connectWhenClosed = false;
     const self = this;
     this.transport.setHandler({
       onOpen: function () {
@@ -279,7 +282,12 @@ export class Client {
       onClose: function () {
         const g = self.gen;
         self.sched.post(function () {
+          self.linkBusy = false;
           if (g === self.gen) self.onClosed('connection closed');
+          else if (self.connectWhenClosed) {
+            self.connectWhenClosed = false;
+            self.connectNow();
+          }
         }, 'mqtt.close');
       },
     });
@@ -314,6 +322,7 @@ export class Client {
       return;
     }
     this.cancelTimers();
+    this.connectWhenClosed = false;
     if (this.open && !this.awaitingConnack) this.send({ type: PacketType.DISCONNECT });
     this.failPending('stopped', 'client stopped');
     this.closeLink();
@@ -452,6 +461,11 @@ export class Client {
 
   private connectNow(): void {
     this.cancelTimers();
+    if (this.linkBusy) {
+      // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
+      this.connectWhenClosed = true;
+      return;
+    }
     const broker = this.options.brokers[this.brokerIndex % this.options.brokers.length];
     this.gen++;
     this.open = false;
@@ -465,6 +479,7 @@ export class Client {
       self.emitError('timeout', 'no CONNACK within ' + self.options.connectTimeoutMs + ' ms');
       self.dropLink('connect timeout');
     }, 'mqtt.connect-timeout');
+    this.linkBusy = true;
     this.transport.open({ host: broker.host, port: broker.port, tls: broker.tls });
   }
 
@@ -605,8 +620,8 @@ export class Client {
     if (code !== 0) {
       if (this.options.version === 'auto' && v5 && (code === 1 || code === 0x84)) {
         this.log.info(TAG, 'broker refused MQTT 5.0, falling back to 3.1.1');
+        // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
         this.version = 4;
-        this.autoFellBack = true;
         this.awaitingConnack = false;
         this.dropLink('protocol fallback', 0);
         return;
@@ -712,8 +727,6 @@ export class Client {
       if (this.options.brokers.length > 1) this.brokerIndex++;
     }
     this.nextFailCapped = false;
-    if (this.options.version === 'auto' && !this.autoFellBack) this.version = 5;
-    this.autoFellBack = false;
     this.setState('waiting', why + '; reconnect in ' + delay + ' ms');
     const self = this;
     this.timer = this.sched.after(delay, function () {
