@@ -428,7 +428,7 @@ interface BadOut {
   rule: RegExp;
 }
 
-const T = PacketType;
+const T = { PUBLISH: PacketType.PUBLISH, CONNECT: PacketType.CONNECT, SUBSCRIBE: PacketType.SUBSCRIBE, UNSUBSCRIBE: PacketType.UNSUBSCRIBE, PUBACK: PacketType.PUBACK, PUBREL: PacketType.PUBREL, SUBACK: PacketType.SUBACK, AUTH: PacketType.AUTH };
 const pub = (extra: Record<string, unknown>): unknown => ({ type: T.PUBLISH, topic: 'a/b', payload: new Uint8Array(0), qos: 0, retain: false, dup: false, ...extra });
 const con = (extra: Record<string, unknown>): unknown => ({ type: T.CONNECT, clientId: 'c', keepAliveSec: 0, clean: true, ...extra });
 const big = (n: number, ch: string): string => ch.repeat(n);
