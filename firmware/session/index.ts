@@ -40,9 +40,11 @@
 // of the live state, the snapshot (SEQ, then ADD [+ SENT [+ REC]] for each persisted message in seq
 // order, then IN2 for each held inbound id) is written with Storage.replace(), which is atomic: after
 // a power loss the record is either the old log or the new snapshot, both complete and equivalent.
-// The bytes rewritten per compaction are at most the bytes appended since the previous one, so flash
-// wear stays within 2x the appended frames (about 90 bytes per QoS 1 message with a 17-byte topic and a
-// 32-byte payload: ADD + SENT + DONE).
+// While the live state is stable, a compaction (which rewrites it) comes only after at least
+// compactBytes + its size have been appended, so compaction at most doubles the bytes written. Measured
+// (test/session-powerloss.test.ts, 17-byte topic, 32-byte payload): a QoS 1 stream writes 89.3 bytes
+// per message (ADD 65 + SENT 13 + DONE 11, plus 21 small compactions per 1000 messages), QoS 2 100.3
+// (+ REC 11), and QoS 1 behind a 200-message backlog 139 bytes per message.
 //
 // If an append fails (storage full), the session tries a compaction instead (the snapshot already
 // holds the change, and is usually far smaller than the log). If that fails too, enqueue() of a QoS>=1
@@ -93,7 +95,10 @@ export interface SessionLimits {
   /** Sum of topic length (UTF-8 bytes) + payload length of all held messages. */
   maxBytes: number;
   overflow: 'reject' | 'drop-oldest-qos0';
-  /** Addition: the log is compacted when it exceeds compactBytes + 2 x the live snapshot (default 4096). */
+  /**
+   * Addition: the log is compacted when it exceeds compactBytes + 2 x the live snapshot (default
+   * 4096). A negative value compacts after every append (tests).
+   */
   compactBytes?: number;
 }
 
@@ -385,7 +390,7 @@ export class Session {
       }
       // Never append after garbage: rewrite the record first.
       if (!this.compact()) this.dirty = true;
-    } else if (n > this.compactAt()) {
+    } else if (n > 0 && n > this.compactAt()) {
       this.compact();
     }
     if (this.log && (report.messages > 0 || report.inboundQos2 > 0)) {
