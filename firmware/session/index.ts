@@ -66,7 +66,7 @@
 
 import type { Properties, QoS } from '../mqtt/types';
 import type { Log, Storage } from '../../hal/types';
-import { utf8Length, utf8Read, utf8Write } from '../mqtt';
+import { utf8Length, utf8Read, utf8Write } from '../mqtt/utf8';
 
 export const enum MsgState {
   QUEUED = 0,
