@@ -157,6 +157,8 @@ function feed(version: Version, input: Uint8Array, r: () => number, maxPacketSiz
     const got = d.push(input.subarray(at, at + n));
     for (const p of got) out.push(p);
     at += n;
+    // the decoder never holds more than one packet's worth, and never more than the limit
+    if (d.buffered > maxPacketSize) throw new Error('decoder holds ' + d.buffered + ' bytes, limit ' + maxPacketSize);
   }
   return out;
 }

@@ -428,7 +428,7 @@ interface BadOut {
   rule: RegExp;
 }
 
-const T = { PUBLISH: PacketType.PUBLISH, CONNECT: PacketType.CONNECT, SUBSCRIBE: PacketType.SUBSCRIBE, UNSUBSCRIBE: PacketType.UNSUBSCRIBE, PUBACK: PacketType.PUBACK, PUBREL: PacketType.PUBREL, SUBACK: PacketType.SUBACK, AUTH: PacketType.AUTH };
+const T = { PUBLISH: PacketType.PUBLISH, CONNECT: PacketType.CONNECT, SUBSCRIBE: PacketType.SUBSCRIBE, UNSUBSCRIBE: PacketType.UNSUBSCRIBE, PUBACK: PacketType.PUBACK, PUBREL: PacketType.PUBREL, SUBACK: PacketType.SUBACK, AUTH: PacketType.AUTH, CONNACK: PacketType.CONNACK, DISCONNECT: PacketType.DISCONNECT };
 const pub = (extra: Record<string, unknown>): unknown => ({ type: T.PUBLISH, topic: 'a/b', payload: new Uint8Array(0), qos: 0, retain: false, dup: false, ...extra });
 const con = (extra: Record<string, unknown>): unknown => ({ type: T.CONNECT, clientId: 'c', keepAliveSec: 0, clean: true, ...extra });
 const big = (n: number, ch: string): string => ch.repeat(n);
@@ -485,6 +485,13 @@ const BAD_OUT: BadOut[] = [
   { name: 'response topic with a wildcard', versions: V5, packet: pub({ properties: { responseTopic: 'r/#' } }), rule: /^MQTT-3\.3\.2-(2|14)$/ },
   { name: 'AUTH in 3.1.1', versions: V4, packet: { type: T.AUTH, reasonCode: 0 }, rule: /^MQTT-2\.(1\.2|2\.1)$/ },
   { name: 'PUBACK reason 0x05', versions: V5, packet: { type: T.PUBACK, packetId: 1, reasonCode: 5 }, rule: REASON },
+  { name: 'AUTH reason 0xff', versions: V5, packet: { type: T.AUTH, reasonCode: 0xff }, rule: REASON },
+  { name: 'DISCONNECT reason 0x05', versions: V5, packet: { type: T.DISCONNECT, reasonCode: 5 }, rule: REASON },
+  { name: 'CONNACK reason 0x18', versions: V5, packet: { type: T.CONNACK, sessionPresent: false, reasonCode: 0x18 }, rule: REASON },
+  { name: 'CONNACK return code 6', versions: V4, packet: { type: T.CONNACK, sessionPresent: false, reasonCode: 6 }, rule: /^MQTT-(3\.2\.2(-\d+)?|2\.4)$/ },
+  { name: 'SUBACK return code 3', versions: V4, packet: { type: T.SUBACK, packetId: 1, reasonCodes: [3] }, rule: /^MQTT-(3\.9\.3-2|2\.4)$/ },
+  { name: 'CONNACK session present with return code 5', versions: V4, packet: { type: T.CONNACK, sessionPresent: true, reasonCode: 5 }, rule: /^MQTT-3\.2\.2-4$/ },
+  { name: 'CONNACK session present with reason 0x87', versions: V5, packet: { type: T.CONNACK, sessionPresent: true, reasonCode: 0x87 }, rule: /^MQTT-3\.2\.2-6$/ },
 ];
 
 describe('encoder refuses invalid application packets', () => {
