@@ -444,3 +444,26 @@ describe('Scheduler is Espruino-safe', () => {
     }
   });
 });
+
+describe('Scheduler.halt (power cut / before deep sleep)', () => {
+  it('drops every task, also from inside a running task, and ignores later ones', async () => {
+    const { VirtualClock } = await import('../hal/mock/index');
+    const { Scheduler } = await import('../firmware/scheduler/index');
+    const clock = new VirtualClock();
+    const s = new Scheduler(clock, clock);
+    const ran: string[] = [];
+    s.at(10, () => {
+      ran.push('a');
+      s.halt();
+    });
+    s.at(10, () => ran.push('b'));
+    s.at(20, () => ran.push('c'));
+    clock.runFor(100);
+    s.post(() => ran.push('d'));
+    s.after(5, () => ran.push('e'));
+    clock.runFor(100);
+    expect(ran).toEqual(['a']);
+    expect(s.size()).toBe(0);
+    expect(clock.pendingTimers()).toBe(0);
+  });
+});

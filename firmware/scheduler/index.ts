@@ -81,6 +81,8 @@ export class Scheduler {
   ran: number;
   /** Turns that stopped at maxPerTurn and yielded to the host with work still due. */
   yields: number;
+  /** Set by halt(): the loop is over. */
+  halted: boolean;
 
   /**
    * @param clock the time source
@@ -106,6 +108,7 @@ export class Scheduler {
     this.errors = 0;
     this.ran = 0;
     this.yields = 0;
+    this.halted = false;
     const self = this;
     this.fire = function () {
       self.handle = undefined;
@@ -260,7 +263,19 @@ export class Scheduler {
     return n;
   }
 
+  /**
+   * End the loop for good: drop every task, disarm the host timer, ignore tasks added later (their ids
+   * are never run). What a power cut or the moment before deep sleep does to the firmware.
+   */
+  halt(): void {
+    this.halted = true;
+    this.q.splice(0, this.q.length); // in place: runDue() may hold this array
+    if (this.handle !== undefined) this.host.clear(this.handle);
+    this.handle = undefined;
+  }
+
   private add(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
+    if (this.halted) return this.nextId++;
     const task: Task = {
       id: this.nextId++,
       due: due,

@@ -39,6 +39,8 @@ export interface BrokerHandle {
   restart(): Promise<void>;
   /** Crash: aedes destroys every socket without publishing wills; mosquitto SIGKILL. */
   kill(): Promise<void>;
+  /** Graceful stop that keeps the handle for a later restart(): aedes closes; mosquitto SIGTERM (saves its db). */
+  halt(): Promise<void>;
   /** TCP connections accepted by the broker and still open. */
   connections(): number;
 }
@@ -238,6 +240,7 @@ export async function startAedes(opts: StartAedesOptions = {}): Promise<AedesHan
     errors,
     running: () => broker !== undefined,
     stop: () => down(false),
+    halt: () => down(false),
     kill: () => down(true),
     async restart() {
       await down(false);
@@ -437,6 +440,7 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
       }
     },
     kill: () => terminate('SIGKILL'),
+    halt: () => terminate('SIGTERM'),
     async restart() {
       await terminate('SIGTERM');
       await up();
