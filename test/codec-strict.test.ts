@@ -166,6 +166,8 @@ bad('PUBLISH with a zero-length topic and other properties but no alias', V5, ()
 bad('PUBLISH topic with "+"', BOTH, (v) => publishTopic(v, '612f2b', '"a/+" [MQTT-3.3.2-2]'), /^MQTT-3\.3\.2-2$/, [PROTOCOL, 0x90]);
 bad('PUBLISH topic with "#"', BOTH, (v) => publishTopic(v, '23', '"#" [MQTT-3.3.2-2]'), /^MQTT-3\.3\.2-2$/, [PROTOCOL, 0x90]);
 bad('SUBSCRIBE filter with "#" not last', BOTH, (v) => hex('82', 'SUBSCRIBE', v === 5 ? '09' : '08', 'remaining length', '0001', 'id', ...props0(v), '0003 232f61', 'filter "#/a": "#" must be last', '00', 'QoS 0'), /^MQTT-4\.7\.1-[12]$/, [MALFORMED, PROTOCOL, 0x8f]);
+bad('SUBSCRIBE with an empty filter', BOTH, (v) => hex('82', 'SUBSCRIBE', v === 5 ? '06' : '05', 'remaining length', '0001', 'id', ...props0(v), '0000', 'filter "" [MQTT-4.7.3-1]', '00', 'QoS 0'), /^MQTT-4\.7\.3-1$/, [MALFORMED, PROTOCOL, 0x8f]);
+bad('UNSUBSCRIBE with an empty filter', BOTH, (v) => hex('a2', 'UNSUBSCRIBE', v === 5 ? '05' : '04', 'remaining length', '0001', 'id', ...props0(v), '0000', 'filter "" [MQTT-4.7.3-1]'), /^MQTT-4\.7\.3-1$/, [MALFORMED, PROTOCOL, 0x8f]);
 bad('SUBSCRIBE filter with "+" inside a level', BOTH, (v) => hex('82', 'SUBSCRIBE', v === 5 ? '08' : '07', 'remaining length', '0001', 'id', ...props0(v), '0002 612b', 'filter "a+": "+" must be a whole level', '00', 'QoS 0'), /^MQTT-4\.7\.1-[23]$/, [MALFORMED, PROTOCOL, 0x8f]);
 
 // ---------------------------------------------------------------------------------------------
