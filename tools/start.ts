@@ -3,11 +3,13 @@
 // broker given with --broker. One line per event; Ctrl-C (or --duration) leaves cleanly: DISCONNECT,
 // broker stopped, exit 0.
 import { parseArgs } from 'node:util';
-import { Client, clientDefaults } from '../firmware/client/index';
+import { Client } from '../firmware/client/index';
 import type { ClientError } from '../firmware/client/index';
 import { startDemo } from '../firmware/app/demo';
 import { nodeHal } from '../hal/node/runtime';
 import { ConsoleLog } from '../hal/node/misc';
+import fs from 'node:fs';
+import { clientOptionsFor, validateBoard } from '../firmware/config/index';
 import { startEmbeddedBroker } from './desktop/broker';
 import type { EmbeddedBroker } from './desktop/broker';
 
@@ -17,6 +19,8 @@ Runs the wren firmware (MQTT client + demo sensor app) on the desktop.
 
 options:
   --broker mqtt://HOST:PORT   use this broker instead of the embedded one
+  --board FILE                settings from this board.json, including its brokers
+                              (default: ./board.json settings with the embedded broker)
   --duration SEC              stop after SEC seconds (default: run until Ctrl-C)
   --period SEC                seconds between sensor readings (default 10)
   --client-id ID              MQTT client id (default wren-desktop)
@@ -38,6 +42,7 @@ function parse() {
     return parseArgs({
       options: {
         broker: { type: 'string' },
+        board: { type: 'string' },
         duration: { type: 'string' },
         period: { type: 'string' },
         'client-id': { type: 'string' },
@@ -71,34 +76,36 @@ async function main(): Promise<void> {
   const mqtt = args.mqtt ?? 'auto';
   if (mqtt !== 'auto' && mqtt !== '4' && mqtt !== '5') fail(2, '--mqtt must be auto, 4 or 5');
 
+  const boardFile = args.board ?? 'board.json';
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(boardFile, 'utf8'));
+  } catch (e) {
+    fail(1, 'cannot read ' + boardFile + ': ' + (e as Error).message);
+  }
+  const checked = validateBoard(raw);
+  if (!checked.board) fail(1, boardFile + ' is invalid: ' + checked.errors.join('; '));
+  const options = clientOptionsFor(checked.board);
+  if (args['client-id']) options.clientId = args['client-id'];
+  if (args.mqtt) options.version = mqtt === 'auto' ? 'auto' : (Number(mqtt) as 4 | 5);
+  // A desktop retries quickly; a board uses its own backoff.
+  if (!args.board) options.backoff = { baseMs: 500, capMs: 30000, factor: 2, stableAfterMs: 30000 };
+
   let embedded: EmbeddedBroker | undefined;
-  let host: string;
-  let port: number;
   if (args.broker) {
     const m = /^mqtt:\/\/([^:/]+):(\d+)\/?$/.exec(args.broker);
     if (!m) fail(2, '--broker must look like mqtt://HOST:PORT, got "' + args.broker + '"');
-    host = m[1];
-    port = Number(m[2]);
-  } else {
+    options.brokers = [{ host: m[1], port: Number(m[2]) }];
+  } else if (!args.board) {
     embedded = await startEmbeddedBroker();
-    host = embedded.host;
-    port = embedded.port;
-    console.log('broker: embedded Aedes on mqtt://' + host + ':' + port);
+    options.brokers = [{ host: embedded.host, port: embedded.port }];
+    console.log('broker: embedded Aedes on mqtt://' + embedded.host + ':' + embedded.port);
   }
 
   const log = new ConsoleLog(args.verbose ? 'debug' : 'warn');
   const hal = nodeHal({ storageDir: args.storage, log });
-  const clientId = args['client-id'] ?? 'wren-desktop';
-  const client = new Client(
-    {
-      ...clientDefaults(),
-      clientId,
-      brokers: [{ host, port }],
-      version: mqtt === 'auto' ? 'auto' : (Number(mqtt) as 4 | 5),
-      backoff: { baseMs: 500, capMs: 30000, factor: 2, stableAfterMs: 30000 },
-    },
-    hal,
-  );
+  const clientId = options.clientId;
+  const client = new Client(options, hal);
   const t0 = Date.now();
   const stamp = () => ((Date.now() - t0) / 1000).toFixed(1).padStart(6) + 's';
   client.on('state', (s: string, why: string) => console.log(stamp() + ' state ' + s + ' (' + why + ')'));
@@ -107,8 +114,9 @@ async function main(): Promise<void> {
     console.log(stamp() + ' message ' + topic + ' ' + Buffer.from(payload).toString('utf8')),
   );
   client.start();
-  const demo = startDemo(client, hal.scheduler, { deviceId: clientId, periodMs: periodSec * 1000 });
-  console.log(stamp() + ' demo: publishing wren/' + clientId + '/reading every ' + periodSec + ' s; send "ping" to wren/' + clientId + '/cmd');
+  const demo = startDemo(client, hal.scheduler, { deviceId: checked.board.device, periodMs: periodSec * 1000 });
+  const dev = checked.board.device;
+  console.log(stamp() + ' demo: ' + clientId + ' publishes wren/' + dev + '/reading every ' + periodSec + ' s; send "ping" to wren/' + dev + '/cmd');
 
   let stopping = false;
   const stop = async (why: string) => {

@@ -1,0 +1,207 @@
+// board.json validation and defaults, generated from the FIELDS table, and the mapping from a board
+// to the client's options. Every problem is reported (not just the first), each naming its field.
+
+import { clientDefaults, utf8Bytes } from '../client/index';
+import type { ClientOptions } from '../client/index';
+import { FIELDS, TRANSPORT_ONLY } from './schema';
+import type { Field } from './schema';
+
+export { FIELDS };
+
+export interface BoardTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+export interface Board {
+  device: string;
+  clientId: string;
+  brokers: Array<{ host: string; port: number; tls?: BoardTls }>;
+  mqtt: {
+    version: 'auto' | '4' | '5';
+    clean: boolean;
+    sessionExpirySec: number;
+    username?: string;
+    password?: string;
+    maxPacketSizeBytes: number;
+    maxInflight: number;
+    will?: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean };
+  };
+  subscriptions: Array<{ topic: string; qos: 0 | 1 | 2 }>;
+  keepAlive: { activeSec: number; idleSec: number; sleepCheckInSec: number; maxSec: number; pingTimeoutMs: number };
+  timeouts: { connectMs: number; subackMs: number };
+  backoff: { baseMs: number; capMs: number; factor: number; stableAfterSec: number };
+  queue: { maxMessages: number; maxBytes: number; overflow: 'reject' | 'drop-oldest-qos0' };
+  transport: {
+    type: 'wifi' | 'cellular' | 'host';
+    ssid?: string;
+    password?: string;
+    powersave?: 'none' | 'min' | 'max';
+    apn?: string;
+    modem?: 'SIM7000' | 'SIM800';
+    uart?: { port: string; baud: number; rx: string; tx: string };
+    powerPin?: string;
+    resetPin?: string;
+  };
+  battery?: { pin: string; divider: number; lowMv: number };
+}
+
+export interface BoardResult {
+  board: Board | undefined;
+  /** One line per problem: "field.path: what is wrong". */
+  errors: string[];
+}
+
+function childrenOf(path: string): Field[] {
+  const prefix = path === '' ? '' : path + '.';
+  const out: Field[] = [];
+  for (let i = 0; i < FIELDS.length; i++) {
+    const p = FIELDS[i].path;
+    if (p.indexOf(prefix) === 0 && p.length > prefix.length && p.substring(prefix.length).indexOf('.') < 0) out.push(FIELDS[i]);
+  }
+  return out;
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  return typeof v === 'string' ? '"' + v + '"' : typeof v === 'object' ? 'an object' : String(v);
+}
+
+function checkValue(f: Field, v: unknown, where: string, errors: string[], schemaPath: string): unknown {
+  switch (f.type) {
+    case 'string':
+      if (typeof v !== 'string' || v.length === 0) errors.push(where + ': must be a non-empty string, got ' + describe(v));
+      return v;
+    case 'bool':
+      if (typeof v !== 'boolean') errors.push(where + ': must be true or false, got ' + describe(v));
+      return v;
+    case 'int':
+    case 'number': {
+      if (typeof v !== 'number' || v !== v || (f.type === 'int' && Math.floor(v) !== v)) {
+        errors.push(where + ': must be ' + (f.type === 'int' ? 'a whole number' : 'a number') + ', got ' + describe(v));
+        return v;
+      }
+      if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) {
+        errors.push(where + ': ' + v + ' is out of range ' + f.min + '..' + f.max);
+      }
+      return v;
+    }
+    case 'enum': {
+      const s = typeof v === 'number' ? String(v) : v;
+      if (typeof s !== 'string' || (f.values as string[]).indexOf(s) < 0) {
+        errors.push(where + ': must be one of ' + (f.values as string[]).join(', ') + ', got ' + describe(v));
+      }
+      return s;
+    }
+    case 'object':
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        errors.push(where + ': must be an object, got ' + describe(v));
+        return v;
+      }
+      return walk(schemaPath, v as { [k: string]: unknown }, where, errors);
+    default: {
+      if (!Array.isArray(v)) {
+        errors.push(where + ': must be an array, got ' + describe(v));
+        return v;
+      }
+      if (f.min !== undefined && v.length < f.min) errors.push(where + ': needs at least ' + f.min + ' entries');
+      if (f.max !== undefined && v.length > f.max) errors.push(where + ': at most ' + f.max + ' entries');
+      const out: unknown[] = [];
+      for (let i = 0; i < v.length; i++) {
+        const item = v[i];
+        if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+          errors.push(where + '[' + i + ']: must be an object, got ' + describe(item));
+          continue;
+        }
+        out.push(walk(schemaPath + '[]', item as { [k: string]: unknown }, where + '[' + i + ']', errors));
+      }
+      return out;
+    }
+  }
+}
+
+function walk(schemaPath: string, obj: { [k: string]: unknown }, where: string, errors: string[]): { [k: string]: unknown } {
+  const fields = childrenOf(schemaPath);
+  const out: { [k: string]: unknown } = {};
+  const known: { [k: string]: boolean } = {};
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    const key = f.path.substring(schemaPath === '' ? 0 : schemaPath.length + 1);
+    known[key] = true;
+    const at = where === '' ? key : where + '.' + key;
+    let v = obj[key];
+    if (v === undefined) {
+      if (f.required) {
+        errors.push(at + ': missing (' + f.doc + ')');
+        continue;
+      }
+      if (f.dflt === undefined) continue;
+      v = JSON.parse(JSON.stringify(f.dflt));
+    }
+    out[key] = checkValue(f, v, at, errors, f.path);
+  }
+  for (const k in obj) {
+    if (!known[k]) errors.push((where === '' ? k : where + '.' + k) + ': unknown setting (see the board.json reference in README.md)');
+  }
+  return out;
+}
+
+/** Validates a parsed board.json and fills in defaults. */
+export function validateBoard(raw: unknown): BoardResult {
+  const errors: string[] = [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { board: undefined, errors: ['board.json: must be a JSON object'] };
+  }
+  const b = walk('', raw as { [k: string]: unknown }, '', errors) as unknown as Board;
+  const t = b.transport;
+  if (t && typeof t === 'object' && typeof t.type === 'string') {
+    for (const p in TRANSPORT_ONLY) {
+      const key = p.substring('transport.'.length);
+      const given = (raw as { transport: { [k: string]: unknown } }).transport[key] !== undefined;
+      if (given && TRANSPORT_ONLY[p] !== t.type) errors.push(p + ': only for a ' + TRANSPORT_ONLY[p] + ' transport, this one is ' + t.type);
+      if (TRANSPORT_ONLY[p] !== t.type) delete (t as { [k: string]: unknown })[key];
+    }
+    if (t.type === 'wifi' && !t.ssid) errors.push('transport.ssid: missing (a wifi transport needs the network name)');
+    if (t.type === 'cellular' && !t.apn) errors.push('transport.apn: missing (a cellular transport needs the APN)');
+    if (t.type === 'cellular' && !t.uart) errors.push('transport.uart: missing (a cellular transport needs the modem UART and pins)');
+  }
+  const k = b.keepAlive;
+  if (k && k.activeSec > k.idleSec) errors.push('keepAlive.activeSec: must not exceed keepAlive.idleSec');
+  if (b.backoff && b.backoff.baseMs > b.backoff.capMs) errors.push('backoff.baseMs: must not exceed backoff.capMs');
+  return { board: errors.length ? undefined : b, errors: errors };
+}
+
+/** The client options a board asks for (TLS material already resolved to PEM text). */
+export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
+  const d = clientDefaults();
+  const clientId = b.clientId.split('{device}').join(b.device).split('{mac}').join(mac || '000000000000');
+  const o: ClientOptions = {
+    version: b.mqtt.version === 'auto' ? 'auto' : b.mqtt.version === '5' ? 5 : 4,
+    keepAliveSec: b.keepAlive.idleSec,
+    clean: b.mqtt.clean,
+    sessionExpirySec: b.mqtt.sessionExpirySec,
+    maxPacketSize: b.mqtt.maxPacketSizeBytes,
+    maxInflight: b.mqtt.maxInflight,
+    connectTimeoutMs: b.timeouts.connectMs,
+    pingTimeoutMs: b.keepAlive.pingTimeoutMs,
+    ackTimeoutMs: b.timeouts.subackMs,
+    backoff: { baseMs: b.backoff.baseMs, capMs: b.backoff.capMs, factor: b.backoff.factor, stableAfterMs: b.backoff.stableAfterSec * 1000 },
+    queue: { maxMessages: b.queue.maxMessages, maxBytes: b.queue.maxBytes, overflow: b.queue.overflow },
+    sessionName: d.sessionName,
+    clientId: clientId,
+    brokers: b.brokers.map(function (x) {
+      return x.tls ? { host: x.host, port: x.port, tls: { ca: x.tls.ca, cert: x.tls.cert, key: x.tls.key, servername: x.tls.servername } } : { host: x.host, port: x.port };
+    }),
+  };
+  if (b.keepAlive.maxSec > 0 && o.keepAliveSec > b.keepAlive.maxSec) o.keepAliveSec = b.keepAlive.maxSec;
+  if (b.mqtt.username !== undefined) o.username = b.mqtt.username;
+  if (b.mqtt.password !== undefined) o.password = b.mqtt.password;
+  if (b.mqtt.will) {
+    const w = b.mqtt.will;
+    o.will = { topic: w.topic.split('{device}').join(b.device), payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain };
+  }
+  return o;
+}
