@@ -67,3 +67,10 @@ describe('board.json', () => {
     expect(validateBoard([]).errors).toEqual(['board.json: must be a JSON object']);
   });
 });
+
+describe('README board.json reference', () => {
+  it('is the table generated from the schema (it cannot drift)', async () => {
+    const { referenceTable } = await import('../tools/board-reference');
+    expect(fs.readFileSync('README.md', 'utf8')).toContain(referenceTable());
+  });
+});
