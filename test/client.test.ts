@@ -350,7 +350,7 @@ describe('client: bad input from the broker', () => {
 
 describe('client: keep-alive and watchdog (virtual time, exact)', () => {
   it('pings after keepAlive of silence and declares the link dead pingTimeoutMs after an unanswered PINGREQ', () => {
-    const t = setup({ version: 4, keepAliveSec: 60, pingTimeoutMs: 10_000 });
+    const t = setup({ version: 4, keepAliveSec: 60, pingTimeoutMs: 10_000, pingJitter: 0 });
     t.client.start(); // CONNECT and CONNACK at t = 0 (no network delay)
     t.clock.runFor(60_000 - 1);
     expect(t.client.state).toBe('connected');
@@ -416,5 +416,67 @@ describe('client: stop', () => {
     expect(t.broker.peers.length).toBe(1);
     expect(t.client.state).toBe('stopped');
     void encode;
+  });
+});
+
+describe('client: heartbeat hooks (virtual time, exact)', () => {
+  it('spreads the first ping: interval * (1 - jitter * r), r from the HAL random', () => {
+    const firsts: number[] = [];
+    for (let seed = 1; seed <= 20; seed++) {
+      const clock = new VirtualClock();
+      const log = new MemoryLog();
+      const sched = new Scheduler(clock, clock, log);
+      const net = new MockNetwork(clock);
+      const broker = new MockBroker(net, 'broker', 1883, () => clock.now());
+      const c = new Client(
+        { ...clientDefaults(), clientId: 'd' + seed, brokers: [{ host: 'broker', port: 1883 }], version: 4, keepAliveSec: 60, pingJitter: 0.2 },
+        { scheduler: sched, transport: net.transport(), storage: new MemoryStorage(), random: new SeededRandom(seed), log },
+      );
+      c.start();
+      clock.runFor(61_000);
+      firsts.push(broker.received.find((r) => r.packet.type === PacketType.PINGREQ)!.at);
+    }
+    expect(Math.min(...firsts)).toBeGreaterThanOrEqual(48_000);
+    expect(Math.max(...firsts)).toBeLessThanOrEqual(60_000);
+    expect(new Set(firsts).size).toBeGreaterThan(10); // not in lockstep
+  });
+
+  it('setPingInterval pings faster than the declared keep-alive, never slower', () => {
+    const t = setup({ version: 4, keepAliveSec: 300, pingJitter: 0 });
+    t.client.start();
+    t.client.setPingInterval(60);
+    t.clock.runFor(180_000);
+    expect(t.broker.received.filter((r) => r.packet.type === PacketType.PINGREQ).map((r) => r.at)).toEqual([60_000, 120_000, 180_000]);
+    t.client.setPingInterval(600); // above the declared 300 s: capped to it
+    t.clock.runFor(600_000);
+    const at = t.broker.received.filter((r) => r.packet.type === PacketType.PINGREQ).map((r) => r.at);
+    expect(at.slice(3, 5)).toEqual([480_000, 780_000]);
+  });
+
+  it('obeys a v5 Server Keep Alive over the declared value [MQTT-3.2.2-21]', () => {
+    const t = setup({ version: 5, keepAliveSec: 300, pingJitter: 0 }, { connackProps: { serverKeepAlive: 45 } });
+    t.client.start();
+    t.clock.runFor(100_000);
+    expect(t.broker.received.filter((r) => r.packet.type === PacketType.PINGREQ).map((r) => r.at)).toEqual([45_000, 90_000]);
+  });
+
+  it('early probe: an overdue QoS 1 ack triggers a PINGREQ, and a dead link under traffic is found within ackProbeMs + pingTimeoutMs', () => {
+    const t = setup({ version: 4, keepAliveSec: 300, pingJitter: 0, ackProbeMs: 5000, pingTimeoutMs: 10_000 });
+    const dead: number[] = [];
+    t.client.on('dead', (idleSec) => dead.push(idleSec));
+    t.client.start();
+    t.clock.runFor(20_000);
+    t.broker.last.blackhole(); // the link dies silently at t = 20 000
+    t.client.publish('x', 'm', { qos: 1 }); // sent at 20 000, never acked
+    t.clock.runFor(5000 - 1);
+    expect(t.broker.received.filter((r) => r.packet.type === PacketType.PINGREQ).length).toBe(0);
+    expect(t.client.stats.pings).toBe(0);
+    t.clock.runFor(1); // 25 000: probe
+    expect(t.client.stats.pings).toBe(1);
+    t.clock.runFor(10_000 - 1);
+    expect(t.client.state).toBe('connected');
+    t.clock.runFor(1); // 35 000 = 20 000 + ackProbeMs + pingTimeoutMs
+    expect(t.client.state).toBe('waiting');
+    expect(dead).toEqual([25]); // RX had been idle 25 s when the probe went out
   });
 });

@@ -56,7 +56,13 @@ export interface ClientOptions {
   /** Most QoS >= 1 messages in flight at once (the broker's v5 Receive Maximum lowers it). */
   maxInflight: number;
   connectTimeoutMs: number;
+  /** A PINGRESP (or any packet) must arrive this soon after a PINGREQ, or the link is dead. */
   pingTimeoutMs: number;
+  /** A QoS >= 1 ack overdue by this much triggers a PINGREQ at once (early probe). 0 = off. */
+  ackProbeMs: number;
+  /** The first ping after a connect comes at interval * (1 - pingJitter * random): a fleet that
+   *  reconnected together does not ping in lockstep. */
+  pingJitter: number;
   /** SUBSCRIBE/UNSUBSCRIBE must be answered within this. */
   ackTimeoutMs: number;
   backoff: { baseMs: number; capMs: number; factor: number; stableAfterMs: number };
@@ -76,6 +82,8 @@ export function clientDefaults(): Omit<ClientOptions, 'clientId' | 'brokers'> {
     maxInflight: 16,
     connectTimeoutMs: 10000,
     pingTimeoutMs: 10000,
+    ackProbeMs: 5000,
+    pingJitter: 0.2,
     ackTimeoutMs: 15000,
     backoff: { baseMs: 1000, capMs: 300000, factor: 2, stableAfterMs: 60000 },
     queue: { maxMessages: 100, maxBytes: 32768, overflow: 'drop-oldest-qos0' },
@@ -204,7 +212,14 @@ export class Client {
   private lastTx: number;
   private lastRx: number;
   private pingSentAt: number;
+  /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
+  private idleAtPingMs: number;
+  /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
   private keepAliveMs: number;
+  /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
+  private pingIntervalMs: number;
+  /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
+  private ackWaitSince: number;
   private inflightMax: number;
   private brokerMaxPacket: number;
   private timer: TaskId | undefined;
@@ -241,7 +256,10 @@ export class Client {
     this.lastTx = 0;
     this.lastRx = 0;
     this.pingSentAt = -1;
+    this.idleAtPingMs = 0;
     this.keepAliveMs = options.keepAliveSec * 1000;
+    this.pingIntervalMs = 0;
+    this.ackWaitSince = -1;
     this.inflightMax = options.maxInflight;
     this.brokerMaxPacket = 268435460;
     this.timer = undefined;
@@ -303,8 +321,11 @@ export class Client {
 
   // ------------------------------------------------------------------ application API
 
-  /** Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError), 'connack' (packet). */
-  on(event: 'state' | 'message' | 'error' | 'connack', fn: (a: any, b: any, c: any) => void): void {
+  /**
+   * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
+   * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out).
+   */
+  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead', fn: (a: any, b: any, c: any) => void): void {
     (this.handlers[event] || (this.handlers[event] = [])).push(fn);
   }
 
@@ -567,6 +588,7 @@ export class Client {
           return;
         }
         const rc = p.reasonCode || 0;
+        this.ackProgress();
         this.finish(m.seq, rc >= 0x80 ? { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc } : undefined);
         this.pump();
         return;
@@ -589,6 +611,7 @@ export class Client {
           this.protocolError('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
           return;
         }
+        this.ackProgress();
         this.send({ type: PacketType.PUBREL, packetId: p.packetId });
         return;
       }
@@ -639,6 +662,12 @@ export class Client {
     this.connectedAt = this.sched.now();
     const props = p.properties || {};
     this.keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : this.options.keepAliveSec) * 1000;
+    // Spread the ping phase: pretend the link has been idle for a random part of the interval.
+    const shift = Math.floor(this.interval() * this.options.pingJitter * this.random.next());
+    this.lastTx = this.connectedAt - shift;
+    this.lastRx = this.connectedAt - shift;
+    this.pingSentAt = -1;
+    this.ackWaitSince = -1;
     this.inflightMax = Math.min(this.options.maxInflight, props.receiveMaximum || 65535);
     this.brokerMaxPacket = props.maximumPacketSize || 268435460;
     this.emit('connack', p, undefined, undefined);
@@ -653,6 +682,7 @@ export class Client {
         if (m.state === MsgState.RELEASED) this.send({ type: PacketType.PUBREL, packetId: m.packetId });
         else this.send(this.publishPacket(m, true));
       }
+      if (inflight.length) this.ackWaitSince = this.sched.now();
     }
     if (!present && this.subs.length) this.sendControl(PacketType.SUBSCRIBE, this.subscriptions(), undefined);
     this.flushControlCbs();
@@ -750,18 +780,24 @@ export class Client {
   // ------------------------------------------------------------------ keep-alive
 
   /**
-   * PINGREQ when nothing was sent OR nothing was received for the keep-alive interval (so inbound
-   * QoS 0 traffic or our own retransmits cannot hide a dead link); the PINGRESP (or any packet) must
-   * arrive within pingTimeoutMs, or the link is declared dead, closed, and reconnected.
+   * PINGREQ when nothing was sent OR nothing was received for the ping interval (so inbound QoS 0
+   * traffic or our own retransmits cannot hide a dead link), or at once when a QoS >= 1 ack is
+   * overdue by ackProbeMs (early probe). The PINGRESP (or any packet) must arrive within
+   * pingTimeoutMs of the PINGREQ, or the link is declared dead, closed, and reconnected.
    */
   private armKeepAlive(): void {
     if (this.kaTimer !== undefined) this.sched.cancel(this.kaTimer);
     this.kaTimer = undefined;
-    if (this.keepAliveMs <= 0 || this.state !== 'connected') return;
+    const interval = this.interval();
+    if (interval <= 0 || this.state !== 'connected') return;
     const now = this.sched.now();
     let due: number;
-    if (this.pingSentAt >= 0) due = this.pingSentAt + this.options.pingTimeoutMs;
-    else due = Math.min(this.lastTx, this.lastRx) + this.keepAliveMs;
+    if (this.pingSentAt >= 0) {
+      due = this.pingSentAt + this.options.pingTimeoutMs;
+    } else {
+      due = Math.min(this.lastTx, this.lastRx) + interval;
+      if (this.ackWaitSince >= 0 && this.options.ackProbeMs > 0) due = Math.min(due, this.ackWaitSince + this.options.ackProbeMs);
+    }
     const self = this;
     this.kaTimer = this.sched.at(Math.max(due, now), function () {
       self.kaTimer = undefined;
@@ -769,27 +805,51 @@ export class Client {
     }, 'mqtt.keepalive');
   }
 
+  /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
+  interval(): number {
+    const ka = this.keepAliveMs;
+    const want = this.pingIntervalMs;
+    if (want > 0 && (ka <= 0 || want < ka)) return want;
+    return ka;
+  }
+
+  /**
+   * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
+   * force). Never above the keep-alive the broker agreed to. Takes effect at once.
+   */
+  setPingInterval(sec: number): void {
+    this.pingIntervalMs = sec > 0 ? sec * 1000 : 0;
+    this.armKeepAlive();
+  }
+
   private keepAliveTick(): void {
     if (this.state !== 'connected') return;
     const now = this.sched.now();
     if (this.pingSentAt >= 0) {
       if (now - this.pingSentAt >= this.options.pingTimeoutMs) {
+        const idleSec = Math.round(this.idleAtPingMs / 1000);
         this.emitError('timeout', 'no PINGRESP within ' + this.options.pingTimeoutMs + ' ms: link is dead');
+        this.emit('dead', idleSec, undefined, undefined);
         this.dropLink('ping timeout');
         return;
       }
-    } else if (now - Math.min(this.lastTx, this.lastRx) >= this.keepAliveMs) {
+    } else if (now - Math.min(this.lastTx, this.lastRx) >= this.interval()) {
+      this.ping();
+    } else if (this.ackWaitSince >= 0 && this.options.ackProbeMs > 0 && now - this.ackWaitSince >= this.options.ackProbeMs) {
+      this.log.info(TAG, 'ack overdue by ' + (now - this.ackWaitSince) + ' ms: probing the link');
       this.ping();
     }
     this.armKeepAlive();
   }
 
-  /** Send a PINGREQ now and start the PINGRESP watchdog. */
+  /** Send a PINGREQ now and start the PINGRESP watchdog (no-op while one is outstanding). */
   ping(): void {
-    if (this.state !== 'connected') return;
+    if (this.state !== 'connected' || this.pingSentAt >= 0) return;
+    const now = this.sched.now();
+    this.idleAtPingMs = now - this.lastRx;
     this.send({ type: PacketType.PINGREQ });
     this.stats.pings++;
-    this.pingSentAt = this.sched.now();
+    this.pingSentAt = now;
     this.armKeepAlive();
   }
 
@@ -850,7 +910,16 @@ export class Client {
       this.send(p);
       this.session.markSent(m.seq, id);
       if (m.qos === 0) this.finish(m.seq, undefined);
+      else if (this.ackWaitSince < 0) {
+        this.ackWaitSince = this.sched.now();
+        this.armKeepAlive();
+      }
     }
+  }
+
+  /** An ack arrived: the wait for the next one starts now (or ends when nothing is in flight). */
+  private ackProgress(): void {
+    this.ackWaitSince = this.session.inflightCount() > 0 ? this.sched.now() : -1;
   }
 
   private allocateId(): number {
