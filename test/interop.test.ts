@@ -9,12 +9,8 @@ import tls from 'node:tls';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Aedes } from 'aedes';
 import type { AddressInfo } from 'node:net';
-import { Client, clientDefaults } from '../firmware/client/index';
-import type { ClientError, ClientOptions } from '../firmware/client/index';
-import { Scheduler } from '../firmware/scheduler/index';
-import type { Storage } from '../hal/types';
-import { MemoryLog, MemoryStorage } from '../hal/mock/index';
-import { NodeClock, NodeRandom, NodeTimerHost, NodeTransport } from '../hal/node/index';
+import { MemoryStorage } from '../hal/mock/index';
+import { device, powerCutAll, publishAcked, until } from './helpers/device';
 import { describeMosquitto, startAedes, startMosquitto } from './helpers/brokers';
 import type { BrokerHandle } from './helpers/brokers';
 import { connectPeer } from './helpers/independent-client';
@@ -22,72 +18,12 @@ import type { Peer } from './helpers/independent-client';
 
 const brokers: BrokerHandle[] = [];
 const peers: Peer[] = [];
-const devices: Device[] = [];
 
 afterAll(async () => {
-  for (const d of devices) d.powerCut();
+  powerCutAll();
   for (const p of peers) p.destroy();
   for (const b of brokers) await b.stop().catch(() => undefined);
 });
-
-interface Device {
-  client: Client;
-  sched: Scheduler;
-  log: MemoryLog;
-  errors: ClientError[];
-  received: Array<{ topic: string; payload: string; qos: number }>;
-  /** Power cut: the loop stops dead, the socket is dropped without DISCONNECT. */
-  powerCut(): void;
-}
-
-function device(b: { host: string; port: number }, over: Partial<ClientOptions>, storage?: Storage): Device {
-  const log = new MemoryLog();
-  const sched = new Scheduler(new NodeClock(), new NodeTimerHost(true), log);
-  const transport = new NodeTransport();
-  const client = new Client(
-    {
-      ...clientDefaults(),
-      clientId: 'dev',
-      brokers: [{ host: b.host, port: b.port }],
-      clean: false,
-      backoff: { baseMs: 50, capMs: 400, factor: 2, stableAfterMs: 2000 },
-      queue: { maxMessages: 5000, maxBytes: 1 << 20, overflow: 'reject' },
-      maxInflight: 32,
-      ...over,
-    },
-    { scheduler: sched, transport, storage: storage ?? new MemoryStorage(), random: new NodeRandom(), log },
-  );
-  const d: Device = {
-    client,
-    sched,
-    log,
-    errors: [],
-    received: [],
-    powerCut() {
-      sched.halt();
-      transport.close();
-    },
-  };
-  client.on('error', (e) => d.errors.push(e));
-  client.on('message', (topic, payload, p) => d.received.push({ topic, payload: Buffer.from(payload).toString(), qos: p.qos }));
-  devices.push(d);
-  return d;
-}
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function publishAcked(c: Client, topic: string, payload: string, qos: 0 | 1 | 2): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const err = c.publish(topic, payload, { qos }, (e) => (e ? reject(new Error(e.message)) : resolve()));
-    if (err) reject(new Error(err.message));
-  });
-}
 
 /** QoS 0/1/2 both ways through the broker, counted by the independent peer and by the device. */
 async function roundTrips(b: BrokerHandle, version: 4 | 5, tag: string): Promise<void> {
