@@ -65,7 +65,8 @@ export interface ClientOptions {
   pingJitter: number;
   /** SUBSCRIBE/UNSUBSCRIBE must be answered within this. */
   ackTimeoutMs: number;
-  backoff: { baseMs: number; capMs: number; factor: number; stableAfterMs: number };
+  /** Reconnect backoff. jitter 'none' exists to measure what full jitter saves (tools/fleet). */
+  backoff: { baseMs: number; capMs: number; factor: number; stableAfterMs: number; jitter?: 'full' | 'none' };
   queue: SessionLimits;
   /** Storage record prefix for the persistent session (<= 26 characters). */
   sessionName: string;
@@ -752,7 +753,7 @@ export class Client {
     } else {
       // Full jitter: uniform in [0, min(cap, base * factor^attempt)].
       const ceiling = this.nextFailCapped ? b.capMs : Math.min(b.capMs, b.baseMs * Math.pow(b.factor, this.attempt));
-      delay = Math.floor(this.random.next() * ceiling);
+      delay = b.jitter === 'none' ? ceiling : Math.floor(this.random.next() * ceiling);
       this.attempt++;
       if (this.options.brokers.length > 1) this.brokerIndex++;
     }
