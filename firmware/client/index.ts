@@ -230,6 +230,8 @@ export class Client {
   /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
   private linkBusy: boolean;
   private connectWhenClosed: boolean;
+  /** subscribe() callbacks waiting for a connection. */
+  private queuedCbs: Array<{ list: Subscription[]; cb: SubscribeCallback }>;
 
   constructor(options: ClientOptions, hal: ClientHal) {
     if (!options || !options.clientId === undefined) throw new Error('Client: options needed');
@@ -269,6 +271,7 @@ export class Client {
     this.nextFailCapped = false;
     this.linkBusy = false;
     this.connectWhenClosed = false;
+    this.queuedCbs = [];
     const self = this;
     this.transport.setHandler({
       onOpen: function () {
@@ -324,9 +327,10 @@ export class Client {
 
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
-   * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out).
+   * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
+   * 'publish' (topic, qos: the application handed over a message).
    */
-  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead', fn: (a: any, b: any, c: any) => void): void {
+  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish', fn: (a: any, b: any, c: any) => void): void {
     (this.handlers[event] || (this.handlers[event] = [])).push(fn);
   }
 
@@ -338,14 +342,21 @@ export class Client {
   }
 
   /** Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store. */
-  stop(): void {
+  /**
+   * reasonCode (v5 only): 0 = normal disconnection, the will is discarded; 0x04 = "disconnect with
+   * will message": the broker publishes the will after its Will Delay Interval unless the device
+   * reconnects first (a planned sleep that still reports a device that never comes back).
+   */
+  stop(reasonCode?: number): void {
     if (this.state === 'stopped' || this.state === 'idle') {
       this.setState('stopped', 'stop()');
       return;
     }
     this.cancelTimers();
     this.connectWhenClosed = false;
-    if (this.open && !this.awaitingConnack) this.send({ type: PacketType.DISCONNECT });
+    if (this.open && !this.awaitingConnack) {
+      this.send(this.version === 5 && reasonCode ? { type: PacketType.DISCONNECT, reasonCode: reasonCode } : { type: PacketType.DISCONNECT });
+    }
     this.failPending('stopped', 'client stopped');
     this.closeLink();
     this.setState('stopped', 'stop()');
@@ -379,6 +390,7 @@ export class Client {
       const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, props);
       if (r.ok) {
         if (done) this.done[String(r.seq)] = done;
+        this.emit('publish', topic, qos, undefined);
         if (r.dropped) {
           for (let i = 0; i < r.dropped.length; i++) {
             this.finish(r.dropped[i], { code: 'queue-full', message: 'dropped from the offline queue to make room' });
@@ -444,6 +456,21 @@ export class Client {
     this.subs = keep;
     if (this.state === 'connected') this.sendControl(PacketType.UNSUBSCRIBE, [{ topic: filter, qos: 0 }], cb);
     else if (cb) this.sched.post(function () { cb(undefined, []); }, 'mqtt.done');
+  }
+
+  /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
+  isIdle(): boolean {
+    return this.session.stats().messages === 0 && this.pending.length === 0 && this.queuedCbs.length === 0;
+  }
+
+  /**
+   * The radio came back (Wi-Fi or cellular re-attached): if the client is waiting out a backoff,
+   * try now instead.
+   */
+  linkUp(): void {
+    if (this.state !== 'waiting') return;
+    this.log.info(TAG, 'link up: reconnecting now');
+    this.connectNow();
   }
 
   /** Subscriptions currently held (restored on reconnect). */
@@ -948,7 +975,6 @@ export class Client {
 
   // ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
 
-  private queuedCbs: Array<{ list: Subscription[]; cb: SubscribeCallback }> = [];
 
   private queueControlCb(list: Subscription[], cb: SubscribeCallback): void {
     this.queuedCbs.push({ list: list, cb: cb });
