@@ -480,3 +480,54 @@ describe('client: heartbeat hooks (virtual time, exact)', () => {
     expect(dead).toEqual([25]); // RX had been idle 25 s when the probe went out
   });
 });
+
+describe('client: reconnect policy', () => {
+  it('fails over to the next broker in the list when one refuses', () => {
+    const clock = new VirtualClock();
+    const log = new MemoryLog();
+    const sched = new Scheduler(clock, clock, log);
+    const net = new MockNetwork(clock);
+    net.listen('a', 1883, { refuse: true });
+    const b = new MockBroker(net, 'b', 1883, () => clock.now());
+    const c = new Client(
+      { ...clientDefaults(), clientId: 'fo', brokers: [{ host: 'a', port: 1883 }, { host: 'b', port: 1883 }], version: 4 },
+      { scheduler: sched, transport: net.transport(), storage: new MemoryStorage(), random: new SeededRandom(3), log },
+    );
+    c.start();
+    clock.runFor(5000);
+    expect(net.opens.map((o) => o.host).slice(0, 2)).toEqual(['a', 'b']);
+    expect(c.state).toBe('connected');
+    expect(b.of(PacketType.CONNECT).length).toBe(1);
+  });
+
+  it('a link-up event cuts a backoff wait short', () => {
+    const t = setup({ version: 4, backoff: { baseMs: 60_000, capMs: 60_000, factor: 2, stableAfterMs: 1000 } });
+    t.client.start();
+    t.clock.runFor(10);
+    t.broker.last.reset();
+    t.clock.runFor(10);
+    expect(t.client.state).toBe('waiting');
+    const before = t.broker.peers.length;
+    t.client.linkUp();
+    t.clock.runFor(10);
+    expect(t.client.state).toBe('connected');
+    expect(t.broker.peers.length).toBe(before + 1);
+  });
+
+  it('a connect-then-kicked loop keeps backing off; a stable connection resets the backoff', () => {
+    const t = setup({ version: 4, backoff: { baseMs: 1000, capMs: 64_000, factor: 2, stableAfterMs: 30_000 } });
+    t.client.start();
+    // Kick the client right after every CONNACK for a while.
+    for (let i = 0; i < 6; i++) {
+      t.clock.runUntil(() => t.client.state === 'connected', 200_000);
+      t.broker.last.reset();
+      t.clock.runFor(1);
+    }
+    expect(t.client.rotation.backoff().attempt).toBeGreaterThanOrEqual(6);
+    t.clock.runUntil(() => t.client.state === 'connected', 200_000);
+    t.clock.runFor(31_000); // stays up past stableAfterMs
+    t.broker.last.reset();
+    t.clock.runFor(1);
+    expect(t.client.rotation.backoff().attempt).toBeLessThanOrEqual(1);
+  });
+});

@@ -29,6 +29,7 @@ import type { Scheduler, TaskId } from '../scheduler/index';
 import { Session, MsgState } from '../session/index';
 import type { OutMessage, SessionLimits } from '../session/index';
 import { topicMatches } from './topic';
+import { BrokerRotation } from '../liveness/backoff';
 
 export { topicMatches };
 
@@ -204,8 +205,8 @@ export class Client {
   private subs: SubEntry[];
   private pending: Pending[];
   private done: { [seq: string]: DoneCallback };
-  private brokerIndex: number;
-  private attempt: number;
+  /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
+  rotation: BrokerRotation;
   private gen: number;
   private open: boolean;
   private awaitingConnack: boolean;
@@ -215,6 +216,8 @@ export class Client {
   private pingSentAt: number;
   /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
   private idleAtPingMs: number;
+  /** When the last PINGREQ went out (for the round-trip time). */
+  private lastPingAt: number;
   /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
   private keepAliveMs: number;
   /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
@@ -250,8 +253,7 @@ export class Client {
     this.subs = [];
     this.pending = [];
     this.done = {};
-    this.brokerIndex = 0;
-    this.attempt = 0;
+    this.rotation = new BrokerRotation(options.brokers.length, options.backoff);
     this.gen = 0;
     this.open = false;
     this.awaitingConnack = false;
@@ -260,6 +262,7 @@ export class Client {
     this.lastRx = 0;
     this.pingSentAt = -1;
     this.idleAtPingMs = 0;
+    this.lastPingAt = 0;
     this.keepAliveMs = options.keepAliveSec * 1000;
     this.pingIntervalMs = 0;
     this.ackWaitSince = -1;
@@ -328,16 +331,16 @@ export class Client {
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
    * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
-   * 'publish' (topic, qos: the application handed over a message).
+   * 'publish' (topic, qos: the application handed over a message),
+   * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
    */
-  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish', fn: (a: any, b: any, c: any) => void): void {
+  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: (a: any, b: any, c: any) => void): void {
     (this.handlers[event] || (this.handlers[event] = [])).push(fn);
   }
 
   /** Connect and stay connected until stop(). Idempotent. */
   start(): void {
     if (this.state === 'connecting' || this.state === 'connected' || this.state === 'waiting') return;
-    this.attempt = 0;
     this.connectNow();
   }
 
@@ -458,6 +461,20 @@ export class Client {
     else if (cb) this.sched.post(function () { cb(undefined, []); }, 'mqtt.done');
   }
 
+  /**
+   * Close the connection cleanly (DISCONNECT, the will discarded) and connect again at once, with the
+   * options as they are now (e.g. a new keep-alive or will delay). Queued and in-flight messages stay.
+   */
+  reconnect(why: string): void {
+    if (this.state !== 'connected' && this.state !== 'waiting' && this.state !== 'connecting') return;
+    if (this.open && !this.awaitingConnack) this.send({ type: PacketType.DISCONNECT });
+    this.closeLink();
+    this.cancelTimers();
+    this.failPending('transport', 'reconnecting: ' + why);
+    this.setState('waiting', why + '; reconnect now');
+    this.connectNow();
+  }
+
   /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
   isIdle(): boolean {
     return this.session.stats().messages === 0 && this.pending.length === 0 && this.queuedCbs.length === 0;
@@ -515,7 +532,7 @@ export class Client {
       this.connectWhenClosed = true;
       return;
     }
-    const broker = this.options.brokers[this.brokerIndex % this.options.brokers.length];
+    const broker = this.options.brokers[this.rotation.current % this.options.brokers.length];
     this.gen++;
     this.open = false;
     this.awaitingConnack = false;
@@ -653,7 +670,11 @@ export class Client {
         this.onSuback(p.packetId, p.type, p.type === PacketType.SUBACK ? p.reasonCodes : p.reasonCodes || []);
         return;
       case PacketType.PINGRESP:
-        if (this.stats.pings > this.stats.pingresps) this.stats.pingresps++;
+        if (this.stats.pings > this.stats.pingresps) {
+          this.stats.pingresps++;
+          this.stats.lastPingRttMs = this.sched.now() - this.lastPingAt;
+          this.emit('pong', this.stats.lastPingRttMs, Math.round(this.idleAtPingMs / 1000), undefined);
+        }
         return;
       case PacketType.DISCONNECT:
         this.emitError('protocol', 'broker sent DISCONNECT' + (p.reasonCode ? ' with reason 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
@@ -688,6 +709,7 @@ export class Client {
     this.stats.connackOk++;
     this.cancelTimer();
     this.connectedAt = this.sched.now();
+    this.rotation.up(this.connectedAt);
     const props = p.properties || {};
     this.keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : this.options.keepAliveSec) * 1000;
     // Spread the ping phase: pretend the link has been idle for a random part of the interval.
@@ -770,19 +792,18 @@ export class Client {
     this.cancelTimers();
     this.stats.disconnects++;
     this.failPending('transport', 'connection lost before the broker answered');
-    const wasUp = this.connectedAt > 0 && this.sched.now() - this.connectedAt >= this.options.backoff.stableAfterMs;
-    if (wasUp) this.attempt = 0;
+    const now = this.sched.now();
+    // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
+    // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
+    if (this.connectedAt > 0) this.rotation.down(now);
     this.connectedAt = 0;
-    const b = this.options.backoff;
     let delay: number;
     if (delayOverrideMs !== undefined) {
       delay = delayOverrideMs;
     } else {
-      // Full jitter: uniform in [0, min(cap, base * factor^attempt)].
-      const ceiling = this.nextFailCapped ? b.capMs : Math.min(b.capMs, b.baseMs * Math.pow(b.factor, this.attempt));
-      delay = b.jitter === 'none' ? ceiling : Math.floor(this.random.next() * ceiling);
-      this.attempt++;
-      if (this.options.brokers.length > 1) this.brokerIndex++;
+      const r = this.options.backoff.jitter === 'none' ? 0.999999 : this.random.next();
+      const choice = this.rotation.failed(now, r, this.nextFailCapped);
+      delay = choice.delayMs;
     }
     this.nextFailCapped = false;
     this.setState('waiting', why + '; reconnect in ' + delay + ' ms');
@@ -878,6 +899,7 @@ export class Client {
     this.send({ type: PacketType.PINGREQ });
     this.stats.pings++;
     this.pingSentAt = now;
+    this.lastPingAt = now;
     this.armKeepAlive();
   }
 
