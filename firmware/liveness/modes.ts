@@ -1,0 +1,163 @@
+// Power modes: how hard the device works to stay reachable. Pure policy: every method takes nowMs (any
+// monotonic ms timeline) and returns the change it made; the client acts on it (keep-alive interval,
+// disconnect + deep sleep...) and asks nextDeadline() when to call tick() again.
+//
+//   active  application traffic recently: ping every activeKeepAliveSec (60 s), fast dead-link detection.
+//   idle    no application traffic for idleAfterSec (120 s): ping every idleKeepAliveSec (300 s) on the
+//           SAME connection (the declared keep-alive covers both, see keepalive.ts).
+//   sleep   idle for sleepAfterSec (600 s), asked for by the app, or battery low: no held connection
+//           on Wi-Fi (clean DISCONNECT + deep sleep, wake every sleepCheckInSec = 1800 s to sync),
+//           or a held connection declaring the check-in interval (cellular PSM).
+//
+// Why (DESIGN.md section 3, "Energy"): on Wi-Fi staying associated costs far more than pings (auto
+// light-sleep 2-3 mA, modem-sleep 20-30 mA vs deep sleep 5-10 uA), so a long quiet period is cheaper as
+// deep sleep + a full reconnect per check-in (10-80x); on LTE-M each exchange costs a radio tail, so
+// there the ping interval itself dominates and a quiet device should ping rarely.
+//
+// Rules, exactly:
+// - Starts 'active' at the construction time, which counts as the last application traffic.
+// - appTraffic(now, reason): an application publish, an inbound application message, or an explicit
+//   app wake. Records the traffic time; any mode other than active -> active (the change's reason is
+//   the caller's reason: 'publish', 'inbound', 'wake'...). A wake for a sleep check-in is NOT
+//   application traffic: the device wakes, syncs and sleeps again without calling this.
+// - tick(now): active -> idle when now >= lastTraffic + idleAfterSec; idle -> sleep when
+//   now >= idleSince + sleepAfterSec. A transition's atMs is the moment it was due (not the late tick
+//   time), so the schedule is exact whenever tick() runs: idle at exactly lastTraffic + idleAfterSec,
+//   sleep exactly sleepAfterSec after that. If both are due in one tick() they are applied together
+//   and returned as ONE change (active -> sleep, reason 'sleep-timeout', atMs the sleep time).
+//   idleAfterSec <= 0 or sleepAfterSec <= 0 disables that transition.
+// - requestSleep(now): -> sleep, reason 'app-request'.
+// - battery(mv, now): mv < lowBatteryMv -> sleep (reason 'low-battery') and LOCKED there: application
+//   traffic does not leave sleep while the battery is low (traffic is still recorded). The lock lifts
+//   when mv >= lowBatteryMv + batteryHysteresisMv (default 100 mV: a cell's voltage recovers when the
+//   load drops, which would otherwise flap); the mode stays sleep until the next application traffic.
+//   lowBatteryMv = 0 disables the rule.
+// - Methods return undefined when nothing changed (e.g. requestSleep while asleep).
+// - Persisted across deep sleep: mode and the battery lock (toJSON/restore). Times are not: the ms
+//   timeline restarts at boot, so construct with the boot time, then restore(); in active/idle the
+//   countdown restarts at boot (sleep has no timed transition).
+//
+// Espruino-safe: no class fields, no default params, no self-reference inside a class body.
+
+export type PowerMode = 'active' | 'idle' | 'sleep';
+
+export interface ModeConfig {
+  /** Ping interval while active (60). */
+  activeKeepAliveSec: number;
+  /** Ping interval while idle (300); also the keep-alive declared in CONNECT (keepalive.ts). */
+  idleKeepAliveSec: number;
+  /** Check-in interval while asleep (1800). */
+  sleepCheckInSec: number;
+  /** No application traffic for this long -> idle (120; 0 = never). */
+  idleAfterSec: number;
+  /** Idle for this long -> sleep (600; 0 = never). */
+  sleepAfterSec: number;
+  /** Battery under this -> sleep (0 = never). */
+  lowBatteryMv: number;
+  /** The low-battery lock lifts at lowBatteryMv + this (default 100). */
+  batteryHysteresisMv?: number;
+}
+
+export interface ModeChange {
+  from: PowerMode;
+  to: PowerMode;
+  reason: string;
+  atMs: number;
+}
+
+export function modeDefaults(): ModeConfig {
+  return {
+    activeKeepAliveSec: 60,
+    idleKeepAliveSec: 300,
+    sleepCheckInSec: 1800,
+    idleAfterSec: 120,
+    sleepAfterSec: 600,
+    lowBatteryMv: 0,
+  };
+}
+
+export class PowerModes {
+  cfg: ModeConfig;
+  mode: PowerMode;
+  /** Last application traffic (ms timeline). */
+  lastTrafficMs: number;
+  /** When the current mode was entered (ms timeline). */
+  sinceMs: number;
+  /** Battery low: held in sleep. */
+  lowBattery: boolean;
+
+  constructor(cfg: ModeConfig, nowMs: number) {
+    this.cfg = cfg;
+    this.mode = 'active';
+    this.lastTrafficMs = nowMs;
+    this.sinceMs = nowMs;
+    this.lowBattery = false;
+  }
+
+  private to(mode: PowerMode, reason: string, atMs: number): ModeChange | undefined {
+    const from = this.mode;
+    if (from === mode) return undefined;
+    this.mode = mode;
+    this.sinceMs = atMs;
+    return { from: from, to: mode, reason: reason, atMs: atMs };
+  }
+
+  /** Application publish, inbound application message, or app wake: -> active (reason says which). */
+  appTraffic(nowMs: number, reason: string): ModeChange | undefined {
+    this.lastTrafficMs = nowMs;
+    if (this.lowBattery) return undefined;
+    return this.to('active', reason, nowMs);
+  }
+
+  /** The app asks for sleep: -> sleep. */
+  requestSleep(nowMs: number): ModeChange | undefined {
+    return this.to('sleep', 'app-request', nowMs);
+  }
+
+  /** A battery reading (mV). */
+  battery(mv: number, nowMs: number): ModeChange | undefined {
+    const low = this.cfg.lowBatteryMv;
+    if (!(low > 0)) return undefined;
+    if (mv < low) {
+      this.lowBattery = true;
+      return this.to('sleep', 'low-battery', nowMs);
+    }
+    const h = this.cfg.batteryHysteresisMv;
+    if (mv >= low + (h !== undefined && h >= 0 ? h : 100)) this.lowBattery = false;
+    return undefined;
+  }
+
+  /** Apply the time-based transitions due at nowMs (see the rules above). */
+  tick(nowMs: number): ModeChange | undefined {
+    const from = this.mode;
+    let ch: ModeChange | undefined;
+    let due = this.nextDeadline();
+    while (due !== undefined && nowMs >= due) {
+      ch = this.mode === 'active' ? this.to('idle', 'idle-timeout', due) : this.to('sleep', 'sleep-timeout', due);
+      due = this.nextDeadline();
+    }
+    if (ch !== undefined) ch.from = from;
+    return ch;
+  }
+
+  /** When tick() next has something to do (ms timeline), or undefined. */
+  nextDeadline(): number | undefined {
+    const c = this.cfg;
+    if (this.mode === 'active') return c.idleAfterSec > 0 ? this.lastTrafficMs + c.idleAfterSec * 1000 : undefined;
+    if (this.mode === 'idle') return c.sleepAfterSec > 0 ? this.sinceMs + c.sleepAfterSec * 1000 : undefined;
+    return undefined;
+  }
+
+  toJSON(): { mode: PowerMode; low: boolean } {
+    return { mode: this.mode, low: this.lowBattery };
+  }
+
+  /** Restore what toJSON() saved (an unknown mode keeps the current one). Times stay at construction. */
+  restore(o: { mode: PowerMode; low: boolean }): void {
+    if (!o) return;
+    const m = o.mode;
+    if (m === 'active' || m === 'idle' || m === 'sleep') this.mode = m;
+    this.lowBattery = o.low === true;
+    if (this.lowBattery) this.mode = 'sleep';
+  }
+}
