@@ -723,8 +723,8 @@ export class Client {
     this.emit('connack', p, undefined, undefined);
     const present = p.sessionPresent && !this.options.clean;
     if (!present) this.session.resetForNewSession();
-    this.setState('connected', present ? 'session resumed' : 'new session');
-    // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1].
+    // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before the
+    // application hears 'connected' (anything it publishes then comes after, with new ids).
     if (present) {
       const inflight = this.session.inflight();
       for (let i = 0; i < inflight.length; i++) {
@@ -735,6 +735,7 @@ export class Client {
       if (inflight.length) this.ackWaitSince = this.sched.now();
     }
     if (!present && this.subs.length) this.sendControl(PacketType.SUBSCRIBE, this.subscriptions(), undefined);
+    this.setState('connected', present ? 'session resumed' : 'new session');
     this.flushControlCbs();
     this.armKeepAlive();
     this.pump();
@@ -852,6 +853,11 @@ export class Client {
       self.kaTimer = undefined;
       self.keepAliveTick();
     }, 'mqtt.keepalive');
+  }
+
+  /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
+  keepAlive(): number {
+    return this.keepAliveMs / 1000;
   }
 
   /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */

@@ -187,6 +187,8 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
     maxInflight: b.mqtt.maxInflight,
     connectTimeoutMs: b.timeouts.connectMs,
     pingTimeoutMs: b.keepAlive.pingTimeoutMs,
+    ackProbeMs: d.ackProbeMs,
+    pingJitter: d.pingJitter,
     ackTimeoutMs: b.timeouts.subackMs,
     backoff: { baseMs: b.backoff.baseMs, capMs: b.backoff.capMs, factor: b.backoff.factor, stableAfterMs: b.backoff.stableAfterSec * 1000 },
     queue: { maxMessages: b.queue.maxMessages, maxBytes: b.queue.maxBytes, overflow: b.queue.overflow },

@@ -1,0 +1,426 @@
+// The device: power modes driving the heartbeat, sleep done right, the radio link, and what must
+// survive deep sleep. It sits above the client and tells it how to behave; the client never decides
+// about power.
+//
+// How a mode change reaches the broker (the decision, and its consequences):
+// - The keep-alive declared in CONNECT is the IDLE interval (300 s), clamped to the broker's cap
+//   (board.json keepAlive.maxSec: AWS IoT 1200, Azure 1177) and to the learned path cap. While active
+//   the client pings every 60 s on the same connection, faster than declared; active <-> idle never
+//   reconnects. Consequence: the broker notices a dead device 1.5 x declared after its last packet
+//   (450 s with the defaults) whatever the mode, and publishes the will then. The device itself finds
+//   a dead link within its current ping interval + pingTimeoutMs (70 s active).
+// - sleep on Wi-Fi (and on the desktop): no held connection. The device syncs (queued publishes out,
+//   pending inbound in), says goodbye and deep-sleeps until the next check-in, then wakes by reboot,
+//   reconnects the persistent session, syncs, and sleeps again.
+//     v5: the CONNECT of a sleeping device carries Will Delay Interval = check-in + grace and a
+//         Session Expiry longer than that, and it leaves with DISCONNECT reason 0x04 (disconnect with
+//         will). The broker holds the will; the next check-in (a new connection to the session)
+//         cancels it [MQTT-3.1.3-9]; a device that misses its check-in has its will published
+//         check-in + grace after it left. Entering sleep from a live active/idle connection
+//         re-CONNECTs once with the long will delay first.
+//     3.1.1: there is no will delay, and a DISCONNECT discards the will. Before sleeping the device
+//         publishes a retained status {"state":"asleep","checkInSec":N} on its status topic; a
+//         consumer that sees no check-in by then knows it is overdue. A missed check-in cannot fire
+//         a 3.1.1 will.
+// - sleep on cellular: the connection is held (the modem's PSM keeps the PDP context); the device
+//   re-CONNECTs once declaring the check-in interval as keep-alive and pings at that interval.
+//
+// Persisted (one small JSON record, replaced atomically): power mode and battery lock, per-broker
+// backoff attempts, learned path limits, the next check-in time. A wake restores them.
+
+import type { Client } from '../client/index';
+import type { Scheduler, TaskId } from '../scheduler/index';
+import type { Link, Log, Power, Random, Storage } from '../../hal/types';
+import { PowerModes } from '../liveness/modes';
+import type { ModeChange, ModeConfig, PowerMode } from '../liveness/modes';
+import { PathLimits } from '../liveness/pathlimit';
+import type { PathLimitConfig } from '../liveness/pathlimit';
+import { Backoff } from '../liveness/backoff';
+import { declaredKeepAlive, pingIntervalSec } from '../liveness/keepalive';
+import { utf8Bytes } from '../client/index';
+import { utf8Read } from '../mqtt/utf8';
+
+export interface DeviceOptions {
+  modes: ModeConfig;
+  /** Broker cap on keep-alive (0 = none). */
+  maxKeepAliveSec: number;
+  /** 'wifi' and 'host' deep-sleep between check-ins; 'cellular' holds the connection. */
+  transport: 'wifi' | 'cellular' | 'host';
+  /** v5 will delay = check-in + this. */
+  sleepGraceSec: number;
+  /** Retained status topic ("online", "checkin", "asleep"), or '' for none. */
+  statusTopic: string;
+  /** On a check-in: after the queue drained, stay this long for pending inbound messages. */
+  lingerMs: number;
+  /** Give up a check-in after this and sleep anyway (no radio left on by a bad network). */
+  syncTimeoutMs: number;
+  pathLimits: PathLimitConfig;
+  /** Storage record for the persisted state. */
+  stateRecord: string;
+  /** Radio re-attach backoff (separate from the broker reconnect backoff). */
+  linkBackoff: { baseMs: number; capMs: number; factor: number; stableAfterMs: number };
+}
+
+export function deviceDefaults(): Omit<DeviceOptions, 'modes' | 'transport'> {
+  return {
+    maxKeepAliveSec: 0,
+    sleepGraceSec: 120,
+    statusTopic: '',
+    lingerMs: 2000,
+    syncTimeoutMs: 30000,
+    pathLimits: { marginSec: 30, minSec: 30, probeEveryMs: 86400000, deathsToLearn: 2 },
+    stateRecord: 'wren.dev',
+    linkBackoff: { baseMs: 2000, capMs: 120000, factor: 2, stableAfterMs: 60000 },
+  };
+}
+
+export interface DeviceHal {
+  scheduler: Scheduler;
+  power: Power;
+  link?: Link;
+  storage?: Storage;
+  random: Random;
+  log: Log;
+}
+
+interface Persisted {
+  v: number;
+  modes?: { mode: PowerMode; low: boolean };
+  rotation?: { current: number; attempts: number[] };
+  paths?: string;
+  checkIns?: number;
+}
+
+const TAG = 'device';
+
+export class Device {
+  client: Client;
+  opts: DeviceOptions;
+  modes: PowerModes;
+  paths: PathLimits;
+  /** Check-ins done since the device first went to sleep (persisted). */
+  checkIns: number;
+  /** Set when the device has asked the HAL for deep sleep (on a desktop/mock the call returns). */
+  asleep: boolean;
+
+  private hal: DeviceHal;
+  private handlers: { [event: string]: Array<(a: unknown) => void> };
+  private tickTask: TaskId | undefined;
+  private syncTask: TaskId | undefined;
+  private linkTask: TaskId | undefined;
+  private linkBackoff: Backoff;
+  /** The will delay the current connection was made with (v5), to know if sleep needs a re-CONNECT. */
+  private connectedForSleep: boolean;
+  private sleeping: boolean;
+  /** Set while the device publishes its own status (not application traffic). */
+  private housekeeping: boolean;
+
+  constructor(client: Client, hal: DeviceHal, opts: DeviceOptions) {
+    this.client = client;
+    this.hal = hal;
+    this.opts = opts;
+    const now = hal.scheduler.now();
+    this.modes = new PowerModes(opts.modes, now);
+    this.paths = new PathLimits(opts.pathLimits);
+    this.linkBackoff = new Backoff(opts.linkBackoff);
+    this.checkIns = 0;
+    this.asleep = false;
+    this.handlers = {};
+    this.tickTask = undefined;
+    this.syncTask = undefined;
+    this.linkTask = undefined;
+    this.connectedForSleep = false;
+    this.sleeping = false;
+    this.housekeeping = false;
+    this.restore();
+    const self = this;
+    client.on('publish', function () {
+      if (!self.housekeeping) self.traffic('publish');
+    });
+    client.on('message', function () {
+      self.traffic('inbound');
+    });
+    client.on('dead', function (idleSec: number) {
+      self.paths.died(self.networkId(), idleSec, self.hal.scheduler.now());
+      self.save();
+    });
+    client.on('pong', function (_rtt: number, idleSec: number) {
+      self.paths.survived(self.networkId(), idleSec, self.hal.scheduler.now());
+    });
+    client.on('state', function (s: string) {
+      if (s === 'connected') self.onConnected();
+    });
+    const link = hal.link;
+    if (link) {
+      link.setHandler({
+        onUp: function () {
+          hal.scheduler.post(function () {
+            self.linkBackoff.up(hal.scheduler.now());
+            hal.log.info(TAG, 'link up (' + link.networkId() + ')');
+            self.client.linkUp();
+          }, 'device.link-up');
+        },
+        onDown: function (reason: string) {
+          hal.scheduler.post(function () {
+            self.onLinkDown(reason);
+          }, 'device.link-down');
+        },
+      });
+    }
+  }
+
+  /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
+  on(event: 'mode' | 'sleep' | 'checkin', fn: (a: any) => void): void {
+    (this.handlers[event] || (this.handlers[event] = [])).push(fn);
+  }
+
+  get mode(): PowerMode {
+    return this.modes.mode;
+  }
+
+  /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
+  start(): void {
+    if (this.hal.link) this.hal.link.up();
+    if (this.modes.mode === 'sleep' && this.opts.transport !== 'cellular') {
+      this.checkIns++;
+      this.emit('checkin', this.checkIns);
+      this.hal.log.info(TAG, 'check-in ' + this.checkIns + ' (wake: ' + this.hal.power.wakeCause() + ')');
+      this.prepareConnect('sleep');
+      this.client.start();
+      this.armSync();
+    } else {
+      this.prepareConnect(this.modes.mode);
+      this.client.start();
+      this.applyMode();
+    }
+    this.armTick();
+  }
+
+  /** The application wants the device awake (a button, a sensor event). */
+  wake(): void {
+    this.traffic('wake');
+  }
+
+  /** The application asks for sleep now. */
+  sleep(): void {
+    this.change(this.modes.requestSleep(this.hal.scheduler.now()));
+  }
+
+  /** A battery reading (mV): under the board's threshold the device goes to sleep. */
+  battery(mv: number): void {
+    this.change(this.modes.battery(mv, this.hal.scheduler.now()));
+  }
+
+  // ------------------------------------------------------------------ modes
+
+  private traffic(reason: string): void {
+    const ch = this.modes.appTraffic(this.hal.scheduler.now(), reason);
+    if (ch && this.syncTask !== undefined) {
+      // A check-in turned into real work: stay awake.
+      this.hal.scheduler.cancel(this.syncTask);
+      this.syncTask = undefined;
+    }
+    this.change(ch);
+    this.armTick();
+  }
+
+  private change(ch: ModeChange | undefined): void {
+    if (!ch) return;
+    this.hal.log.info(TAG, 'mode ' + ch.from + ' -> ' + ch.to + ' (' + ch.reason + ')');
+    this.emit('mode', ch);
+    this.save();
+    if (ch.to === 'sleep') this.enterSleep();
+    else {
+      if (ch.from === 'sleep') {
+        this.sleeping = false;
+        this.prepareConnect(ch.to);
+        if (this.client.state === 'stopped' || this.client.state === 'idle') this.client.start();
+      }
+      this.applyMode();
+    }
+    this.armTick();
+  }
+
+  private armTick(): void {
+    const s = this.hal.scheduler;
+    if (this.tickTask !== undefined) s.cancel(this.tickTask);
+    this.tickTask = undefined;
+    const due = this.modes.nextDeadline();
+    if (due === undefined) return;
+    const self = this;
+    this.tickTask = s.at(due, function () {
+      self.tickTask = undefined;
+      self.change(self.modes.tick(s.now()));
+      self.armTick();
+    }, 'device.mode-tick');
+  }
+
+  /** Ping interval for the current mode on the current connection. */
+  private applyMode(): void {
+    const mode = this.modes.mode;
+    if (mode === 'sleep') return;
+    const cap = this.paths.capFor(this.networkId(), this.hal.scheduler.now());
+    const granted = this.client.keepAlive();
+    this.client.setPingInterval(pingIntervalSec(this.opts.modes, mode, granted > 0 ? granted : this.opts.modes.idleKeepAliveSec, cap));
+  }
+
+  /** Set what the next CONNECT declares: keep-alive, session expiry and (v5) will delay. */
+  private prepareConnect(mode: PowerMode): void {
+    const o = this.client.options;
+    const cap = this.paths.capFor(this.networkId(), this.hal.scheduler.now());
+    const held = mode === 'sleep' && this.opts.transport === 'cellular';
+    o.keepAliveSec = declaredKeepAlive(this.opts.modes, this.opts.maxKeepAliveSec, held ? 'sleep' : 'idle', cap);
+    const forSleep = mode === 'sleep' && this.opts.transport !== 'cellular';
+    const willDelay = this.opts.modes.sleepCheckInSec + this.opts.sleepGraceSec;
+    if (forSleep && o.sessionExpirySec < willDelay + this.opts.sleepGraceSec) o.sessionExpirySec = willDelay + this.opts.sleepGraceSec;
+    if (o.will) {
+      const props = o.will.properties || {};
+      if (forSleep) props.willDelayInterval = willDelay;
+      else delete props.willDelayInterval;
+      o.will.properties = props;
+    }
+    this.connectedForSleep = forSleep;
+  }
+
+  private onConnected(): void {
+    this.status(this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' ? 'checkin' : 'online', 0);
+    if (this.modes.mode !== 'sleep') this.applyMode();
+    if (this.sleeping) this.finishSleep();
+  }
+
+  private status(state: string, checkInSec: number): void {
+    if (!this.opts.statusTopic) return;
+    const body = checkInSec > 0 ? '{"state":"' + state + '","checkInSec":' + checkInSec + '}' : '{"state":"' + state + '"}';
+    // Status is housekeeping, not application traffic: it must not wake the modes.
+    this.housekeeping = true;
+    this.client.publish(this.opts.statusTopic, body, { qos: 1, retain: true });
+    this.housekeeping = false;
+  }
+
+  // ------------------------------------------------------------------ sleep
+
+  private enterSleep(): void {
+    this.sleeping = true;
+    const c = this.client;
+    if (this.opts.transport === 'cellular') {
+      // Held connection: declare the check-in interval once, ping at it.
+      this.prepareConnect('sleep');
+      c.setPingInterval(0);
+      if (c.state === 'connected') c.reconnect('sleep: declare the check-in keep-alive');
+      return;
+    }
+    if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep && c.options.will) {
+      // The will on this connection has no delay: re-CONNECT once with the sleeping will delay.
+      this.prepareConnect('sleep');
+      c.reconnect('sleep: re-CONNECT with will delay ' + (this.opts.modes.sleepCheckInSec + this.opts.sleepGraceSec) + ' s');
+      return; // finishSleep() runs when connected
+    }
+    if (c.state === 'connected') this.finishSleep();
+    else {
+      // Not connected: sync on the way is impossible; sleep after the sync timeout at most.
+      this.prepareConnect('sleep');
+      this.armSync();
+    }
+  }
+
+  /** Connected and about to sleep: say so, wait for the queue to drain, then leave. */
+  private finishSleep(): void {
+    const c = this.client;
+    if (c.version === 4) this.status('asleep', this.opts.modes.sleepCheckInSec);
+    this.armSync();
+  }
+
+  /** Sleep once the client is idle (queue drained, acks in) plus the linger, or at the sync timeout. */
+  private armSync(): void {
+    const s = this.hal.scheduler;
+    const self = this;
+    const started = s.now();
+    const check = function () {
+      self.syncTask = undefined;
+      if (self.modes.mode !== 'sleep') return;
+      const c = self.client;
+      const done = c.state === 'connected' && c.isIdle();
+      if (done || s.now() - started >= self.opts.syncTimeoutMs) {
+        if (!done) self.hal.log.warn(TAG, 'check-in sync incomplete after ' + self.opts.syncTimeoutMs + ' ms; sleeping anyway');
+        self.deepSleep();
+        return;
+      }
+      self.syncTask = s.after(done ? self.opts.lingerMs : 250, check, 'device.sync');
+    };
+    if (this.syncTask !== undefined) s.cancel(this.syncTask);
+    this.syncTask = s.after(this.opts.lingerMs, check, 'device.sync');
+  }
+
+  private deepSleep(): void {
+    const c = this.client;
+    c.stop(c.version === 5 && this.connectedForSleep ? 0x04 : 0);
+    this.save();
+    const ms = this.opts.modes.sleepCheckInSec * 1000;
+    if (this.hal.link) this.hal.link.down();
+    this.asleep = true;
+    this.hal.log.info(TAG, 'deep sleep for ' + ms + ' ms');
+    this.emit('sleep', ms);
+    // Nothing may run after this on the device (it reboots at the check-in): stop the loop.
+    this.hal.scheduler.halt();
+    this.hal.power.sleep('deep', ms);
+  }
+
+  // ------------------------------------------------------------------ link
+
+  private onLinkDown(reason: string): void {
+    this.hal.log.warn(TAG, 'link down: ' + reason);
+    if (reason === 'requested' || this.asleep) return;
+    this.linkBackoff.down(this.hal.scheduler.now());
+    const delay = this.linkBackoff.next(this.hal.random.next());
+    const self = this;
+    if (this.linkTask !== undefined) this.hal.scheduler.cancel(this.linkTask);
+    this.linkTask = this.hal.scheduler.after(delay, function () {
+      self.linkTask = undefined;
+      if (self.hal.link) self.hal.link.up();
+    }, 'device.link-retry');
+  }
+
+  private networkId(): string {
+    return this.hal.link ? this.hal.link.networkId() : '';
+  }
+
+  // ------------------------------------------------------------------ persistence
+
+  private save(): void {
+    const st = this.hal.storage;
+    if (!st) return;
+    const p: Persisted = { v: 1, modes: this.modes.toJSON(), rotation: this.client.rotation.toJSON(), paths: this.paths.toJSON(), checkIns: this.checkIns };
+    if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal.log.error(TAG, 'cannot save device state: storage full');
+  }
+
+  private restore(): void {
+    const st = this.hal.storage;
+    if (!st) return;
+    const b = st.read(this.opts.stateRecord);
+    if (!b) return;
+    let p: Persisted;
+    try {
+      p = JSON.parse(utf8Read(b, 0, b.length));
+    } catch (e) {
+      this.hal.log.warn(TAG, 'device state unreadable; starting fresh');
+      return;
+    }
+    if (!p || p.v !== 1) return;
+    if (p.modes) this.modes.restore(p.modes);
+    if (p.rotation) this.client.rotation.restore(p.rotation);
+    if (typeof p.paths === 'string') this.paths.restore(p.paths);
+    if (typeof p.checkIns === 'number') this.checkIns = p.checkIns;
+  }
+
+  private emit(event: string, a: unknown): void {
+    const list = this.handlers[event];
+    if (!list) return;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        list[i](a);
+      } catch (e) {
+        this.hal.log.error(TAG, event + ' handler threw: ' + String(e));
+      }
+    }
+  }
+}
