@@ -3,6 +3,8 @@
 
 import { clientDefaults, utf8Bytes } from '../client/index';
 import type { ClientOptions } from '../client/index';
+import { deviceDefaults } from '../device/index';
+import type { DeviceOptions } from '../device/index';
 import { FIELDS, TRANSPORT_ONLY } from './schema';
 import type { Field } from './schema';
 
@@ -30,7 +32,19 @@ export interface Board {
     will?: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean };
   };
   subscriptions: Array<{ topic: string; qos: 0 | 1 | 2 }>;
-  keepAlive: { activeSec: number; idleSec: number; sleepCheckInSec: number; maxSec: number; pingTimeoutMs: number };
+  keepAlive: {
+    activeSec: number;
+    idleSec: number;
+    sleepCheckInSec: number;
+    maxSec: number;
+    pingTimeoutMs: number;
+    idleAfterSec: number;
+    sleepAfterSec: number;
+    ackProbeMs: number;
+    sleepGraceSec: number;
+  };
+  statusTopic: string;
+  power: PowerModel;
   timeouts: { connectMs: number; subackMs: number };
   backoff: { baseMs: number; capMs: number; factor: number; stableAfterSec: number };
   queue: { maxMessages: number; maxBytes: number; overflow: 'reject' | 'drop-oldest-qos0' };
@@ -46,6 +60,17 @@ export interface Board {
     resetPin?: string;
   };
   battery?: { pin: string; divider: number; lowMv: number };
+}
+
+/** Power model figures (ESP32 on Wi-Fi by default). */
+export interface PowerModel {
+  deepSleepUa: number;
+  idleConnectedMa: number;
+  radioActiveMa: number;
+  exchangeMs: number;
+  reconnectMs: number;
+  tlsOverheadBytes: number;
+  batteryMah: number;
 }
 
 export interface BoardResult {
@@ -187,7 +212,7 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
     maxInflight: b.mqtt.maxInflight,
     connectTimeoutMs: b.timeouts.connectMs,
     pingTimeoutMs: b.keepAlive.pingTimeoutMs,
-    ackProbeMs: d.ackProbeMs,
+    ackProbeMs: b.keepAlive.ackProbeMs,
     pingJitter: d.pingJitter,
     ackTimeoutMs: b.timeouts.subackMs,
     backoff: { baseMs: b.backoff.baseMs, capMs: b.backoff.capMs, factor: b.backoff.factor, stableAfterMs: b.backoff.stableAfterSec * 1000 },
@@ -206,4 +231,29 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
     o.will = { topic: w.topic.split('{device}').join(b.device), payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain };
   }
   return o;
+}
+
+/** The device (power modes, sleep) options a board asks for. */
+export function deviceOptionsFor(b: Board): DeviceOptions {
+  const d = deviceDefaults();
+  const k = b.keepAlive;
+  return {
+    maxKeepAliveSec: k.maxSec,
+    sleepGraceSec: k.sleepGraceSec,
+    statusTopic: b.statusTopic.split('{device}').join(b.device),
+    lingerMs: d.lingerMs,
+    syncTimeoutMs: d.syncTimeoutMs,
+    pathLimits: d.pathLimits,
+    stateRecord: d.stateRecord,
+    linkBackoff: d.linkBackoff,
+    transport: b.transport.type,
+    modes: {
+      activeKeepAliveSec: k.activeSec,
+      idleKeepAliveSec: k.idleSec,
+      sleepCheckInSec: k.sleepCheckInSec,
+      idleAfterSec: k.idleAfterSec,
+      sleepAfterSec: k.sleepAfterSec,
+      lowBatteryMv: b.battery ? b.battery.lowMv : 0,
+    },
+  };
 }
