@@ -230,3 +230,44 @@ describe('device: the radio link', () => {
     expect(client.state).toBe('connected');
   });
 });
+
+describe('device: learned path limit (a NAT that drops idle bindings)', () => {
+  it('learns the idle limit of a network, keeps pinging under it, and persists it', () => {
+    const NAT_IDLE_MS = 200_000;
+    const w = world(4);
+    const log = new MemoryLog();
+    const sched = new Scheduler(w.clock, w.clock, log);
+    const link = new ScriptedLink(w.clock, { networkId: 'carrier-nat', autoUpMs: 10 });
+    const client = new Client(
+      { ...clientDefaults(), clientId: 'nat', brokers: [{ host: 'broker', port: 1883 }], version: 4, pingJitter: 0, backoff: { baseMs: 1000, capMs: 5000, factor: 2, stableAfterMs: 1000 } },
+      { scheduler: sched, transport: w.net.transport(), storage: w.flash, random: new SeededRandom(1), log },
+    );
+    const device = new Device(
+      client,
+      { scheduler: sched, power: new MockPower(), link, storage: w.flash, random: new SeededRandom(2), log },
+      { ...deviceDefaults(), modes: { ...MODES, sleepAfterSec: 0 }, transport: 'wifi' },
+    );
+    const deaths: number[] = [];
+    client.on('dead', (idle: number) => deaths.push(idle));
+    // The NAT: a binding idle for more than 200 s is dropped silently (the TCP stays "open").
+    const natTick = () => {
+      for (let i = 0; i < w.broker.peers.length; i++) {
+        if (w.clock.now() - w.broker.activity[i] > NAT_IDLE_MS) w.broker.peers[i].blackhole();
+      }
+      w.clock.set(1000, natTick);
+    };
+    w.clock.set(1000, natTick);
+    device.start();
+    w.clock.runFor(6 * 3600_000);
+    const cap = device.paths.capFor('carrier-nat', w.clock.now());
+    expect(deaths.length).toBeGreaterThanOrEqual(2);
+    expect(cap).toBeDefined();
+    expect(cap!).toBeLessThanOrEqual(NAT_IDLE_MS / 1000);
+    // Once learned, held connections survive: no death in the last 2 hours.
+    const before = deaths.length;
+    w.clock.runFor(2 * 3600_000);
+    expect(deaths.length).toBe(before);
+    expect(device.paths.toJSON()).toContain('carrier-nat');
+    console.log(`learned path limit: ${deaths.length} deaths at idle ${deaths.join(', ')} s, cap ${cap} s (NAT drops after ${NAT_IDLE_MS / 1000} s)`);
+  });
+});

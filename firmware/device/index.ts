@@ -141,7 +141,10 @@ export class Device {
       self.traffic('inbound');
     });
     client.on('dead', function (idleSec: number) {
+      // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
+      // The next connection declares and pings within what was learned.
       self.paths.died(self.networkId(), idleSec, self.hal.scheduler.now());
+      if (self.modes.mode !== 'sleep' || self.opts.transport === 'cellular') self.prepareConnect(self.modes.mode);
       self.save();
     });
     client.on('pong', function (_rtt: number, idleSec: number) {

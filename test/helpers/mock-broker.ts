@@ -33,6 +33,8 @@ export class MockBroker {
   received: Received[] = [];
   peers: MockPeer[] = [];
   versionOf: Version[] = [];
+  /** Per connection: the time of the last packet in either direction (a NAT's idle timer). */
+  activity: number[] = [];
   /** Client ids that have a session here (for sessionPresent). */
   sessions: string[] = [];
   now: () => number;
@@ -55,15 +57,18 @@ export class MockBroker {
   /** Send a packet to the latest connection, encoded for its version. */
   send(p: Packet, conn?: number): void {
     const i = conn ?? this.peers.length - 1;
+    this.activity[i] = this.now();
     this.peers[i].send(encode(p, this.versionOf[i] ?? 4));
   }
 
   private accept(peer: MockPeer): void {
     const conn = this.peers.length;
     this.peers.push(peer);
+    this.activity[conn] = this.now();
     let dec = createDecoder(5, 1 << 20);
     let version: Version | undefined;
     peer.onData = (bytes) => {
+      this.activity[conn] = this.now();
       let packets: Packet[];
       try {
         packets = dec.push(bytes);
@@ -86,7 +91,10 @@ export class MockBroker {
   private answer(peer: MockPeer, conn: number, p: Packet, v: Version): void {
     const o = this.opts;
     const auto = o.autoAck !== false;
-    const out = (q: Packet) => peer.send(encode(q, v));
+    const out = (q: Packet) => {
+      this.activity[conn] = this.now();
+      peer.send(encode(q, v));
+    };
     switch (p.type) {
       case PacketType.CONNECT: {
         const versions = o.versions ?? [4, 5];
