@@ -1,7 +1,10 @@
 // The codec's one error type. Deliberately not `extends Error`: on Espruino a subclass of Error
 // breaks (DESIGN.md section 2), so this is a plain class that carries the same fields.
 
-/** MQTT 5 reason codes the codec uses when it refuses input. */
+/**
+ * MQTT 5 reason codes the codec uses when it refuses input. A const enum: its values are inlined,
+ * so it costs nothing in a bundle (import it from this module; it is not a runtime export).
+ */
 export const enum Reason {
   SUCCESS = 0x00,
   UNSPECIFIED_ERROR = 0x80,
@@ -27,15 +30,25 @@ export class ProtocolError {
   /** The v5 reason code to send in DISCONNECT (0x81 malformed, 0x82 protocol error, 0x95 too large...). */
   reasonCode: number;
 
-  /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". */
+  /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". Default reason 0x81. */
   constructor(rule: string, message: string, reasonCode?: number) {
     this.name = 'ProtocolError';
     this.rule = 'MQTT-' + rule;
     this.message = message + ' [' + this.rule + ']';
-    this.reasonCode = reasonCode === undefined ? Reason.MALFORMED_PACKET : reasonCode;
+    this.reasonCode = reasonCode || Reason.MALFORMED_PACKET;
   }
 
   toString(): string {
     return 'ProtocolError: ' + this.message;
   }
+}
+
+/** Throws a ProtocolError for a Malformed Packet (reason 0x81). */
+export function malformed(rule: string, message: string): never {
+  throw new ProtocolError(rule, message);
+}
+
+/** Throws a ProtocolError for a Protocol Error (reason 0x82), or with the reason code given. */
+export function refuse(rule: string, message: string, reasonCode?: number): never {
+  throw new ProtocolError(rule, message, reasonCode || Reason.PROTOCOL_ERROR);
 }

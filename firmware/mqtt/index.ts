@@ -2,11 +2,13 @@
 //   encode(packet, version)               -> Uint8Array (version 4 = 3.1.1, 5 = 5.0)
 //   createDecoder(version, maxPacketSize) -> { push(bytes): Packet[], reset(), buffered }
 //   ProtocolError                          the one error type for malformed data, either way
-export { encode, checkTopicName, checkTopicFilter } from './encode';
+// PacketType (./types) and Reason (./errors) are const enums: import them from their modules (they
+// are inlined, so they are no runtime export here and cost nothing in a bundle).
+export { encode } from './encode';
 export { createDecoder } from './decode';
-export { ProtocolError, Reason } from './errors';
+export { checkTopicFilter, checkTopicName } from './packets';
+export { ProtocolError } from './errors';
 export { utf8Length, utf8Read, utf8Write } from './utf8';
-export { PacketType } from './types';
 export type {
   AckPacket,
   AuthPacket,
@@ -15,6 +17,7 @@ export type {
   Decoder,
   DisconnectPacket,
   Packet,
+  PacketType,
   PingreqPacket,
   PingrespPacket,
   Properties,

@@ -1,281 +1,172 @@
 // MQTT 5 properties (spec section 2.2.2), table-driven: one row per identifier with its name, data
-// type and the packets that may carry it. A property in a packet that may not carry it is a
-// Malformed Packet; a repeated single-valued property is a Protocol Error.
+// type and the packets that may carry it. The same walk reads a block and checks/measures/writes
+// one (wire.ts explains the modes), so both directions apply the same rules: a property a packet
+// may not carry is a Malformed Packet, a repeated single-valued property or a bad value a Protocol
+// Error; the encoder also refuses unknown names (a typo must not vanish) and wrong JS types.
 
-import { ProtocolError, Reason } from './errors';
-import type { Properties } from './types';
-import { Reader, Writer, varintSize } from './wire';
-import { utf8Length } from './utf8';
+import { malformed, refuse } from './errors';
+import { bin, end, isUint, measure, mode, pos, setEnd, str, take, u16, u32, u8, vbi, ver } from './wire';
 
-const enum Kind {
-  BOOL = 0, // Byte, 0 or 1
-  BYTE = 1, // Byte (maximumQoS: 0 or 1)
+const enum K {
+  BOOL = 0, // Byte 0 or 1, a boolean in the packet object
+  BYTE = 1, // Byte 0 or 1, a number (maximumQoS)
   U16 = 2,
   U32 = 3,
   VARINT = 4,
   STRING = 5,
   BINARY = 6,
-  PAIR = 7,
+  PAIR = 7, // user property: two strings
+  NONZERO = 8, // 0 is a Protocol Error
+  LIST = 16, // may repeat: an array in the packet object
 }
 
-/** Bit per packet type (1 << type); WILL is the will properties inside CONNECT. */
-export const WILL = 1 << 16;
-const C = 1 << 1;
-const CA = 1 << 2;
-const P = 1 << 3;
-const ACKS = (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7);
-const S = 1 << 8;
-const SA = 1 << 9;
-const U = 1 << 10;
-const UA = 1 << 11;
-const D = 1 << 14;
-const AU = 1 << 15;
+/** Mask bit per packet type (1 << type); bit 0 (type 0 is reserved) stands for the will properties. */
+export const enum W {
+  WILL = 1,
+  C = 1 << 1,
+  CA = 1 << 2,
+  P = 1 << 3,
+  ACKS = 0xf0, // PUBACK, PUBREC, PUBREL, PUBCOMP
+  S = 1 << 8,
+  SA = 1 << 9,
+  U = 1 << 10,
+  UA = 1 << 11,
+  D = 1 << 14,
+  AU = 1 << 15,
+}
 
-// [id, name, kind, where] — order is the order the encoder writes them in.
-const TABLE: Array<[number, string, Kind, number]> = [
-  [0x01, 'payloadFormatIndicator', Kind.BOOL, P | WILL],
-  [0x02, 'messageExpiryInterval', Kind.U32, P | WILL],
-  [0x03, 'contentType', Kind.STRING, P | WILL],
-  [0x08, 'responseTopic', Kind.STRING, P | WILL],
-  [0x09, 'correlationData', Kind.BINARY, P | WILL],
-  [0x0b, 'subscriptionIdentifiers', Kind.VARINT, P | S],
-  [0x11, 'sessionExpiryInterval', Kind.U32, C | CA | D],
-  [0x12, 'assignedClientIdentifier', Kind.STRING, CA],
-  [0x13, 'serverKeepAlive', Kind.U16, CA],
-  [0x15, 'authenticationMethod', Kind.STRING, C | CA | AU],
-  [0x16, 'authenticationData', Kind.BINARY, C | CA | AU],
-  [0x17, 'requestProblemInformation', Kind.BOOL, C],
-  [0x18, 'willDelayInterval', Kind.U32, WILL],
-  [0x19, 'requestResponseInformation', Kind.BOOL, C],
-  [0x1a, 'responseInformation', Kind.STRING, CA],
-  [0x1c, 'serverReference', Kind.STRING, CA | D],
-  [0x1f, 'reasonString', Kind.STRING, CA | ACKS | SA | UA | D | AU],
-  [0x21, 'receiveMaximum', Kind.U16, C | CA],
-  [0x22, 'topicAliasMaximum', Kind.U16, C | CA],
-  [0x23, 'topicAlias', Kind.U16, P],
-  [0x24, 'maximumQoS', Kind.BYTE, CA],
-  [0x25, 'retainAvailable', Kind.BOOL, CA],
-  [0x26, 'userProperties', Kind.PAIR, C | CA | P | ACKS | S | SA | U | UA | D | AU | WILL],
-  [0x27, 'maximumPacketSize', Kind.U32, C | CA],
-  [0x28, 'wildcardSubscriptionAvailable', Kind.BOOL, CA],
-  [0x29, 'subscriptionIdentifiersAvailable', Kind.BOOL, CA],
-  [0x2a, 'sharedSubscriptionAvailable', Kind.BOOL, CA],
+type Row = [number, string, number, number];
+
+// [identifier, name, kind, where]; the encoder writes in this order.
+const TABLE: Row[] = [
+  [0x01, 'payloadFormatIndicator', K.BOOL, W.P | W.WILL],
+  [0x02, 'messageExpiryInterval', K.U32, W.P | W.WILL],
+  [0x03, 'contentType', K.STRING, W.P | W.WILL],
+  [0x08, 'responseTopic', K.STRING, W.P | W.WILL],
+  [0x09, 'correlationData', K.BINARY, W.P | W.WILL],
+  [0x0b, 'subscriptionIdentifiers', K.VARINT | K.NONZERO | K.LIST, W.P | W.S],
+  [0x11, 'sessionExpiryInterval', K.U32, W.C | W.CA | W.D],
+  [0x12, 'assignedClientIdentifier', K.STRING, W.CA],
+  [0x13, 'serverKeepAlive', K.U16, W.CA],
+  [0x15, 'authenticationMethod', K.STRING, W.C | W.CA | W.AU],
+  [0x16, 'authenticationData', K.BINARY, W.C | W.CA | W.AU],
+  [0x17, 'requestProblemInformation', K.BOOL, W.C],
+  [0x18, 'willDelayInterval', K.U32, W.WILL],
+  [0x19, 'requestResponseInformation', K.BOOL, W.C],
+  [0x1a, 'responseInformation', K.STRING, W.CA],
+  [0x1c, 'serverReference', K.STRING, W.CA | W.D],
+  [0x1f, 'reasonString', K.STRING, W.CA | W.ACKS | W.SA | W.UA | W.D | W.AU],
+  [0x21, 'receiveMaximum', K.U16 | K.NONZERO, W.C | W.CA],
+  [0x22, 'topicAliasMaximum', K.U16, W.C | W.CA],
+  [0x23, 'topicAlias', K.U16 | K.NONZERO, W.P],
+  [0x24, 'maximumQoS', K.BYTE, W.CA],
+  [0x25, 'retainAvailable', K.BOOL, W.CA],
+  [0x26, 'userProperties', K.PAIR | K.LIST, W.C | W.CA | W.P | W.ACKS | W.S | W.SA | W.U | W.UA | W.D | W.AU | W.WILL],
+  [0x27, 'maximumPacketSize', K.U32 | K.NONZERO, W.C | W.CA],
+  [0x28, 'wildcardSubscriptionAvailable', K.BOOL, W.CA],
+  [0x29, 'subscriptionIdentifiersAvailable', K.BOOL, W.CA],
+  [0x2a, 'sharedSubscriptionAvailable', K.BOOL, W.CA],
 ];
 
-// Index by identifier (sparse array, ids < 0x2b) and by name.
-const BY_ID: Array<[number, string, Kind, number] | undefined> = [];
-const BY_NAME: { [name: string]: [number, string, Kind, number] } = {};
-for (let i = 0; i < TABLE.length; i++) {
-  BY_ID[TABLE[i][0]] = TABLE[i];
-  BY_NAME[TABLE[i][1]] = TABLE[i];
-}
+/** Rows by identifier (a sparse array). */
+const BY_ID: Row[] = [];
+for (const row of TABLE) BY_ID[row[0]] = row;
 
-function misuse(msg: string): ProtocolError {
-  return new ProtocolError('2.2.2', msg, Reason.PROTOCOL_ERROR);
-}
-
-function isUint(v: unknown, max: number): boolean {
-  return typeof v === 'number' && v >= 0 && v <= max && Math.floor(v) === v;
-}
-
-/** Values that must not be 0 when present (Protocol Error if they are). */
-function nonZero(name: string): boolean {
-  return (
-    name === 'receiveMaximum' ||
-    name === 'maximumPacketSize' ||
-    name === 'topicAlias' ||
-    name === 'subscriptionIdentifiers'
-  );
-}
-
-function checkValue(row: [number, string, Kind, number], v: unknown): number {
-  // Returns the encoded size of one value (identifier byte included) or throws.
+/** One value of a property: read, or checked and counted/written. */
+function value(row: Row, v?: any): any {
+  const kind = row[2];
+  const k = kind & 7;
   const name = row[1];
-  switch (row[2]) {
-    case Kind.BOOL:
-      if (typeof v !== 'boolean') throw misuse(name + ' not a boolean');
-      return 2;
-    case Kind.BYTE:
-      if (v !== 0 && v !== 1) throw misuse(name + ' must be 0 or 1');
-      return 2;
-    case Kind.U16:
-      if (!isUint(v, 0xffff) || (v === 0 && nonZero(name))) throw misuse(name + ' out of range');
-      return 3;
-    case Kind.U32:
-      if (!isUint(v, 0xffffffff) || (v === 0 && nonZero(name))) throw misuse(name + ' out of range');
-      return 5;
-    case Kind.VARINT:
-      if (!isUint(v, 268435455) || v === 0) throw misuse(name + ' out of range');
-      return 1 + varintSize(v as number);
-    case Kind.STRING:
-      if (typeof v !== 'string') throw misuse(name + ' not a string');
-      return 3 + stringSize(v, name);
-    case Kind.BINARY:
-      if (!(v instanceof Uint8Array)) throw misuse(name + ' not a Uint8Array');
-      if (v.length > 0xffff) throw misuse(name + ' over 65535 bytes');
-      return 3 + v.length;
-    default: {
-      const pair = v as [string, string];
-      if (!pair || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-        throw misuse('userProperties: [name, value] pairs');
-      }
-      return 5 + stringSize(pair[0], name) + stringSize(pair[1], name);
-    }
+  let x: any;
+  if (k < K.U16) {
+    x = u8(k ? v : v === true ? 1 : v === false ? 0 : 2);
+    if (x !== 0 && x !== 1) refuse('2.2.2', 'bad ' + name);
+    return k ? x : x === 1;
   }
-}
-
-function stringSize(s: string, what: string): number {
-  const n = utf8Length(s);
-  if (n > 0xffff) throw new ProtocolError('1.5.4', what + ' over 65535 bytes', Reason.PROTOCOL_ERROR);
-  return n;
-}
-
-/**
- * Size in bytes of the property block's contents (without its length prefix), after checking every
- * property is allowed in `where` and well-typed. Unknown names are refused (a typo must not vanish).
- */
-export function propsSize(props: Properties | undefined, where: number): number {
-  if (!props) return 0;
-  let size = 0;
-  const bag = props as { [k: string]: unknown };
-  for (const name in bag) {
-    const v = bag[name];
-    if (v === undefined) continue;
-    const row = BY_NAME[name];
-    if (!row) throw misuse('unknown property ' + name);
-    if (!(row[3] & where)) throw misuse(name + ' not allowed here');
-    if (row[2] === Kind.PAIR || row[2] === Kind.VARINT) {
-      if (!Array.isArray(v)) throw misuse(name + ' not an array');
-      if (row[2] === Kind.VARINT && where === S && v.length !== 1) {
-        throw misuse('one subscription id only');
-      }
-      for (let i = 0; i < v.length; i++) size += checkValue(row, v[i]);
-    } else {
-      size += checkValue(row, v);
-    }
+  if (k < K.STRING) {
+    if (mode && !isUint(v, k === K.U16 ? 0xffff : k === K.U32 ? 0xffffffff : 0xfffffff)) refuse('2.2.2', 'bad ' + name);
+    x = k === K.U16 ? u16(v) : k === K.U32 ? u32(v) : vbi(v);
+    if (!x && kind & K.NONZERO) refuse('2.2.2', 'bad ' + name);
+    return x;
   }
-  return size;
+  if (k === K.STRING) {
+    x = str(v);
+    if (row[0] === 0x08 && /[+#]/.test(x)) refuse('3.3.2-14', 'wildcard');
+    return x;
+  }
+  if (k === K.BINARY) return bin(v);
+  if (mode && !Array.isArray(v)) refuse('2.2.2', 'bad ' + name);
+  return [str(v && v[0]), str(v && v[1])];
 }
 
-/** Writes the property block contents measured by propsSize (in table order). */
-export function writeProps(w: Writer, props: Properties | undefined): void {
-  if (!props) return;
-  const bag = props as { [k: string]: unknown };
-  for (let t = 0; t < TABLE.length; t++) {
-    const row = TABLE[t];
+/** SIZE / WRITE: the block's contents, in table order, after checking each property. */
+function walk(bag: any, where: number): void {
+  if (!bag) return;
+  let known = 0;
+  for (const row of TABLE) {
     const v = bag[row[1]];
     if (v === undefined) continue;
-    if (row[2] === Kind.PAIR || row[2] === Kind.VARINT) {
-      const list = v as unknown[];
-      for (let i = 0; i < list.length; i++) writeOne(w, row, list[i]);
+    known++;
+    if (!(row[3] & where)) refuse('2.2.2', row[1] + ' not allowed');
+    if (row[2] & K.LIST) {
+      if (!Array.isArray(v)) refuse('2.2.2', 'bad ' + row[1]);
+      if (where === W.S && row[0] === 0x0b && v.length !== 1) refuse('3.8.2.1.2', 'not 1 subscription id');
+      for (const x of v) {
+        u8(row[0]);
+        value(row, x);
+      }
     } else {
-      writeOne(w, row, v);
+      u8(row[0]);
+      value(row, v);
     }
   }
-}
-
-function writeOne(w: Writer, row: [number, string, Kind, number], v: unknown): void {
-  w.u8(row[0]);
-  switch (row[2]) {
-    case Kind.BOOL:
-      w.u8(v ? 1 : 0);
-      break;
-    case Kind.BYTE:
-      w.u8(v as number);
-      break;
-    case Kind.U16:
-      w.u16(v as number);
-      break;
-    case Kind.U32:
-      w.u32(v as number);
-      break;
-    case Kind.VARINT:
-      w.varint(v as number);
-      break;
-    case Kind.STRING:
-      w.str(v as string);
-      break;
-    case Kind.BINARY:
-      w.bin(v as Uint8Array);
-      break;
-    default:
-      w.str((v as string[])[0]);
-      w.str((v as string[])[1]);
-  }
+  for (const k in bag) if (bag[k] !== undefined) known--;
+  if (known) refuse('2.2.2', 'unknown property');
 }
 
 /**
- * Reads a property block (length prefix included) allowed in `where`. Returns undefined when the block
- * is empty. Misplaced or unknown identifiers are Malformed (0x81); repeats and bad values are
- * Protocol Errors (0x82).
+ * SIZE / WRITE: size of the property block's contents (without its length) of o.properties in a
+ * packet `where` (a mask bit), after checking them; 3.1.1: throws unless there are none.
  */
-export function readProps(r: Reader, where: number): Properties | undefined {
-  const len = r.varint();
-  if (len === 0) return undefined;
-  const end = r.pos + len;
-  if (end > r.end) throw new ProtocolError('2.2.2', 'property length', Reason.MALFORMED_PACKET);
-  const props: { [k: string]: unknown } = {};
-  const outerEnd = r.end;
-  r.end = end;
-  while (r.pos < end) {
-    const id = r.varint();
-    const row = id < BY_ID.length ? BY_ID[id] : undefined;
-    if (!row || !(row[3] & where)) {
-      throw new ProtocolError(
-        '2.2.2',
-        'property 0x' + id.toString(16) + (row ? ' not allowed here' : ' unknown'),
-        Reason.MALFORMED_PACKET,
-      );
-    }
-    const name = row[1];
-    let v: unknown;
-    switch (row[2]) {
-      case Kind.BOOL:
-      case Kind.BYTE: {
-        const b = r.u8();
-        if (b > 1) throw new ProtocolError('2.2.2', name + ' must be 0 or 1', Reason.PROTOCOL_ERROR);
-        v = row[2] === Kind.BOOL ? b === 1 : b;
-        break;
-      }
-      case Kind.U16:
-        v = r.u16();
-        break;
-      case Kind.U32:
-        v = r.u32();
-        break;
-      case Kind.VARINT:
-        v = r.varint();
-        break;
-      case Kind.STRING:
-        v = r.str();
-        break;
-      case Kind.BINARY:
-        v = r.bin();
-        break;
-      default:
-        v = [r.str(), r.str()];
-    }
-    if (v === 0 && nonZero(name)) {
-      throw new ProtocolError('2.2.2', name + ' must not be 0', Reason.PROTOCOL_ERROR);
-    }
-    if (row[2] === Kind.PAIR || row[2] === Kind.VARINT) {
-      const list = props[name] as unknown[] | undefined;
-      if (!list) props[name] = [v];
-      else if (row[2] === Kind.VARINT && where === S) {
-        throw new ProtocolError('3.8.2.1', 'repeated subscription id', Reason.PROTOCOL_ERROR);
-      } else list.push(v);
-    } else {
-      if (props[name] !== undefined) {
-        throw new ProtocolError('2.2.2', name + ' repeated', Reason.PROTOCOL_ERROR);
-      }
-      props[name] = v;
-    }
-  }
-  r.end = outerEnd;
-  return props as Properties;
+export function propsSize(o: any, where: number): number {
+  return measure(() => walk(o.properties, ver < 5 ? 0 : where));
 }
 
-/** Mask bit for a packet type's properties. */
-export function whereOf(type: number): number {
-  return 1 << type;
+/**
+ * The property block (length included) of a packet `where` (a mask bit): READ sets o.properties
+ * unless the block is empty; SIZE / WRITE count or write o.properties. Nothing in 3.1.1 (where the
+ * encoder refuses properties).
+ */
+export function props(o: any, where: number): void {
+  if (mode) {
+    const n = propsSize(o, where);
+    if (ver > 4) {
+      vbi(n);
+      if (mode > 1) walk(o.properties, where);
+      else take(n);
+    }
+    return;
+  }
+  if (ver < 5) return;
+  const n = vbi();
+  if (pos + n > end) malformed('2.2.2', 'property length');
+  if (!n) return;
+  const outer = setEnd(pos + n);
+  const bag: any = {};
+  while (pos < end) {
+    const id = vbi();
+    const row = BY_ID[id];
+    if (!row || !(row[3] & where)) malformed('2.2.2', 'bad property 0x' + id.toString(16));
+    const name = row[1];
+    const v = value(row);
+    const had = bag[name];
+    if (!(row[2] & K.LIST)) {
+      if (had !== undefined) refuse('2.2.2', name + ' repeated');
+      bag[name] = v;
+    } else if (!had) bag[name] = [v];
+    else if (where === W.S && row[0] === 0x0b) refuse('3.8.2.1.2', 'not 1 subscription id');
+    else had.push(v);
+  }
+  setEnd(outer);
+  o.properties = bag;
 }

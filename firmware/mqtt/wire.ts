@@ -1,162 +1,174 @@
-// Byte-level reader and writer over Uint8Array: big-endian integers, Variable Byte Integers,
-// length-prefixed UTF-8 strings and binary data. Payload bytes are copied with set/subarray.
+// The byte cursor both directions share, and its field primitives.
+//
+// One walk per packet layout serves decoding and encoding (packets.ts): every primitive reads a
+// field in READ mode, and in SIZE / WRITE mode takes the application's value and counts or writes
+// it, returning the value either way. So a layout and its checks are written once: a check placed
+// after a primitive sees the wire value when decoding and the application's value when encoding.
+// encode() walks a packet twice, SIZE then WRITE, so every check has run (and thrown) before the
+// exactly-sized buffer is allocated or a byte is written.
+//
+// The cursor is module state, not an object: the codec is synchronous and never re-entered (no
+// callback runs while a packet is read or written), so one cursor serves every decoder and every
+// encode() call, and each entry point sets all of it before use (begin()). Plain module variables
+// also minify to single letters, which matters for the 10 KB budget.
 
-import { ProtocolError, Reason } from './errors';
-import { utf8Read, utf8Write } from './utf8';
+import { malformed, refuse } from './errors';
+import { utf8Length, utf8Read, utf8Write } from './utf8';
 
-export const VARINT_MAX = 268435455;
-
-export function varintSize(v: number): number {
-  return v < 128 ? 1 : v < 16384 ? 2 : v < 2097152 ? 3 : 4;
+export const enum Mode {
+  READ = 0,
+  SIZE = 1,
+  WRITE = 2,
 }
 
-function truncated(): ProtocolError {
-  return new ProtocolError('1.5', 'truncated', Reason.MALFORMED_PACKET);
+export const EMPTY = new Uint8Array(0);
+
+/** Current direction. */
+export let mode: Mode = Mode.READ;
+/** Packet bytes (READ, WRITE). */
+export let buf: Uint8Array = EMPTY;
+/** Cursor: next byte to read, or bytes counted / written so far. */
+export let pos = 0;
+/** READ: end of the packet, or of the property block being read. */
+export let end = 0;
+/** Protocol level of the packet: 4 (3.1.1) or 5 (5.0). */
+export let ver = 4;
+
+export function begin(m: Mode, b: Uint8Array, p: number, e: number, v: number): void {
+  mode = m;
+  buf = b;
+  pos = p;
+  end = e;
+  ver = v;
 }
 
-export class Reader {
-  buf: Uint8Array;
-  pos: number;
-  end: number;
-  /** Protocol level, for version-specific rules (4 or 5). */
-  version: number;
+/** Sets the protocol level (a decoded CONNECT names its own). */
+export function setVersion(v: number): void {
+  ver = v;
+}
 
-  constructor() {
-    this.buf = new Uint8Array(0);
-    this.pos = 0;
-    this.end = 0;
-    this.version = 4;
+/** READ: narrows (or restores) the readable end; returns the previous one. */
+export function setEnd(e: number): number {
+  const was = end;
+  end = e;
+  return was;
+}
+
+/** Advances over n bytes (READ: they must be there); returns where they start. */
+export function take(n: number): number {
+  const p = pos;
+  if (!mode && p + n > end) malformed('1.5', 'truncated');
+  pos = p + n;
+  return p;
+}
+
+/** Runs f in SIZE mode from the current position; returns the bytes it counted (the cursor is restored). */
+export function measure(f: () => void): number {
+  const m = mode;
+  const p = pos;
+  mode = Mode.SIZE;
+  f();
+  const n = pos - p;
+  mode = m;
+  pos = p;
+  return n;
+}
+
+/** READ: the rest of the packet, a view (or a copy when it is under half of `viewFrom` bytes). */
+export function rest(viewFrom: number): Uint8Array {
+  const b = buf.subarray(take(end - pos), end);
+  return b.length * 2 >= viewFrom ? b : new Uint8Array(b);
+}
+
+export function u8(v?: any): number {
+  const p = take(1);
+  if (!mode) return buf[p];
+  if (mode > 1) buf[p] = v;
+  return v;
+}
+
+export function u16(v?: any): number {
+  const p = take(2);
+  if (!mode) return (buf[p] << 8) | buf[p + 1];
+  if (mode > 1) {
+    buf[p] = v >> 8;
+    buf[p + 1] = v;
   }
+  return v;
+}
 
-  u8(): number {
-    if (this.pos >= this.end) throw truncated();
-    return this.buf[this.pos++];
+export function u32(v?: any): number {
+  const p = take(4);
+  const b = buf;
+  if (!mode) return b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+  if (mode > 1) {
+    b[p] = v / 0x1000000;
+    b[p + 1] = v >> 16;
+    b[p + 2] = v >> 8;
+    b[p + 3] = v;
   }
+  return v;
+}
 
-  u16(): number {
-    const p = this.pos;
-    if (p + 2 > this.end) throw truncated();
-    this.pos = p + 2;
-    return (this.buf[p] << 8) | this.buf[p + 1];
+/** Variable Byte Integer: at most 4 bytes, minimal encoding [MQTT-1.5.5-1]. Writes a checked value. */
+export function vbi(v?: any): number {
+  if (mode) {
+    let r = v;
+    do u8(r > 0x7f ? (r & 0x7f) | 0x80 : r);
+    while ((r >>= 7));
+    return v;
   }
-
-  u32(): number {
-    const p = this.pos;
-    if (p + 4 > this.end) throw truncated();
-    this.pos = p + 4;
-    const b = this.buf;
-    return b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
-  }
-
-  /** Variable Byte Integer: at most 4 bytes, minimal encoding [MQTT-1.5.5-1]. */
-  varint(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 4; i++) {
-      const b = this.u8();
-      v += (b & 0x7f) * mul;
-      if (!(b & 0x80)) {
-        if (i > 0 && b === 0) {
-          throw new ProtocolError('1.5.5-1', 'non-minimal varint', Reason.MALFORMED_PACKET);
-        }
-        return v;
-      }
-      mul *= 128;
-    }
-    throw new ProtocolError('1.5.5-1', 'varint over 4 bytes', Reason.MALFORMED_PACKET);
-  }
-
-  str(): string {
-    const n = this.u16();
-    const p = this.pos;
-    if (p + n > this.end) throw truncated();
-    this.pos = p + n;
-    return utf8Read(this.buf, p, p + n);
-  }
-
-  /** Binary Data: a copy, never a view of the input. */
-  bin(): Uint8Array {
-    const n = this.u16();
-    const p = this.pos;
-    if (p + n > this.end) throw truncated();
-    this.pos = p + n;
-    return new Uint8Array(this.buf.subarray(p, p + n));
-  }
-
-  packetId(): number {
-    const id = this.u16();
-    if (id === 0) {
-      throw new ProtocolError(
-        this.version === 5 ? '2.2.1-3' : '2.3.1-1',
-        'packet id 0',
-        Reason.PROTOCOL_ERROR,
-      );
-    }
-    return id;
-  }
-
-  /** Throws unless every byte of the packet was consumed. */
-  done(): void {
-    if (this.pos !== this.end) {
-      throw new ProtocolError('2.1.4', 'trailing bytes', Reason.MALFORMED_PACKET);
-    }
+  let x = 0;
+  for (let m = 1; ; m *= 128) {
+    const b = u8();
+    x += (b & 0x7f) * m;
+    // minimal (no trailing 0 byte) and at most 4 bytes
+    if (b < 0x80 ? m > 1 && !b : m > 0x1fffff) malformed('1.5.5-1', 'bad varint');
+    if (b < 0x80) return x;
   }
 }
 
-export class Writer {
-  buf: Uint8Array;
-  pos: number;
+/** Bytes a Variable Byte Integer takes. */
+export function vbiSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : 4;
+}
 
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.pos = 0;
+/** UTF-8 string with a 2-byte length [MQTT-1.5.4]. */
+export function str(s?: any): string {
+  if (!mode) {
+    const n = u16();
+    const p = take(n);
+    return utf8Read(buf, p, p + n);
   }
+  let n = 0;
+  if (typeof s !== 'string' || (n = utf8Length(s)) > 0xffff) refuse('1.5.4', 'not a string < 64 KB');
+  u16(n);
+  if (mode > 1) utf8Write(s, buf, pos);
+  take(n);
+  return s;
+}
 
-  u8(v: number): void {
-    this.buf[this.pos++] = v;
+/** Binary Data with a 2-byte length [MQTT-1.5.6]; READ gives a copy, never a view of the input. */
+export function bin(b?: any): Uint8Array {
+  if (!mode) {
+    const n = u16();
+    const p = take(n);
+    return new Uint8Array(buf.subarray(p, p + n));
   }
+  if (!(b instanceof Uint8Array) || b.length > 0xffff) refuse('1.5.6', 'not bytes < 64 KB');
+  u16(b.length);
+  return bytes(b);
+}
 
-  u16(v: number): void {
-    this.buf[this.pos++] = v >> 8;
-    this.buf[this.pos++] = v & 0xff;
-  }
+/** SIZE / WRITE: raw bytes (a payload), copied with set. */
+export function bytes(b: any): Uint8Array {
+  if (!(b instanceof Uint8Array)) refuse('3.3.3', 'payload not bytes');
+  const p = take(b.length);
+  if (mode > 1) buf.set(b, p);
+  return b;
+}
 
-  u32(v: number): void {
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = (v / 0x1000000) & 0xff;
-    b[p + 1] = (v >> 16) & 0xff;
-    b[p + 2] = (v >> 8) & 0xff;
-    b[p + 3] = v & 0xff;
-    this.pos = p + 4;
-  }
-
-  varint(v: number): void {
-    do {
-      let b = v % 128;
-      v = Math.floor(v / 128);
-      if (v > 0) b |= 0x80;
-      this.buf[this.pos++] = b;
-    } while (v > 0);
-  }
-
-  /** Length-prefixed UTF-8; the caller measured it (utf8Length) when sizing the buffer. */
-  str(s: string): void {
-    const start = this.pos + 2;
-    const end = utf8Write(s, this.buf, start);
-    const n = end - start;
-    this.buf[start - 2] = n >> 8;
-    this.buf[start - 1] = n & 0xff;
-    this.pos = end;
-  }
-
-  bin(b: Uint8Array): void {
-    this.u16(b.length);
-    this.bytes(b);
-  }
-
-  bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
+/** An unsigned integer no larger than max (SIZE / WRITE: checks the application's value). */
+export function isUint(v: any, max: number): boolean {
+  return v === v >>> 0 && v <= max;
 }

@@ -11,7 +11,8 @@
 
 import mqtt from 'mqtt-packet';
 import type { Packet as TheirPacket } from 'mqtt-packet';
-import { createDecoder, encode, PacketType } from '../../firmware/mqtt/index';
+import { createDecoder, encode } from '../../firmware/mqtt/index';
+import { PacketType } from '../../firmware/mqtt/types';
 import type { Packet, Version } from '../../firmware/mqtt/index';
 
 /** A timed operation: performs n ops, returns how many produced a correct-looking result. */
