@@ -129,6 +129,11 @@ export interface PublishOptions {
   qos?: QoS;
   retain?: boolean;
   properties?: Properties;
+  /**
+   * Not application activity: the power modes ignore it (a status message, a reading taken during a
+   * sleep check-in). Default false: a publish wakes the device to active.
+   */
+  quiet?: boolean;
 }
 
 interface SubEntry {
@@ -331,7 +336,7 @@ export class Client {
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
    * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
-   * 'publish' (topic, qos: the application handed over a message),
+   * 'publish' (topic, qos, quiet: the application handed over a message),
    * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
    */
   on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: (a: any, b: any, c: any) => void): void {
@@ -393,7 +398,7 @@ export class Client {
       const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, props);
       if (r.ok) {
         if (done) this.done[String(r.seq)] = done;
-        this.emit('publish', topic, qos, undefined);
+        this.emit('publish', topic, qos, opts ? !!opts.quiet : false);
         if (r.dropped) {
           for (let i = 0; i < r.dropped.length; i++) {
             this.finish(r.dropped[i], { code: 'queue-full', message: 'dropped from the offline queue to make room' });

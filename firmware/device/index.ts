@@ -112,8 +112,6 @@ export class Device {
   /** The will delay the current connection was made with (v5), to know if sleep needs a re-CONNECT. */
   private connectedForSleep: boolean;
   private sleeping: boolean;
-  /** Set while the device publishes its own status (not application traffic). */
-  private housekeeping: boolean;
 
   constructor(client: Client, hal: DeviceHal, opts: DeviceOptions) {
     this.client = client;
@@ -131,11 +129,10 @@ export class Device {
     this.linkTask = undefined;
     this.connectedForSleep = false;
     this.sleeping = false;
-    this.housekeeping = false;
     this.restore();
     const self = this;
-    client.on('publish', function () {
-      if (!self.housekeeping) self.traffic('publish');
+    client.on('publish', function (_topic: string, _qos: number, quiet: boolean) {
+      if (!quiet) self.traffic('publish');
     });
     client.on('message', function () {
       self.traffic('inbound');
@@ -170,6 +167,11 @@ export class Device {
         },
       });
     }
+  }
+
+  /** True while this boot is a sleep check-in (publish with {quiet: true} to stay asleep). */
+  get checkingIn(): boolean {
+    return this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' && !this.asleep;
   }
 
   /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
@@ -295,9 +297,7 @@ export class Device {
     if (!this.opts.statusTopic) return;
     const body = checkInSec > 0 ? '{"state":"' + state + '","checkInSec":' + checkInSec + '}' : '{"state":"' + state + '"}';
     // Status is housekeeping, not application traffic: it must not wake the modes.
-    this.housekeeping = true;
-    this.client.publish(this.opts.statusTopic, body, { qos: 1, retain: true });
-    this.housekeeping = false;
+    this.client.publish(this.opts.statusTopic, body, { qos: 1, retain: true, quiet: true });
   }
 
   // ------------------------------------------------------------------ sleep
