@@ -1,0 +1,78 @@
+// The Espruino globals the HAL uses, gathered in one injectable object so tests can hand in fakes
+// (test/helpers/fake-espruino.ts) and the device uses the real ones (defaultEnv()).
+//
+// Everything under hal/espruino runs ON Espruino: the subset in ../../../shared/DESIGN.md section 2
+// (no Map/Set, destructuring, default parameters, spread, async, class fields; functions defined before
+// they are used at top level; never clearTimeout(undefined)).
+
+/** A socket as `require("net").connect()` / `require("tls").connect()` return it. */
+export interface EspSocket {
+  on(event: string, cb: (arg?: any) => void): void;
+  /** Takes a STRING (binary): a Uint8Array would be sent as its decimal text "48,128". */
+  write(data: string): boolean;
+  end(): void;
+}
+
+/** The Espruino globals (and built-in modules, through require) the HAL touches. */
+export interface EspruinoEnv {
+  /** `require`: 'net', 'tls', 'Wifi', 'Storage'. */
+  require(name: string): any;
+  /** The E object: toString, toUint8Array, CRC32, hwRand. */
+  E: any;
+  /** The ESP32 object (deepSleep, getWakeupCause, setAtten), undefined on other builds. */
+  ESP32: any;
+  /** Seconds (float) of the system clock. */
+  getTime(): number;
+  setTimeout(cb: () => void, ms: number): any;
+  clearTimeout(id: any): void;
+  /** 0..1 of the ADC full scale. */
+  analogRead?(pin: any): number;
+  digitalWrite?(pin: any, value: number | boolean): void;
+  pinMode?(pin: any, mode: string): void;
+  /** base64 -> binary string (PEM -> DER for TLS). */
+  atob?(s: string): string;
+  /** Where log lines go (console.log). */
+  print(line: string): void;
+  /** The UART a modem is wired to (Serial2 by default). */
+  Serial2?: any;
+}
+
+// Espruino has `global` (the root scope). It is used instead of naming `require` directly, because
+// esbuild rewrites a free `require` into a Node-only shim (Proxy, Function.apply).
+declare const global: any;
+
+/** The real globals, looked up now (call it on the device). */
+export function defaultEnv(): EspruinoEnv {
+  const g = global;
+  return {
+    require: function (name: string) {
+      return g.require(name);
+    },
+    E: g.E,
+    ESP32: g.ESP32,
+    getTime: function () {
+      return g.getTime();
+    },
+    setTimeout: function (cb: () => void, ms: number) {
+      return g.setTimeout(cb, ms);
+    },
+    clearTimeout: function (id: any) {
+      // never forward undefined: Espruino's clearTimeout(undefined) clears EVERY timer
+      if (id !== undefined && id !== null) g.clearTimeout(id);
+    },
+    analogRead: g.analogRead,
+    digitalWrite: g.digitalWrite,
+    pinMode: g.pinMode,
+    atob: g.atob,
+    print: function (line: string) {
+      g.console.log(line);
+    },
+    Serial2: g.Serial2,
+  };
+}
+
+/** A message from anything thrown (Espruino's errors have .message but no .name). */
+export function errText(e: any): string {
+  if (e && typeof e.message === 'string') return e.message;
+  return String(e);
+}
