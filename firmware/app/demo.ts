@@ -1,16 +1,23 @@
-// The demo application: a sensor that publishes a reading every period (QoS 1, retained) and obeys a
-// command topic. Portable: it uses only the client and the scheduler, so it runs on the desktop and
-// on a board alike.
+// The demo application: a sensor that reports in bursts and obeys a command topic. Portable: it uses
+// only the client, the device and the scheduler, so it runs on the desktop and on a board alike.
 //
-//   wren/<id>/reading   {"t": <seconds since start>, "v": <value>}     (QoS 1)
-//   wren/<id>/cmd       "ping" -> "pong" on wren/<id>/status; "period <sec>" -> new period
-//   wren/<id>/status    "online" at connect, replies to commands
+//   wren/<device>/reading  {"t": <s since boot>, "v": <value>}   QoS 1
+//   wren/<device>/cmd      "ping" -> "pong"; "burst" -> a new burst of readings; "period <s>";
+//                          "sleep" -> sleep now; anything else -> "unknown command"
+//   wren/<device>/reply    the answers
+//
+// Awake, it publishes `burst` readings `periodMs` apart (application traffic: the device is active),
+// then stays quiet so the device goes idle and then to sleep. On a sleep check-in it takes one reading
+// and publishes it quietly (the device stays asleep).
 import type { Client } from '../client/index';
+import type { Device } from '../device/index';
 import type { Scheduler, TaskId } from '../scheduler/index';
 
 export interface DemoOptions {
   deviceId: string;
   periodMs: number;
+  /** Readings per burst. */
+  burst: number;
 }
 
 export interface Demo {
@@ -19,10 +26,11 @@ export interface Demo {
   stop(): void;
 }
 
-export function startDemo(client: Client, sched: Scheduler, options: DemoOptions): Demo {
+export function startDemo(client: Client, device: Device, sched: Scheduler, options: DemoOptions): Demo {
   const base = 'wren/' + options.deviceId + '/';
-  const startedAt = sched.now();
+  const bootAt = sched.now();
   let period = options.periodMs;
+  let left = 0;
   let task: TaskId | undefined;
   const demo: Demo = {
     readings: 0,
@@ -32,40 +40,43 @@ export function startDemo(client: Client, sched: Scheduler, options: DemoOptions
       task = undefined;
     },
   };
-  function reading(): void {
-    const t = Math.round((sched.now() - startedAt) / 1000);
-    // A plausible temperature: a slow daily-ish wave.
-    const v = Math.round((21 + 3 * Math.sin(t / 600)) * 100) / 100;
-    client.publish(base + 'reading', JSON.stringify({ t: t, v: v }), { qos: 1 });
+  function reading(quiet: boolean): void {
+    const t = Math.round((sched.now() - bootAt) / 1000);
+    const v = Math.round((21 + 3 * Math.sin(sched.now() / 3600000)) * 100) / 100;
+    client.publish(base + 'reading', '{"t":' + t + ',"v":' + v + '}', { qos: 1, quiet: quiet });
     demo.readings++;
   }
-  function schedule(): void {
+  function step(): void {
+    task = undefined;
+    if (left <= 0) return;
+    left--;
+    reading(false);
+    if (left > 0) task = sched.after(period, step, 'demo.reading');
+  }
+  function burst(): void {
     demo.stop();
-    task = sched.every(period, reading, 'demo.reading');
+    left = options.burst;
+    step();
+  }
+  function reply(text: string): void {
+    client.publish(base + 'reply', text, { qos: 1 });
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
     demo.commands++;
     let text = '';
     for (let i = 0; i < payload.length && i < 64; i++) text += String.fromCharCode(payload[i]);
-    if (text === 'ping') {
-      client.publish(base + 'status', 'pong', { qos: 1 });
-    } else if (text.indexOf('period ') === 0) {
+    if (text === 'ping') reply('pong');
+    else if (text === 'burst') burst();
+    else if (text === 'sleep') device.sleep();
+    else if (text.indexOf('period ') === 0) {
       const sec = parseInt(text.substring(7), 10);
       if (sec >= 1 && sec <= 86400) {
         period = sec * 1000;
-        schedule();
-        client.publish(base + 'status', 'period ' + sec, { qos: 1 });
-      } else {
-        client.publish(base + 'status', 'bad period', { qos: 1 });
-      }
-    } else {
-      client.publish(base + 'status', 'unknown command', { qos: 1 });
-    }
+        reply('period ' + sec);
+      } else reply('bad period');
+    } else reply('unknown command');
   });
-  client.on('state', function (s) {
-    if (s === 'connected') client.publish(base + 'status', 'online', { qos: 1, retain: true });
-  });
-  reading();
-  schedule();
+  if (device.checkingIn) reading(true);
+  else burst();
   return demo;
 }

@@ -199,7 +199,20 @@ export class Client {
   /** Protocol version of the current (or last) connection. */
   version: Version;
   /** Connection counters for the application and tests. */
-  stats: { connects: number; connackOk: number; disconnects: number; pings: number; pingresps: number; protocolErrors: number; lastPingRttMs: number };
+  stats: {
+    connects: number;
+    connackOk: number;
+    disconnects: number;
+    pings: number;
+    pingresps: number;
+    protocolErrors: number;
+    lastPingRttMs: number;
+    /** Packets and bytes (MQTT level) each way, for the power estimate. */
+    packetsIn: number;
+    packetsOut: number;
+    bytesIn: number;
+    bytesOut: number;
+  };
 
   private sched: Scheduler;
   private transport: Transport;
@@ -252,7 +265,19 @@ export class Client {
     this.session = new Session(hal.storage, options.sessionName, options.queue, hal.log);
     this.state = 'idle';
     this.version = options.version === 4 ? 4 : 5;
-    this.stats = { connects: 0, connackOk: 0, disconnects: 0, pings: 0, pingresps: 0, protocolErrors: 0, lastPingRttMs: -1 };
+    this.stats = {
+      connects: 0,
+      connackOk: 0,
+      disconnects: 0,
+      pings: 0,
+      pingresps: 0,
+      protocolErrors: 0,
+      lastPingRttMs: -1,
+      packetsIn: 0,
+      packetsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+    };
     this.decoder = createDecoder(this.version, options.maxPacketSize);
     this.handlers = {};
     this.subs = [];
@@ -599,6 +624,8 @@ export class Client {
       this.protocolError(pe.message, pe.reasonCode);
       return;
     }
+    this.stats.bytesIn += bytes.length;
+    this.stats.packetsIn += packets.length;
     for (let i = 0; i < packets.length; i++) {
       if (!this.open) return;
       this.handle(packets[i]);
@@ -930,6 +957,8 @@ export class Client {
       return false;
     }
     this.lastTx = this.sched.now();
+    this.stats.packetsOut++;
+    this.stats.bytesOut += bytes.length;
     const ok = this.transport.write(bytes);
     if (!ok) this.blocked = true;
     return true;

@@ -89,6 +89,8 @@ interface Persisted {
   rotation?: { current: number; attempts: number[] };
   paths?: string;
   checkIns?: number;
+  /** The protocol version "auto" settled on (so a check-in does not probe 5.0 every time). */
+  mqtt?: number;
 }
 
 const TAG = 'device';
@@ -392,7 +394,14 @@ export class Device {
   private save(): void {
     const st = this.hal.storage;
     if (!st) return;
-    const p: Persisted = { v: 1, modes: this.modes.toJSON(), rotation: this.client.rotation.toJSON(), paths: this.paths.toJSON(), checkIns: this.checkIns };
+    const p: Persisted = {
+      v: 1,
+      modes: this.modes.toJSON(),
+      rotation: this.client.rotation.toJSON(),
+      paths: this.paths.toJSON(),
+      checkIns: this.checkIns,
+      mqtt: this.client.version,
+    };
     if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal.log.error(TAG, 'cannot save device state: storage full');
   }
 
@@ -413,6 +422,7 @@ export class Device {
     if (p.rotation) this.client.rotation.restore(p.rotation);
     if (typeof p.paths === 'string') this.paths.restore(p.paths);
     if (typeof p.checkIns === 'number') this.checkIns = p.checkIns;
+    if (this.client.options.version === 'auto' && p.mqtt === 4) this.client.version = 4;
   }
 
   private emit(event: string, a: unknown): void {
