@@ -144,26 +144,30 @@ export class AtEngine {
         if (this.onRaw !== undefined) this.onRaw(data);
         continue;
       }
-      const i = this.buf.indexOf('\n');
-      if (i < 0) {
-        const it = this.cur;
+      const it = this.cur;
+      if (it !== undefined && it.p !== undefined) {
         const g = this.buf.indexOf('>');
-        if (it !== undefined && it.p !== undefined && g >= 0 && /^[\r\n ]*$/.test(this.buf.substr(0, g))) {
+        if (g >= 0 && /^[\r\n ]*$/.test(this.buf.substr(0, g))) {
           // the data prompt ("> ", no line end): send the payload
           this.buf = this.buf.substr(g + 1);
           if (this.buf.charAt(0) === ' ') this.buf = this.buf.substr(1);
-          const p = it.p;
-          it.p = undefined;
-          if (this.trace) this.trace('>', '<' + p.length + ' bytes>');
-          this.uart.write(p);
+          this.prompt(it);
           continue;
         }
-        return;
       }
+      const i = this.buf.indexOf('\n');
+      if (i < 0) return;
       const line = this.buf.substr(0, i).replace(/[^\x20-\x7e]/g, '').trim();
       this.buf = this.buf.substr(i + 1);
       if (line.length > 0) this.line(line);
     }
+  }
+
+  private prompt(it: Item): void {
+    const p = it.p as string;
+    it.p = undefined;
+    if (this.trace) this.trace('>', '<' + p.length + ' bytes>');
+    this.uart.write(p);
   }
 
   private line(line: string): void {
@@ -171,6 +175,10 @@ export class AtEngine {
     if (this.trace) this.trace('<', line);
     const it = this.cur;
     if (it !== undefined && it.a === undefined && line === it.c) return; // echo
+    if (it !== undefined && it.p !== undefined && line.charAt(0) === '>') {
+      this.prompt(it); // a prompt with noise before it
+      return;
+    }
     if (this.urc !== undefined) {
       const r = this.urc(line);
       if (r > 0) {

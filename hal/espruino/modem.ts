@@ -3,7 +3,7 @@
 // modules share (SIM800 "TCPIP Application Note", SIM7000 "TCPIP Application Note"):
 //
 //   power-on   AT probe; no answer -> PWRKEY pulse, poll AT; still none -> RESET pulse, poll AT;
-//              still none -> onDown('error: modem not responding')
+//              still none -> PWRKEY again, poll AT; still none -> onDown('error: modem not responding')
 //   handshake  ATE0, AT+CMEE=2, AT+CPIN? (waits for READY)
 //   register   AT+CREG? (and AT+CEREG? on SIM7000) polled until home (1) or roaming (5); denied (3)
 //              -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
@@ -15,7 +15,8 @@
 //              closed); AT+CIPCLOSE=1; URC "+PDP: DEACT" (network dropped the context) -> link lost
 //   signal     AT+CSQ -> dBm = -113 + 2 * rssi (99 = unknown)
 //   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX)
-//   recovery   stuckAfter consecutive command timeouts -> the connection gets onError + onClose, the
+//   recovery   a command timeout is followed by an AT probe; stuckAfter consecutive timeouts (default
+//              3) -> the connection gets onError + onClose, the
 //              link onDown('error: modem not responding'), then a RESET pin pulse; the next up()
 //              starts again from the AT probe.
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
@@ -269,8 +270,9 @@ export class ModemTransport implements Transport {
   remoteClosed(): void {
     const a = this.cur;
     if (a === undefined || !a.opened || a.ended) return;
-    if (a.reading) a.remote = true;
-    else this.finish(a, undefined);
+    // data that came before the FIN may still wait in the modem: one last read, then the end
+    a.remote = true;
+    this.read(a);
   }
 
   /** The link went away under the connection. */
@@ -408,9 +410,13 @@ export class CellularModem implements Link {
   at(c: string, timeoutMs?: number, cb?: AtCallback, prompt?: string, final?: (line: string) => number): void {
     const self = this;
     this.eng.cmd(c, timeoutMs || this.o.cmdTimeoutMs, function (ok, lines, fin) {
-      if (fin === 'TIMEOUT' && !self.booting && self.eng.timeouts >= self.o.stuckAfter) {
-        self.stuck();
-        return;
+      if (fin === 'TIMEOUT' && !self.booting) {
+        if (self.eng.timeouts >= self.o.stuckAfter) {
+          self.stuck();
+          return;
+        }
+        // is it the modem or just this command? a quick AT tells (counts towards stuckAfter)
+        if (self.eng.idle()) self.at('AT', 1000);
       }
       if (cb !== undefined) cb(ok, lines, fin);
     }, prompt, final);
@@ -426,19 +432,21 @@ export class CellularModem implements Link {
     const ep = ++this.epoch;
     const self = this;
     this.booting = true;
+    const o = this.o;
+    // AT; else PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
+    // switched a hung modem off)
     this.poll(ep, 2, function (ok) {
-      if (ok) self.init(ep);
-      else {
-        self.press(ep, self.o.pwrkeyPin, self.o.pwrkeyActive, self.o.pwrkeyMs, function (ok2) {
-          if (ok2) self.init(ep);
-          else {
-            self.press(ep, self.o.resetPin, self.o.resetActive, self.o.resetMs, function (ok3) {
-              if (ok3) self.init(ep);
-              else self.fail(ep, 'error: modem not responding');
-            });
-          }
+      if (ok) return self.init(ep);
+      self.press(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok2) {
+        if (ok2) return self.init(ep);
+        self.press(ep, o.resetPin, o.resetActive, o.resetMs, function (ok3) {
+          if (ok3) return self.init(ep);
+          self.press(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok4) {
+            if (ok4) self.init(ep);
+            else self.fail(ep, 'error: modem not responding');
+          });
         });
-      }
+      });
     });
   }
 
@@ -446,11 +454,12 @@ export class CellularModem implements Link {
     if (this.st === 0) return;
     this.st = 0;
     const ep = ++this.epoch;
-    this.transport.lost('cellular link down');
+    this.booting = false;
     this.at('AT+CIPSHUT', 10000, undefined, undefined, shutFinal);
     if (this.o.powerOffOnDown) this.powerOff();
     const self = this;
     this.timers.set(0, function () {
+      self.transport.lost('cellular link down');
       if (self.epoch === ep && self.h !== undefined) self.h.onDown('requested');
     });
   }

@@ -478,7 +478,7 @@ export class FakeStorage {
 
   readArrayBuffer(name: string): ArrayBuffer | undefined {
     const s = this.read(name);
-    return s === undefined ? undefined : binToBytes(s).buffer;
+    return s === undefined ? undefined : (binToBytes(s).buffer as ArrayBuffer);
   }
 
   erase(name: string): void {
