@@ -4,9 +4,7 @@
 //   ProtocolError                          the one error type for malformed data, either way
 // PacketType (./types) and Reason (./errors) are const enums: import them from their modules (they
 // are inlined, so they are no runtime export here and cost nothing in a bundle).
-export { encode } from './encode';
-export { createDecoder } from './decode';
-export { checkTopicFilter, checkTopicName } from './packets';
+export { checkTopicFilter, checkTopicName, createDecoder, encode } from './codec';
 export { ProtocolError } from './errors';
 export { utf8Length, utf8Read, utf8Write } from './utf8';
 export type {

@@ -37,17 +37,18 @@ function nul(): never {
 }
 
 /**
- * UTF-8 bytes of s, checked; written into buf at pos when buf is given. Returns the byte count.
- * Throws ProtocolError for a lone surrogate or U+0000 (and, for Espruino byte strings, ill-formed UTF-8).
+ * The UTF-8 of s, checked: written into buf at pos when buf is given. Returns pos plus the byte count
+ * (utf8Length and utf8Write are this one function). Throws ProtocolError for a lone surrogate or
+ * U+0000 (and, for Espruino byte strings, ill-formed UTF-8).
  */
 function encodeInto(s: string, buf?: Uint8Array, pos?: number): number {
+  let n = pos || 0;
   if (BYTE_STRINGS && !(UTF8_STRINGS && E.isUTF8(s))) {
     const b: Uint8Array = E.toUint8Array(s);
     utf8Read(b, 0, b.length); // validates
-    if (buf) buf.set(b, pos);
-    return b.length;
+    if (buf) buf.set(b, n);
+    return n + b.length;
   }
-  let n = 0;
   for (let i = 0; i < s.length; i++) {
     let c = s.charCodeAt(i);
     if (c >> 10 === 54) {
@@ -63,42 +64,31 @@ function encodeInto(s: string, buf?: Uint8Array, pos?: number): number {
     // continuation bytes: 0 (ASCII), 1, 2, or 3 (above U+FFFF: a pair, or a unicode Espruino code point)
     const k = c < 0x80 ? 0 : c < 0x800 ? 1 : c < 0x10000 ? 2 : 3;
     if (buf) {
-      const p = (pos as number) + n;
-      buf[p] = k ? ((0xff00 >> (k + 1)) & 0xff) | (c >> (6 * k)) : c;
-      for (let j = k; j > 0; j--) buf[p + j] = 0x80 | ((c >> (6 * (k - j))) & 0x3f);
+      buf[n] = k ? ((0xff00 >> (k + 1)) & 0xff) | (c >> (6 * k)) : c;
+      for (let j = k; j > 0; j--) buf[n + j] = 0x80 | ((c >> (6 * (k - j))) & 0x3f);
     }
     n += k + 1;
   }
   return n;
 }
 
-/** Number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000. */
-export function utf8Length(s: string): number {
-  return encodeInto(s);
-}
+/** utf8Length(s): number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000. */
+export const utf8Length: (s: string) => number = encodeInto;
 
-/** Writes s (already measured with utf8Length) into buf at pos; returns the new position. */
-export function utf8Write(s: string, buf: Uint8Array, pos: number): number {
-  return pos + encodeInto(s, buf, pos);
-}
+/** utf8Write(s, buf, pos): writes s (measured with utf8Length) into buf at pos; returns the new position. */
+export const utf8Write: (s: string, buf: Uint8Array, pos: number) => number = encodeInto;
 
 /**
  * Decodes buf[start, end) as MQTT UTF-8. Throws ProtocolError (0x81 Malformed Packet) on ill-formed
  * sequences, overlong forms, surrogates, code points above U+10FFFF and U+0000.
  */
 export function utf8Read(buf: Uint8Array, start: number, end: number): string {
-  let i = start;
-  // Fast path: ASCII without U+0000, converted natively (fromCharCode.apply takes at most 256
-  // arguments on Espruino, so in slices).
-  while (i < end && buf[i] > 0 && buf[i] < 0x80) i++;
   let s = '';
-  if (i === end) {
-    for (i = start; i < end; i += 256) s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(i + 256, end)) as any);
-    return s;
-  }
-  for (i = start; i < end; ) {
+  let ascii = true;
+  for (let i = start; i < end; ) {
     let c = buf[i++];
     if (c > 0x7f) {
+      ascii = false;
       // continuation bytes: 1 for c2..df, 2 for e0..ef, 3 for f0..f7 (f5..f7 end above U+10FFFF)
       const k = c > 0xf7 ? 0 : c > 0xef ? 3 : c > 0xdf ? 2 : c > 0xc1 ? 1 : 0;
       if (!k || i + k > end) ill();
@@ -112,11 +102,14 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
     } else if (!c) {
       nul();
     }
+    // (a plain loop: for the short strings of MQTT as fast as fromCharCode.apply, which Espruino
+    // limits to 256 arguments)
     if (!BYTE_STRINGS) s += c > 0xffff ? String.fromCharCode(0xd7c0 + (c >> 10), 0xdc00 | (c & 0x3ff)) : String.fromCharCode(c);
   }
   if (BYTE_STRINGS) {
+    // validated above; converted natively
     s = E.toString(buf.subarray(start, end));
-    return UTF8_STRINGS ? E.asUTF8(s) : s;
+    if (UTF8_STRINGS && !ascii) s = E.asUTF8(s);
   }
   return s;
 }
