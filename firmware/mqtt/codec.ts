@@ -61,18 +61,6 @@ function take(n: number): number {
   return p;
 }
 
-/** Runs f in SIZE mode from the current position; returns the bytes it counted (the cursor is restored). */
-function measure(f: () => void): number {
-  const m = mode;
-  const p = pos;
-  mode = Mode.SIZE;
-  f();
-  const n = pos - p;
-  mode = m;
-  pos = p;
-  return n;
-}
-
 /** READ: the rest of the packet, a view (or a copy when it is under half of `viewFrom` bytes). */
 function rest(viewFrom: number): Uint8Array {
   const b = buf.subarray(take(end - pos), end);
@@ -130,11 +118,6 @@ function vbi(v?: any): number {
   }
 }
 
-/** Bytes a Variable Byte Integer takes. */
-function vbiSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : 4;
-}
-
 /** UTF-8 string with a 2-byte length [MQTT-1.5.4]. */
 function str(s?: any): string {
   if (!mode) {
@@ -151,7 +134,7 @@ function str(s?: any): string {
     return s;
   }
   let n = 0;
-  if (typeof s !== 'string' || (n = utf8Length(s)) > 0xffff) refuse('1.5.4', 'not a string < 64 KB');
+  if (typeof s !== 'string' || (n = utf8Length(s)) > 0xffff) refuse('1.5.4', 'bad string');
   take(n + 2);
   return s;
 }
@@ -163,14 +146,14 @@ function bin(b?: any): Uint8Array {
     const p = take(n);
     return new Uint8Array(buf.subarray(p, p + n));
   }
-  if (!(b instanceof Uint8Array) || b.length > 0xffff) refuse('1.5.6', 'not bytes < 64 KB');
+  if (!(b instanceof Uint8Array) || b.length > 0xffff) refuse('1.5.6', 'bad binary');
   u16(b.length);
   return bytes(b);
 }
 
 /** SIZE / WRITE: raw bytes (a payload), copied with set. */
 function bytes(b: any): Uint8Array {
-  if (!(b instanceof Uint8Array)) refuse('3.3.3', 'payload not bytes');
+  if (!(b instanceof Uint8Array)) refuse('3.3.3', 'bad payload');
   const p = take(b.length);
   if (mode > 1) buf.set(b, p);
   return b;
@@ -200,6 +183,7 @@ const enum K {
   PAIR = 7, // user property: two strings
   NONZERO = 8, // 0 is a Protocol Error
   LIST = 16, // may repeat: an array in the packet object
+  TOPIC = 32, // a Topic Name: no wildcards (the response topic [MQTT-3.3.2-14])
 }
 
 /** Mask bit per packet type (1 << type); bit 0 (type 0 is reserved) stands for the will properties. */
@@ -217,48 +201,52 @@ const enum W {
   AU = 1 << 15,
 }
 
-type Row = [number, string, number, number];
+type Row = [string, number, number];
 
-// [identifier, name, kind, where]; the encoder writes in this order.
-const TABLE: Row[] = [
-  [0x01, 'payloadFormatIndicator', K.BOOL, W.P | W.WILL],
-  [0x02, 'messageExpiryInterval', K.U32, W.P | W.WILL],
-  [0x03, 'contentType', K.STRING, W.P | W.WILL],
-  [0x08, 'responseTopic', K.STRING, W.P | W.WILL],
-  [0x09, 'correlationData', K.BINARY, W.P | W.WILL],
-  [0x0b, 'subscriptionIdentifiers', K.VARINT | K.NONZERO | K.LIST, W.P | W.S],
-  [0x11, 'sessionExpiryInterval', K.U32, W.C | W.CA | W.D],
-  [0x12, 'assignedClientIdentifier', K.STRING, W.CA],
-  [0x13, 'serverKeepAlive', K.U16, W.CA],
-  [0x15, 'authenticationMethod', K.STRING, W.C | W.CA | W.AU],
-  [0x16, 'authenticationData', K.BINARY, W.C | W.CA | W.AU],
-  [0x17, 'requestProblemInformation', K.BOOL, W.C],
-  [0x18, 'willDelayInterval', K.U32, W.WILL],
-  [0x19, 'requestResponseInformation', K.BOOL, W.C],
-  [0x1a, 'responseInformation', K.STRING, W.CA],
-  [0x1c, 'serverReference', K.STRING, W.CA | W.D],
-  [0x1f, 'reasonString', K.STRING, W.CA | W.ACKS | W.SA | W.UA | W.D | W.AU],
-  [0x21, 'receiveMaximum', K.U16 | K.NONZERO, W.C | W.CA],
-  [0x22, 'topicAliasMaximum', K.U16, W.C | W.CA],
-  [0x23, 'topicAlias', K.U16 | K.NONZERO, W.P],
-  [0x24, 'maximumQoS', K.BYTE, W.CA],
-  [0x25, 'retainAvailable', K.BOOL, W.CA],
-  [0x26, 'userProperties', K.PAIR | K.LIST, W.C | W.CA | W.P | W.ACKS | W.S | W.SA | W.U | W.UA | W.D | W.AU | W.WILL],
-  [0x27, 'maximumPacketSize', K.U32 | K.NONZERO, W.C | W.CA],
-  [0x28, 'wildcardSubscriptionAvailable', K.BOOL, W.CA],
-  [0x29, 'subscriptionIdentifiersAvailable', K.BOOL, W.CA],
-  [0x2a, 'sharedSubscriptionAvailable', K.BOOL, W.CA],
+// The rows by identifier (a sparse array): [name, kind, where]. The encoder writes in this order.
+const PROPS: Array<Row | undefined> = [
+  /* 0x00 */ ,
+  /* 0x01 */ ['payloadFormatIndicator', K.BOOL, W.P | W.WILL],
+  /* 0x02 */ ['messageExpiryInterval', K.U32, W.P | W.WILL],
+  /* 0x03 */ ['contentType', K.STRING, W.P | W.WILL],
+  /* 0x04..0x07 */ , , , ,
+  /* 0x08 */ ['responseTopic', K.STRING | K.TOPIC, W.P | W.WILL],
+  /* 0x09 */ ['correlationData', K.BINARY, W.P | W.WILL],
+  /* 0x0a */ ,
+  /* 0x0b */ ['subscriptionIdentifiers', K.VARINT | K.NONZERO | K.LIST, W.P | W.S],
+  /* 0x0c..0x10 */ , , , , ,
+  /* 0x11 */ ['sessionExpiryInterval', K.U32, W.C | W.CA | W.D],
+  /* 0x12 */ ['assignedClientIdentifier', K.STRING, W.CA],
+  /* 0x13 */ ['serverKeepAlive', K.U16, W.CA],
+  /* 0x14 */ ,
+  /* 0x15 */ ['authenticationMethod', K.STRING, W.C | W.CA | W.AU],
+  /* 0x16 */ ['authenticationData', K.BINARY, W.C | W.CA | W.AU],
+  /* 0x17 */ ['requestProblemInformation', K.BOOL, W.C],
+  /* 0x18 */ ['willDelayInterval', K.U32, W.WILL],
+  /* 0x19 */ ['requestResponseInformation', K.BOOL, W.C],
+  /* 0x1a */ ['responseInformation', K.STRING, W.CA],
+  /* 0x1b */ ,
+  /* 0x1c */ ['serverReference', K.STRING, W.CA | W.D],
+  /* 0x1d..0x1e */ , ,
+  /* 0x1f */ ['reasonString', K.STRING, W.CA | W.ACKS | W.SA | W.UA | W.D | W.AU],
+  /* 0x20 */ ,
+  /* 0x21 */ ['receiveMaximum', K.U16 | K.NONZERO, W.C | W.CA],
+  /* 0x22 */ ['topicAliasMaximum', K.U16, W.C | W.CA],
+  /* 0x23 */ ['topicAlias', K.U16 | K.NONZERO, W.P],
+  /* 0x24 */ ['maximumQoS', K.BYTE, W.CA],
+  /* 0x25 */ ['retainAvailable', K.BOOL, W.CA],
+  /* 0x26 */ ['userProperties', K.PAIR | K.LIST, W.C | W.CA | W.P | W.ACKS | W.S | W.SA | W.U | W.UA | W.D | W.AU | W.WILL],
+  /* 0x27 */ ['maximumPacketSize', K.U32 | K.NONZERO, W.C | W.CA],
+  /* 0x28 */ ['wildcardSubscriptionAvailable', K.BOOL, W.CA],
+  /* 0x29 */ ['subscriptionIdentifiersAvailable', K.BOOL, W.CA],
+  /* 0x2a */ ['sharedSubscriptionAvailable', K.BOOL, W.CA],
 ];
-
-/** Rows by identifier (a sparse array). */
-const BY_ID: Row[] = [];
-for (const row of TABLE) BY_ID[row[0]] = row;
 
 /** One value of a property: read, or checked and counted/written. */
 function value(row: Row, v?: any): any {
-  const kind = row[2];
+  const kind = row[1];
   const k = kind & 7;
-  const name = row[1];
+  const name = row[0];
   let x: any;
   if (k < K.U16) {
     x = u8(k ? v : v === true ? 1 : v === false ? 0 : 2);
@@ -273,7 +261,7 @@ function value(row: Row, v?: any): any {
   }
   if (k === K.STRING) {
     x = str(v);
-    if (row[0] === 0x08 && WILDCARD.test(x)) refuse('3.3.2-14', 'wildcard');
+    if (kind & K.TOPIC && WILDCARD.test(x)) refuse('3.3.2-14', 'wildcard');
     return x;
   }
   if (k === K.BINARY) return bin(v);
@@ -285,21 +273,23 @@ function value(row: Row, v?: any): any {
 function walk(bag: any, where: number): void {
   if (!bag) return;
   let known = 0;
-  for (const row of TABLE) {
-    const v = bag[row[1]];
+  for (let id = 1; id < PROPS.length; id++) {
+    const row = PROPS[id];
+    const v = row && bag[row[0]];
     if (v === undefined) continue;
     known++;
-    if (!(row[3] & where)) refuse('2.2.2', row[1] + ' not allowed');
-    if (row[2] & K.LIST) {
-      if (!Array.isArray(v)) refuse('2.2.2', 'bad ' + row[1]);
-      if (where === W.S && row[0] === 0x0b && v.length !== 1) refuse('3.8.2.1.2', 'not 1 subscription id');
+    const r = row as Row;
+    if (!(r[2] & where)) refuse('2.2.2', r[0] + ' not allowed');
+    if (r[1] & K.LIST) {
+      if (!Array.isArray(v)) refuse('2.2.2', 'bad ' + r[0]);
+      if (where === W.S && (r[1] & 7) === K.VARINT && v.length !== 1) refuse('3.8.2.1.2', 'not 1 subscription id');
       for (const x of v) {
-        u8(row[0]);
-        value(row, x);
+        u8(id);
+        value(r, x);
       }
     } else {
-      u8(row[0]);
-      value(row, v);
+      u8(id);
+      value(r, v);
     }
   }
   for (const k in bag) if (bag[k] !== undefined) known--;
@@ -311,7 +301,14 @@ function walk(bag: any, where: number): void {
  * packet `where` (a mask bit), after checking them; 3.1.1: throws unless there are none.
  */
 function propsSize(o: any, where: number): number {
-  return measure(() => walk(o.properties, ver < 5 ? 0 : where));
+  const m = mode;
+  const p = pos;
+  mode = Mode.SIZE;
+  walk(o.properties, ver < 5 ? 0 : where);
+  const n = pos - p;
+  mode = m;
+  pos = p;
+  return n;
 }
 
 /**
@@ -338,16 +335,16 @@ function props(o: any, where: number): void {
   const bag: any = {};
   while (pos < end) {
     const id = vbi();
-    const row = BY_ID[id];
-    if (!row || !(row[3] & where)) malformed('2.2.2', 'bad property 0x' + id.toString(16));
-    const name = row[1];
+    const row = PROPS[id];
+    if (!row || !(row[2] & where)) malformed('2.2.2', 'bad property 0x' + id.toString(16));
+    const name = row[0];
     const v = value(row);
     const had = bag[name];
-    if (!(row[2] & K.LIST)) {
+    if (!(row[1] & K.LIST)) {
       if (had !== undefined) refuse('2.2.2', name + ' repeated');
       bag[name] = v;
     } else if (!had) bag[name] = [v];
-    else if (where === W.S && row[0] === 0x0b) refuse('3.8.2.1.2', 'not 1 subscription id');
+    else if (where === W.S && id === 0x0b) refuse('3.8.2.1.2', 'not 1 subscription id');
     else had.push(v);
   }
   end = outer;
@@ -632,7 +629,7 @@ function decodePacket(data: Uint8Array, start: number, stop: number, version: nu
   const o: any = { type: type };
   body(o, type, data[start] & 15);
   if (pos !== stop) malformed('2.1.4', 'bytes left over');
-  begin(Mode.READ, EMPTY, 0, 0, 4); // do not pin the chunk
+  buf = EMPTY; // do not pin the chunk
   return o;
 }
 
@@ -652,12 +649,13 @@ export function encode(packet: Packet, version: Version): Uint8Array {
   const flags = body(packet, type, fixedFlags(type));
   const n = pos;
   if (n > 268435455) refuse('2.2.3', 'packet too large', Reason.PACKET_TOO_LARGE);
-  const out = new Uint8Array(1 + vbiSize(n) + n);
+  vbi(n); // counts the Remaining Length's bytes
+  const out = new Uint8Array(pos + 1);
   begin(Mode.WRITE, out, 0, 0, version);
   u8((type << 4) | flags);
   vbi(n);
   body(packet, type, flags);
-  begin(Mode.READ, EMPTY, 0, 0, 4); // do not pin the buffer
+  buf = EMPTY; // do not pin the buffer
   return out;
 }
 
