@@ -9,13 +9,14 @@
 //
 //   node build.mjs                   all bundles in BUNDLES
 //   node build.mjs --only codec      just the named bundle(s)
+//   node --import tsx build.mjs --board boards/wifi-sensor.json   a device bundle (reads TypeScript config)
 //   node build.mjs --help
 //
 // Adding a bundle: append a BundleSpec to BUNDLES (or return one from a function like
 // boardBundle below). Device firmware bundles per board.json will come from boardBundle().
 
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -48,17 +49,106 @@ export const BUNDLES = [
   },
 ];
 
-/**
- * Extension point: the device firmware bundle for one board.json (firmware/main.ts with the board's
- * config compiled in, written to dist/<device>.js). Not implemented yet.
- * @param {string} boardJsonPath
- * @returns {BundleSpec}
- */
-export function boardBundle(boardJsonPath) {
-  throw new BuildError('--board ' + boardJsonPath + ': device bundles per board.json are not implemented yet');
-}
+/** Minified size budget of a device bundle (the limit: at most 32 KB). */
+export const DEVICE_BUDGET_BYTES = 32768;
 
 export class BuildError extends Error {}
+
+const SECRET = /^\$secret:([A-Za-z0-9_]+)$/;
+
+/**
+ * Resolves "$secret:NAME" values: from the secrets file (a flat JSON object of NAME -> value), else
+ * from the environment variable WREN_SECRET_NAME. Returns the names that could not be found.
+ */
+function resolveSecrets(node, secrets, path, missing) {
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => {
+      if (typeof v === 'string') {
+        const m = SECRET.exec(v);
+        if (m) node[i] = secretValue(m[1], secrets, path + '[' + i + ']', missing);
+      } else resolveSecrets(v, secrets, path + '[' + i + ']', missing);
+    });
+  } else if (node && typeof node === 'object') {
+    for (const k of Object.keys(node)) {
+      const v = node[k];
+      const at = path ? path + '.' + k : k;
+      if (typeof v === 'string') {
+        const m = SECRET.exec(v);
+        if (m) node[k] = secretValue(m[1], secrets, at, missing);
+      } else resolveSecrets(v, secrets, at, missing);
+    }
+  }
+}
+
+function secretValue(name, secrets, at, missing) {
+  if (secrets && typeof secrets[name] === 'string') return secrets[name];
+  const env = process.env['WREN_SECRET_' + name];
+  if (env !== undefined) return env;
+  missing.push(at + ': secret ' + name + ' not found (add it to the secrets file or set WREN_SECRET_' + name + ')');
+  return '';
+}
+
+/** TLS material: a PEM file path relative to board.json, or PEM text as it is. */
+function pem(value, boardDir, at, problems) {
+  if (value === undefined || value.indexOf('-----BEGIN') >= 0) return value;
+  const file = resolve(boardDir, value);
+  if (!existsSync(file)) {
+    problems.push(at + ': file not found: ' + file);
+    return undefined;
+  }
+  const text = readFileSync(file, 'utf8');
+  if (text.indexOf('-----BEGIN') < 0) problems.push(at + ': ' + file + ' is not a PEM file');
+  return text;
+}
+
+/**
+ * The device firmware bundle for one board.json: firmware/main.ts with the validated board (secrets
+ * and TLS files resolved) compiled in as WREN_BOARD and its transport as WREN_TRANSPORT, so unused
+ * drivers are dropped. Written to dist/<device>.js. Throws BuildError naming every problem: a bundle
+ * is never built from a bad config.
+ * @param {string} boardJsonPath
+ * @param {{secretsFile?: string}} [opts]  default secrets file: secrets.json beside board.json
+ * @returns {Promise<BundleSpec>}
+ */
+export async function boardBundle(boardJsonPath, opts = {}) {
+  const file = resolve(boardJsonPath);
+  let raw;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new BuildError(boardJsonPath + ': ' + (err.code === 'ENOENT' ? 'file not found' : 'not valid JSON: ' + err.message));
+  }
+  const boardDir = dirname(file);
+  const secretsFile = opts.secretsFile ? resolve(opts.secretsFile) : join(boardDir, 'secrets.json');
+  let secrets;
+  if (existsSync(secretsFile)) {
+    try {
+      secrets = JSON.parse(readFileSync(secretsFile, 'utf8'));
+    } catch (err) {
+      throw new BuildError(secretsFile + ': not valid JSON: ' + err.message);
+    }
+  } else if (opts.secretsFile) throw new BuildError('secrets file not found: ' + secretsFile);
+  const problems = [];
+  resolveSecrets(raw, secrets, '', problems);
+  const { validateBoard } = await import('./firmware/config/index.ts');
+  const checked = validateBoard(raw);
+  problems.push(...checked.errors);
+  const board = checked.board;
+  if (board) {
+    board.brokers.forEach((b, i) => {
+      if (!b.tls) return;
+      for (const k of ['ca', 'cert', 'key']) b.tls[k] = pem(b.tls[k], boardDir, 'brokers[' + i + '].tls.' + k, problems);
+    });
+  }
+  if (problems.length) throw new BuildError(boardJsonPath + ' is invalid:\n  ' + problems.join('\n  '));
+  return {
+    name: board.device,
+    entry: 'firmware/main.ts',
+    budgetBytes: DEVICE_BUDGET_BYTES,
+    define: { WREN_BOARD: JSON.stringify(board), WREN_TRANSPORT: JSON.stringify(board.transport.type) },
+    description: 'device firmware for ' + boardJsonPath + ' (' + board.transport.type + ')',
+  };
+}
 
 /** Value exports of an entry (types excluded), from an esbuild ESM pass with a metafile. */
 async function entryExports(entryAbs) {
@@ -243,7 +333,10 @@ size report (minified bytes, gzip bytes for information, budget, OK/OVER).
   --only NAME     build only this bundle (repeatable); bundles: ${BUNDLES.map((b) => b.name).join(', ')}
   --out-dir DIR   output directory (default: dist)
   --verbose       also print the bytes each source file adds to each bundle
-  --board FILE    the device bundle for a board.json (not implemented yet)
+  --board FILE    the device bundle for a board.json: dist/<device>.js, budget ${DEVICE_BUDGET_BYTES} bytes
+  --secrets FILE  where "$secret:NAME" values come from (default: secrets.json beside the board;
+                  else the environment variable WREN_SECRET_NAME)
+  --allow-over-budget  report a bundle over its budget but exit 0 (while the size work goes on)
   --help          this text
 
 exit: 0 all bundles built, clean and within budget; 1 a bundle failed; 2 usage error
@@ -261,6 +354,8 @@ async function main(argv) {
         'out-dir': { type: 'string' },
         verbose: { type: 'boolean' },
         board: { type: 'string' },
+        secrets: { type: 'string' },
+        'allow-over-budget': { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -274,7 +369,7 @@ async function main(argv) {
   }
   let bundles = BUNDLES;
   try {
-    if (v.board) bundles = [boardBundle(v.board)];
+    if (v.board) bundles = [await boardBundle(v.board, { secretsFile: v.secrets })];
   } catch (err) {
     process.stderr.write('build: ' + err.message + '\n');
     return 1;
@@ -288,6 +383,11 @@ async function main(argv) {
   }
   for (const p of out.problems) process.stderr.write(p + '\n');
   process.stdout.write(out.report + '\n');
+  if (v.board) for (const r of out.results) if (r.errors.length === 0) process.stdout.write('wrote ' + relative(process.cwd(), r.outfile) + '\n');
+  if (!out.ok && v['allow-over-budget'] && out.results.every((r) => r.errors.length === 0 && r.findings.length === 0)) {
+    process.stderr.write('build: WARNING: over budget, continuing because of --allow-over-budget\n');
+    return 0;
+  }
   if (v.verbose) {
     for (const r of out.results) if (r.errors.length === 0) process.stdout.write('\n' + r.name + ':\n' + inputsReport(r) + '\n');
   }
