@@ -1,0 +1,45 @@
+// Firmware log for the simulator: dropped, or written as one line per entry with the virtual time.
+import type { Log, LogLevel } from '../../hal/types';
+
+const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** hh:mm:ss.mmm of a virtual time (ms); days as a "d+" prefix. */
+export function clockText(ms: number): string {
+  const d = Math.floor(ms / 86400000);
+  let r = ms - d * 86400000;
+  const h = Math.floor(r / 3600000);
+  r -= h * 3600000;
+  const m = Math.floor(r / 60000);
+  r -= m * 60000;
+  const s = Math.floor(r / 1000);
+  const milli = Math.floor(r - s * 1000);
+  const p = (n: number, w: number) => String(n).padStart(w, '0');
+  return (d ? d + 'd+' : '') + p(h, 2) + ':' + p(m, 2) + ':' + p(s, 2) + '.' + p(milli, 3);
+}
+
+export class SimLog implements Log {
+  constructor(
+    private readonly side: string,
+    private readonly now: () => number,
+    private readonly sink: ((line: string) => void) | undefined,
+    private readonly level: LogLevel,
+  ) {}
+  enabled(level: LogLevel): boolean {
+    return this.sink !== undefined && ORDER[level] >= ORDER[this.level];
+  }
+  private add(level: LogLevel, tag: string, message: string): void {
+    if (this.enabled(level)) (this.sink as (line: string) => void)(clockText(this.now()) + ' ' + this.side + ' ' + level + ' ' + tag + ': ' + message);
+  }
+  debug(tag: string, message: string): void {
+    this.add('debug', tag, message);
+  }
+  info(tag: string, message: string): void {
+    this.add('info', tag, message);
+  }
+  warn(tag: string, message: string): void {
+    this.add('warn', tag, message);
+  }
+  error(tag: string, message: string): void {
+    this.add('error', tag, message);
+  }
+}
