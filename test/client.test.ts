@@ -531,3 +531,22 @@ describe('client: reconnect policy', () => {
     expect(t.client.rotation.backoff().attempt).toBeLessThanOrEqual(1);
   });
 });
+
+describe('client: reconnect()', () => {
+  it('reconnects at once (no backoff wait, no failure counted) with the new options', () => {
+    const t = setup({ version: 4 });
+    t.client.start();
+    t.clock.runFor(10);
+    const attempts = t.client.rotation.toJSON().attempts.slice();
+    const disconnects = t.client.stats.disconnects;
+    t.client.options.keepAliveSec = 77;
+    t.client.reconnect('new keep-alive');
+    t.clock.runFor(5);
+    expect(t.client.state).toBe('connected');
+    expect(t.client.rotation.toJSON().attempts).toEqual(attempts);
+    expect(t.client.stats.disconnects).toBe(disconnects);
+    const c = t.broker.of(PacketType.CONNECT) as Array<Extract<Packet, { type: PacketType.CONNECT }>>;
+    expect(c.map((x) => x.keepAliveSec)).toEqual([60, 77]);
+    expect(t.broker.of(PacketType.DISCONNECT).length).toBe(1);
+  });
+});

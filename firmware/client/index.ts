@@ -250,6 +250,8 @@ export class Client {
   private nextFailCapped: boolean;
   /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
   private linkBusy: boolean;
+  /** The generation of the transport attempt in progress: its events count only while it is current. */
+  private attemptGen: number;
   private connectWhenClosed: boolean;
   /** subscribe() callbacks waiting for a connection. */
   private queuedCbs: Array<{ list: Subscription[]; cb: SubscribeCallback }>;
@@ -303,24 +305,25 @@ export class Client {
     this.blocked = false;
     this.nextFailCapped = false;
     this.linkBusy = false;
+    this.attemptGen = 0;
     this.connectWhenClosed = false;
     this.queuedCbs = [];
     const self = this;
     this.transport.setHandler({
       onOpen: function () {
-        const g = self.gen;
+        const g = self.attemptGen; // the attempt this event belongs to
         self.sched.post(function () {
           if (g === self.gen) self.onOpen();
         }, 'mqtt.open');
       },
       onData: function (bytes: Uint8Array) {
-        const g = self.gen;
+        const g = self.attemptGen; // the attempt this event belongs to
         self.sched.post(function () {
           if (g === self.gen) self.onData(bytes);
         }, 'mqtt.data');
       },
       onDrain: function () {
-        const g = self.gen;
+        const g = self.attemptGen; // the attempt this event belongs to
         self.sched.post(function () {
           if (g === self.gen) {
             self.blocked = false;
@@ -329,13 +332,13 @@ export class Client {
         }, 'mqtt.drain');
       },
       onError: function (err) {
-        const g = self.gen;
+        const g = self.attemptGen; // the attempt this event belongs to
         self.sched.post(function () {
           if (g === self.gen) self.emitError('transport', err.code + ': ' + err.message);
         }, 'mqtt.error');
       },
       onClose: function () {
-        const g = self.gen;
+        const g = self.attemptGen; // the attempt this event belongs to
         self.sched.post(function () {
           self.linkBusy = false;
           if (g === self.gen) self.onClosed('connection closed');
@@ -576,6 +579,7 @@ export class Client {
       self.dropLink('connect timeout');
     }, 'mqtt.connect-timeout');
     this.linkBusy = true;
+    this.attemptGen = this.gen;
     this.transport.open({ host: broker.host, port: broker.port, tls: broker.tls });
   }
 

@@ -189,7 +189,7 @@ export class Device {
   start(): void {
     if (this.hal.link) this.hal.link.up();
     if (this.modes.mode === 'sleep' && this.opts.transport !== 'cellular') {
-      this.checkIns++;
+      if (this.hal.power.wakeCause() === 'timer') this.checkIns++;
       this.emit('checkin', this.checkIns);
       this.hal.log.info(TAG, 'check-in ' + this.checkIns + ' (wake: ' + this.hal.power.wakeCause() + ')');
       this.prepareConnect('sleep');
@@ -292,7 +292,7 @@ export class Device {
   private onConnected(): void {
     this.status(this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' ? 'checkin' : 'online', 0);
     if (this.modes.mode !== 'sleep') this.applyMode();
-    if (this.sleeping) this.finishSleep();
+    if (this.sleeping && this.opts.transport !== 'cellular') this.finishSleep();
   }
 
   private status(state: string, checkInSec: number): void {
