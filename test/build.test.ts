@@ -2,7 +2,7 @@
 // syntax Espruino lacks into build errors (what esbuild lowers instead is left to the bundle check).
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,11 +137,32 @@ describe('node build.mjs', () => {
     }
   });
 
-  it('exits 1 with one line for --board, which is not implemented yet', () => {
-    const r = runBuild('--board', 'board.json');
+  it('--board builds the device bundle, prints its size against the 32 KB budget, and names the file', () => {
+    const out = tmp();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', 'board.json', '--out-dir', out, '--allow-over-budget'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status).toBe(0);
+    const row = reportRow(r.stdout, 'desk-1');
+    expect(Number(row[1])).toBeGreaterThan(1000);
+    expect(row[3]).toBe('32768');
+    expect(row[5]).toBe('clean');
+    expect(r.stdout).toContain('wrote ');
+    const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
+    expect(js).toContain('desk-1'); // the board is compiled in
+    expect(js).not.toContain('AT+CIPSTART'); // a host board carries no modem driver
+  });
+
+  it('--board refuses a bad board.json naming every problem, and builds nothing', () => {
+    const dir = tmp();
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, JSON.stringify({ device: 'x', brokers: [{ host: 'h', port: 0 }], mqtt: { password: '$secret:NOPE' }, transport: { type: 'wifi' } }));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', f, '--out-dir', dir], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain('not implemented');
+    for (const want of ['clientId: missing', 'brokers[0].port: 0 is out of range', 'secret NOPE not found', 'transport.ssid: missing']) expect(r.stderr).toContain(want);
+    expect(existsSync(join(dir, 'x.js'))).toBe(false);
   });
 });
 
