@@ -83,7 +83,10 @@ export const utf8Write: (s: string, buf: Uint8Array, pos: number) => number = en
  * sequences, overlong forms, surrogates, code points above U+10FFFF and U+0000.
  */
 export function utf8Read(buf: Uint8Array, start: number, end: number): string {
-  let s = '';
+  // UTF-16 code units (never more than the bytes), converted in one native call per 256 (the most
+  // fromCharCode.apply takes on Espruino): faster than concatenating, and a flat string.
+  const units: number[] = BYTE_STRINGS ? [] : new Array(end - start);
+  let n = 0;
   let ascii = true;
   for (let i = start; i < end; ) {
     let c = buf[i++];
@@ -102,14 +105,21 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
     } else if (!c) {
       nul();
     }
-    // (a plain loop: for the short strings of MQTT as fast as fromCharCode.apply, which Espruino
-    // limits to 256 arguments)
-    if (!BYTE_STRINGS) s += c > 0xffff ? String.fromCharCode(0xd7c0 + (c >> 10), 0xdc00 | (c & 0x3ff)) : String.fromCharCode(c);
+    if (!BYTE_STRINGS) {
+      if (c > 0xffff) {
+        units[n++] = 0xd7c0 + (c >> 10);
+        c = 0xdc00 | (c & 0x3ff);
+      }
+      units[n++] = c;
+    }
   }
+  let s = '';
   if (BYTE_STRINGS) {
-    // validated above; converted natively
+    // validated above; converted natively (a UTF8 string where the engine has them)
     s = E.toString(buf.subarray(start, end));
-    if (UTF8_STRINGS && !ascii) s = E.asUTF8(s);
+    return UTF8_STRINGS && !ascii ? E.asUTF8(s) : s;
   }
+  units.length = n;
+  for (let i = 0; i < n; i += 256) s += String.fromCharCode.apply(null, n > 256 ? units.slice(i, i + 256) : units);
   return s;
 }
