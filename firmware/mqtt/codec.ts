@@ -164,7 +164,6 @@ function isUint(v: any, max: number): boolean {
   return v === v >>> 0 && v <= max;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // MQTT 5 properties (spec section 2.2.2), table-driven: one row per identifier with its name, data
 // type and the packets that may carry it. The same walk reads a block and checks/measures/writes
@@ -351,7 +350,6 @@ function props(o: any, where: number): void {
   o.properties = bag;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Packet layouts
 
@@ -408,6 +406,8 @@ const V5_CODES = [
 function checkCode(type: number, c: any): number {
   const valid = ver > 4 ? V5_CODES[type] : type === 2 ? ' !"#$%' : type === 9 ? ' !"@' : ' ';
   if (c !== (c & 0xff) || valid.indexOf(String.fromCharCode(c < 0x20 ? c + 0x20 : c < 0x80 ? 0 : c - 0x40)) < 0) {
+    // the packet's statement: 3.<type>.2-1 (acks, DISCONNECT, AUTH), 3.9.3-2 / 3.11.3-2 (SUBACK,
+    // UNSUBACK), 3.2.2-8 (CONNACK; 3.1.1 numbers none: its section 3.2.2)
     refuse('3.' + type + (type === 9 || type === 11 ? '.3-2' : type !== 2 ? '.2-1' : ver > 4 ? '.2-8' : '.2'), 'bad reason code ' + c);
   }
   return c;
@@ -633,7 +633,6 @@ function decodePacket(data: Uint8Array, start: number, stop: number, version: nu
   return o;
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // encode
 
@@ -658,7 +657,6 @@ export function encode(packet: Packet, version: Version): Uint8Array {
   buf = EMPTY; // do not pin the buffer
   return out;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // decode: bytes -> packet objects, streaming. The fixed header is checked as soon as it is complete
