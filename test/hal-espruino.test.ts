@@ -203,6 +203,16 @@ describe('Transport over net/tls', () => {
     expect(p.events).toEqual(['open', 'data', 'close']);
   });
 
+  it('data emitted before the connect callback (Espruino does that) comes after onOpen', () => {
+    const f = fake();
+    f.net.listen('10.0.0.1', 1883, { greeting: 'hello' });
+    const p = new Probe(f);
+    p.open({ host: '10.0.0.1', port: 1883 });
+    f.run(10);
+    expect(p.events).toEqual(['open', 'data']);
+    expect(bytesToBin(p.received())).toBe('hello');
+  });
+
   it('a reset gives onError(reset) then exactly one onClose (error, end and close from the socket)', () => {
     const f = fake();
     const srv = f.net.listen('10.0.0.1', 1883);

@@ -3,7 +3,8 @@
 // - connect() THROWS synchronously when the connection is refused ("Unable to create socket") or the
 //   host does not resolve ("Unable to locate host"): turned into onError + onClose on a later turn.
 // - data arrives as binary strings in chunks of up to 536 bytes at arbitrary boundaries ->
-//   E.toUint8Array (native). write() takes a string: bytes go through E.toString (native; a
+//   E.toUint8Array (native). The first 'data' can come BEFORE the connect callback: it counts as
+//   the connection being open (onOpen, then onData). write() takes a string: bytes go through E.toString (native; a
 //   Uint8Array given to socket.write would be sent as its decimal text).
 // - socket.write() always returns false and buffers everything in RAM; 'drain' comes when the buffer
 //   is empty. This transport counts the bytes written since the last 'drain' and returns false above
@@ -124,6 +125,9 @@ export class EspruinoNetTransport implements Transport {
     }
     a.sock = sock;
     sock.on('data', function (d: string) {
+      // Espruino may emit the first 'data' BEFORE the connect callback (measured on 2v29): data means
+      // connected, so onOpen comes first
+      onConnect();
       if (self.cur === a && a.opened && !a.closed && !a.ended) (self.h as TransportHandler).onData(self.env.E.toUint8Array(d));
     });
     sock.on('drain', function () {

@@ -70,8 +70,15 @@ interface RecState {
 
 const MAX_SEGS = 64;
 const FILE_OVERHEAD = 40; // header + alignment per file
-const FE = '\xFE';
-const FF = '\xFF';
+/**
+ * One-byte strings built at run time: a '\xFE' literal is bundled as UTF-8 ("þ", bytes C3 BE), which
+ * Espruino reads as two bytes; esbuild also folds String.fromCharCode(0xfe) into that literal.
+ */
+function byteChar(c: number): string {
+  return String.fromCharCode(c);
+}
+const FE = byteChar(0xfe);
+const FF = byteChar(0xff);
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || name.length < 1 || name.length > 28 || !/^[\x20-\x7e]+$/.test(name)) {

@@ -4,7 +4,8 @@
 //
 // - net/tls: connect() THROWS synchronously ("Unable to create socket" when nobody listens, "Unable
 //   to locate host" for an unknown name); data reaches the client as binary strings in chunks of at
-//   most 536 bytes (or smaller, as the test says); write() takes a string and turns anything else into
+//   most 536 bytes (or smaller, as the test says), the first one possibly before the connect callback
+//   (greeting); write() takes a string and turns anything else into
 //   its toString() ("48,128" for a Uint8Array); write() returns false; 'drain' when the send buffer is
 //   empty (also right after connect); errors are {code, message} then 'end' then 'close'(true); a peer
 //   close is 'end' then 'close'(false); end() closes after the buffer is sent, with 'end' + 'close'.
@@ -104,6 +105,9 @@ export interface FakeServerOptions {
   drainDelayMs?: number;
   /** TLS only: after connecting, fail with this Espruino code (-13 handshake, -14 invalid cert). */
   tlsErrorCode?: number;
+  /** Sent by the server as soon as the client connects, emitted BEFORE the connect callback (as
+   * Espruino 2v29 does when the data is already there at the first poll). */
+  greeting?: string;
 }
 
 /** The server side of one fake connection. */
@@ -253,6 +257,7 @@ export class FakeNet {
         sock.kill({ code: server.opts.tlsErrorCode, message: server.opts.tlsErrorCode === -14 ? 'SSL invalid' : 'SSL handshake failed' });
         return;
       }
+      if (server.opts.greeting !== undefined) sock.deliver('data', server.opts.greeting);
       sock.connected(cb);
     }, server.opts.connectDelayMs ?? 5);
     return sock;

@@ -34,6 +34,14 @@ export interface FakeModemOptions {
   csq?: number;
 }
 
+/**
+ * A one-byte string made at run time. On Espruino a non-ASCII literal ('\xff' is bundled as UTF-8)
+ * is a UTF-8 string, and concatenating it with binary data re-encodes that data as UTF-8.
+ */
+function ch(c: number): string {
+  return String.fromCharCode(c);
+}
+
 export class FakeModem {
   readonly uart: Uart;
   /** Every command line received. */
@@ -72,9 +80,11 @@ export class FakeModem {
 
   constructor(
     readonly clock: VirtualClock,
-    options: FakeModemOptions = {},
+    options?: FakeModemOptions,
   ) {
-    this.opts = options;
+    // (written in the Espruino subset too: test/espruino/hal-modem-entry.ts runs it on the interpreter)
+    this.opts = options ?? {};
+    options = this.opts;
     this.power = options.powered ? 'on' : 'off';
     if (options.powered) {
       this.echo = true;
@@ -194,7 +204,7 @@ export class FakeModem {
   private out(s: string, delayMs?: number): void {
     const g = this.gen;
     const chunks: string[] = [];
-    const text = this.garbage ? '\x00\xff\x13' + s + '\r\n#~%noise%~#\r\n\xfe\x00' : s;
+    const text = this.garbage ? ch(0) + ch(0xff) + ch(0x13) + s + '\r\n#~%noise%~#\r\n' + ch(0xfe) + ch(0) : s;
     if (this.split === 'whole') chunks.push(text);
     else {
       let i = 0;
@@ -205,12 +215,14 @@ export class FakeModem {
         i += n;
       }
     }
-    for (const c of chunks) {
-      this.clock.set(delayMs ?? this.opts.latencyMs ?? 5, () => {
+    // one timer, one UART 'data' event per chunk (no closure per loop iteration: on Espruino those
+    // would all see the last chunk)
+    this.clock.set(delayMs ?? this.opts.latencyMs ?? 5, () => {
+      for (let i = 0; i < chunks.length; i++) {
         if (this.gen !== g) return; // powered off / rebooted meanwhile
-        for (const l of this.listeners) l(c);
-      });
-    }
+        for (let k = 0; k < this.listeners.length; k++) this.listeners[k](chunks[i]);
+      }
+    });
   }
 
   private input(s: string): void {
@@ -261,7 +273,7 @@ export class FakeModem {
       return;
     }
     const ok = (pre: string) => this.out(echo + pre + '\r\nOK\r\n');
-    const err = (text = 'ERROR') => this.out(echo + '\r\n' + text + '\r\n');
+    const err = (text?: string) => this.out(echo + '\r\n' + (text ?? 'ERROR') + '\r\n');
     const o = this.opts;
     if (cmd === 'AT' || cmd === 'AT+CMEE=2' || cmd === 'AT+CIPMUX=0' || cmd === 'AT+CIPRXGET=1') ok('');
     else if (cmd === 'ATE0') {
