@@ -60,12 +60,16 @@
 // after a reboot the next seq is above every seq handed out before (unless a SEQ reservation could
 // not be written because the storage was full: a QoS 0 seq may then repeat after a reboot).
 //
-// Espruino subset: no Map/Set (plain objects keyed by String(id) and arrays), no Buffer/TextEncoder
+// Espruino subset: no Map/Set (a plain object keyed by packet id, arrays), no Buffer/TextEncoder
 // (topics go through the codec's utf8 functions, payloads are copied with set/subarray), CRC-32 with
 // the native E.CRC32 when it exists (a table-driven loop otherwise).
+//
+// Size: this module is part of a firmware with a 32 KB budget. Frames are built by one small writer
+// (module state, see "Frames"), the snapshot size is computed from counters (live()), and each
+// public method reaches the state through held(), which loads the log on first use.
 
 import type { Properties, QoS } from '../mqtt/types';
-import type { Log, Storage } from '../../hal/types';
+import type { Log, LogLevel, Storage } from '../../hal/types';
 import { utf8Length, utf8Read, utf8Write } from '../mqtt/utf8';
 
 export const enum MsgState {
@@ -106,6 +110,12 @@ export type EnqueueResult =
   | { ok: true; seq: number; dropped?: number[] }
   | { ok: false; code: 'queue-full' | 'too-large' | 'storage-full'; message: string };
 
+export interface LoadReport {
+  messages: number;
+  inboundQos2: number;
+  droppedBytes: number;
+}
+
 /** Record types of the log (see the header). */
 const enum Rec {
   ADD = 1,
@@ -122,17 +132,10 @@ const enum Rec {
 const FORMAT = 1;
 /** len u16 + type u8 + crc u32. */
 const OVERHEAD = 7;
-const SEQ_LEN = OVERHEAD + 5;
-const SENT_LEN = OVERHEAD + 6;
-const SEQREF_LEN = OVERHEAD + 4; // REC, DONE
-const ID_LEN = OVERHEAD + 2; // IN2, REL
-const EMPTY_LEN = OVERHEAD; // REQUEUE, CLEAR
-/** ADD without topic, properties and payload: seq 4, flags 1, topicLen 2, propsLen 2. */
-const ADD_FIXED = 9;
+/** Body length of each record type (by type; ADD: the fixed part seq 4, flags 1, topicLen 2, propsLen 2). */
+const BODY = [-1, 9, 6, 4, 4, 0, 2, 2, 0, 5];
 /** The largest body a frame can carry (len is a u16 and counts the type byte). */
 const MAX_BODY = 65534;
-const SEQ_BLOCK = 64;
-const DEFAULT_COMPACT_BYTES = 4096;
 const MAX_ID = 65535;
 const TAG = 'session';
 
@@ -143,140 +146,106 @@ let crcTable: Int32Array | undefined;
 
 /** Standard CRC-32 (zlib) of b[start, end), unsigned. */
 function crc32(b: Uint8Array, start: number, end: number): number {
-  if (typeof E !== 'undefined' && E && E.CRC32) return E.CRC32(b.subarray(start, end)) >>> 0;
+  if (typeof E !== 'undefined' && E.CRC32) return E.CRC32(b.subarray(start, end)) >>> 0;
   let t = crcTable;
-  if (t === undefined) {
-    t = new Int32Array(256);
+  if (!t) {
+    t = crcTable = new Int32Array(256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
       t[n] = c;
     }
-    crcTable = t;
   }
   let c = -1;
   for (let i = start; i < end; i++) c = t[(c ^ b[i]) & 0xff] ^ (c >>> 8);
   return (c ^ -1) >>> 0;
 }
 
-function put16(b: Uint8Array, p: number, v: number): void {
-  b[p] = (v >> 8) & 0xff;
-  b[p + 1] = v & 0xff;
+/** The n-byte big-endian number at b[p]. */
+function get(b: Uint8Array, p: number, n: number): number {
+  let v = 0;
+  while (n--) v = v * 256 + b[p++];
+  return v;
 }
 
-function put32(b: Uint8Array, p: number, v: number): void {
-  b[p] = (v >>> 24) & 0xff;
-  b[p + 1] = (v >>> 16) & 0xff;
-  b[p + 2] = (v >>> 8) & 0xff;
-  b[p + 3] = v & 0xff;
+// ---------------------------------------------------------------------------------------------
+// Frames. The frame being built and its write position are module state: the session is synchronous
+// and never re-entered while a frame is built (begin() .. seal()).
+
+let F = new Uint8Array(0);
+let P = 0;
+
+/** Writes v big-endian in n bytes (the typed array keeps the low 8 bits of each shift). */
+function put(v: number, n: number): void {
+  while (n--) F[P++] = v >>> (8 * n);
 }
 
-function get16(b: Uint8Array, p: number): number {
-  return (b[p] << 8) | b[p + 1];
+/** Starts a frame with a body of bodyLen bytes: len and type written, the body goes next. */
+function begin(type: number, bodyLen: number): void {
+  F = new Uint8Array(OVERHEAD + bodyLen);
+  P = 0;
+  put(bodyLen + 1, 2);
+  put(type, 1);
 }
 
-function get32(b: Uint8Array, p: number): number {
-  return b[p] * 16777216 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
+/** Writes the CRC of everything before it; returns the frame. */
+function seal(): Uint8Array {
+  put(crc32(F, 0, P), 4);
+  return F;
 }
 
-/** A frame of `bodyLen` body bytes with len and type filled in; the caller writes the body at 3. */
-function newFrame(type: number, bodyLen: number): Uint8Array {
-  const f = new Uint8Array(OVERHEAD + bodyLen);
-  put16(f, 0, bodyLen + 1);
-  f[2] = type;
-  return f;
+/** A frame whose body is a in an bytes, then b in bn bytes (SENT, REC, DONE, IN2, REL, REQUEUE, CLEAR, SEQ). */
+function frame(type: number, a: number, an: number, b: number, bn: number): Uint8Array {
+  begin(type, an + bn);
+  put(a, an);
+  put(b, bn);
+  return seal();
 }
 
-/** Writes the CRC into the last 4 bytes. */
-function seal(f: Uint8Array): Uint8Array {
-  const end = f.length - 4;
-  put32(f, end, crc32(f, 0, end));
-  return f;
-}
-
-function seqFrame(type: number, seq: number): Uint8Array {
-  const f = newFrame(type, 4);
-  put32(f, 3, seq);
-  return seal(f);
-}
-
-function sentFrame(seq: number, packetId: number): Uint8Array {
-  const f = newFrame(Rec.SENT, 6);
-  put32(f, 3, seq);
-  put16(f, 7, packetId);
-  return seal(f);
-}
-
-function idFrame(type: number, packetId: number): Uint8Array {
-  const f = newFrame(type, 2);
-  put16(f, 3, packetId);
-  return seal(f);
-}
-
-function emptyFrame(type: number): Uint8Array {
-  return seal(newFrame(type, 0));
-}
-
-function nextSeqFrame(nextSeq: number): Uint8Array {
-  const f = newFrame(Rec.SEQ, 5);
-  f[3] = FORMAT;
-  put32(f, 4, nextSeq);
-  return seal(f);
-}
-
-function toHex(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i++) {
-    const v = b[i];
-    s += (v < 16 ? '0' : '') + v.toString(16);
-  }
-  return s;
-}
-
-function fromHex(s: string): Uint8Array {
-  if (s.length % 2 !== 0) throw new Error('bad hex');
-  const b = new Uint8Array(s.length / 2);
-  for (let i = 0; i < b.length; i++) {
-    const v = parseInt(s.substr(2 * i, 2), 16);
-    if (!(v >= 0)) throw new Error('bad hex');
-    b[i] = v;
-  }
-  return b;
+/** The ADD frame of a message; json: its properties as JSON (undefined when it has none). */
+function addFrame(m: OutMessage, json: string | undefined, topicLen: number, jsonLen: number): Uint8Array {
+  begin(Rec.ADD, BODY[Rec.ADD] + topicLen + jsonLen + m.payload.length);
+  put(m.seq, 4);
+  put(m.qos | (m.retain ? 4 : 0) | (json !== undefined ? 8 : 0), 1);
+  put(topicLen, 2);
+  P = utf8Write(m.topic, F, P);
+  put(jsonLen, 2);
+  if (json !== undefined) P = utf8Write(json, F, P);
+  F.set(m.payload, P);
+  P += m.payload.length;
+  return seal();
 }
 
 /** Properties as JSON: a shallow copy with correlationData as a hex string. */
 function propsToJson(p: Properties): string {
-  const o: Record<string, unknown> = {};
-  const keys = Object.keys(p);
-  for (let i = 0; i < keys.length; i++) o[keys[i]] = (p as Record<string, unknown>)[keys[i]];
-  if (p.correlationData !== undefined) o.correlationData = toHex(p.correlationData);
+  const o = Object.assign({}, p) as Record<string, unknown>;
+  const c = p.correlationData;
+  if (c !== undefined) {
+    let s = '';
+    for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
+    o.correlationData = s;
+  }
   return JSON.stringify(o);
 }
 
+function bad(what: string): never {
+  throw new Error('bad ' + what);
+}
+
 function propsFromJson(s: string): Properties {
-  const o = JSON.parse(s) as Record<string, unknown>;
-  if (o === null || typeof o !== 'object') throw new Error('bad properties');
-  if (typeof o.correlationData === 'string') o.correlationData = fromHex(o.correlationData);
-  return o as Properties;
-}
-
-/** The ADD frame of a message (the properties JSON is given when the message has properties). */
-function addFrame(m: OutMessage, json: string | undefined, topicLen: number, jsonLen: number): Uint8Array {
-  const f = newFrame(Rec.ADD, ADD_FIXED + topicLen + jsonLen + m.payload.length);
-  put32(f, 3, m.seq);
-  f[7] = m.qos | (m.retain ? 4 : 0) | (json !== undefined ? 8 : 0);
-  put16(f, 8, topicLen);
-  let p = utf8Write(m.topic, f, 10);
-  put16(f, p, jsonLen);
-  p += 2;
-  if (json !== undefined) p = utf8Write(json, f, p);
-  f.set(m.payload, p);
-  return seal(f);
-}
-
-function encodeAdd(m: OutMessage): Uint8Array {
-  const json = m.properties !== undefined ? propsToJson(m.properties) : undefined;
-  return addFrame(m, json, utf8Length(m.topic), json !== undefined ? utf8Length(json) : 0);
+  const o = JSON.parse(s);
+  if (o === null || typeof o !== 'object') bad('properties');
+  const h = o.correlationData;
+  if (typeof h === 'string') {
+    if (h.length % 2) bad('hex');
+    const b = (o.correlationData = new Uint8Array(h.length / 2));
+    for (let i = 0; i < b.length; i++) {
+      const v = parseInt(h.substr(2 * i, 2), 16);
+      if (!(v >= 0)) bad('hex');
+      b[i] = v;
+    }
+  }
+  return o;
 }
 
 /** One held message and its bookkeeping (kept apart so OutMessage stays exactly the public shape). */
@@ -284,14 +253,8 @@ interface Held {
   m: OutMessage;
   /** utf8Length(topic) + payload.length (what maxBytes counts). */
   size: number;
-  /** Bytes this message takes in a snapshot (0 for QoS 0): its ADD frame, + SENT, + REC. */
+  /** Length of its ADD frame (0 when not persisted: QoS 0, or no storage). */
   disk: number;
-}
-
-export interface LoadReport {
-  messages: number;
-  inboundQos2: number;
-  droppedBytes: number;
 }
 
 export class Session {
@@ -299,61 +262,74 @@ export class Session {
   private rec: string;
   private limits: SessionLimits;
   private log: Log | undefined;
-  private compactBytes!: number;
-  private loaded!: boolean;
+  private compactBytes: number;
+  private loaded: boolean;
   /** Held messages, sorted by seq. */
   private items!: Held[];
-  /** Outbound packet ids in use: String(id) -> seq of the in-flight message, or 0 for holdId(). */
-  private used!: Record<string, number>;
-  private usedCount!: number;
-  /** Inbound QoS 2 ids held until PUBREL: String(id) -> true. */
-  private inbound!: Record<string, boolean>;
-  private inboundCount!: number;
-  private lastId!: number;
+  /** Outbound packet ids in use: id -> seq of the in-flight message, or 0 for holdId(). */
+  private used: Record<string, number>;
+  /** Inbound QoS 2 ids held until PUBREL. */
+  private inbound!: number[];
+  private lastId: number;
   private nextSeq!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private seqReserved!: number;
+  /** Sum of the held messages' sizes. */
   private bytes!: number;
+  /** Messages SENT or RELEASED, and RELEASED alone. */
   private inflightN!: number;
-  private qos0!: number;
-  /** Size of a snapshot of the live state. */
-  private live!: number;
+  private released!: number;
+  /** Sum of the held messages' ADD frame lengths. */
+  private adds!: number;
   /** Size of the log record as far as this session knows. */
-  private logBytes!: number;
+  private logBytes: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. */
   private dirty!: boolean;
-  private compactions!: number;
+  private compactions: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
     const rec = name + '.l';
-    if (typeof name !== 'string' || name.length < 1 || rec.length > 28) {
-      throw new Error('session name must be 1..26 characters: ' + name);
-    }
+    if (typeof name !== 'string' || !name || rec.length > 28) throw new Error('session name must be 1..26 characters: ' + name);
     this.storage = storage;
     this.rec = rec;
     this.limits = limits;
     this.log = log;
-    this.compactBytes = limits.compactBytes !== undefined ? limits.compactBytes : DEFAULT_COMPACT_BYTES;
+    const c = limits.compactBytes;
+    this.compactBytes = c !== undefined ? c : 4096;
     this.loaded = false;
-    this.logBytes = 0;
-    this.dirty = false;
-    this.compactions = 0;
-    this.lastId = 0;
-    this.nextSeq = 1;
-    this.seqReserved = 1;
-    this.resetRam();
+    this.used = {};
+    this.lastId = this.logBytes = this.compactions = 0;
   }
 
-  private resetRam(): void {
-    this.items = [];
+  private say(level: LogLevel, message: string): void {
+    const l = this.log;
+    if (l && l.enabled(level)) l[level](TAG, this.rec + ': ' + message);
+  }
+
+  /** The held messages (sorted by seq), after replaying the log on first use. */
+  private held(): Held[] {
+    if (!this.loaded) this.load();
+    return this.items;
+  }
+
+  /** Empties the RAM state; packet ids taken with holdId() stay taken. */
+  private reset(): void {
+    const u = this.used;
+    const k = Object.keys(u);
     this.used = {};
-    this.usedCount = 0;
-    this.inbound = {};
-    this.inboundCount = 0;
-    this.bytes = 0;
-    this.inflightN = 0;
-    this.qos0 = 0;
-    this.live = SEQ_LEN;
+    for (let i = 0; i < k.length; i++) if (u[k[i]] === 0) this.used[k[i]] = 0;
+    this.items = [];
+    this.inbound = [];
+    this.bytes = this.inflightN = this.released = this.adds = 0;
+  }
+
+  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT [+ REC]] per persisted message, IN2 per inbound id). */
+  private live(): number {
+    return 12 + this.adds + 13 * this.inflightN + 11 * this.released + 9 * this.inbound.length;
+  }
+
+  private compactAt(): number {
+    return this.compactBytes + 2 * this.live();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -362,85 +338,61 @@ export class Session {
   /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
   load(): LoadReport {
     // Held ids for SUBSCRIBE/UNSUBSCRIBE (RAM only) survive a reload; in-flight ids come from the log.
-    const holds: number[] = [];
-    const keys = Object.keys(this.used);
-    for (let i = 0; i < keys.length; i++) if (this.used[keys[i]] === 0) holds.push(+keys[i]);
-    this.resetRam();
-    for (let i = 0; i < holds.length; i++) {
-      this.used[String(holds[i])] = 0;
-      this.usedCount++;
-    }
+    this.reset();
     this.loaded = true;
     this.dirty = false;
-    this.nextSeq = 1;
-    this.seqReserved = 1;
+    this.nextSeq = this.seqReserved = 1;
     const st = this.storage;
-    if (st === undefined) return { messages: 0, inboundQos2: 0, droppedBytes: 0 };
-    const data = st.read(this.rec);
-    const n = data !== undefined ? data.length : 0;
-    const good = data !== undefined ? this.replay(data) : 0;
+    const data = st && st.read(this.rec);
+    const n = data ? data.length : 0;
+    let pos = 0;
+    try {
+      while (pos + 2 <= n) {
+        const end = pos + 2 + get(data as Uint8Array, pos, 2);
+        if (end < pos + 3 || end + 4 > n || crc32(data as Uint8Array, pos, end) !== get(data as Uint8Array, end, 4)) break;
+        this.apply((data as Uint8Array)[pos + 2], data as Uint8Array, pos + 3, end);
+        pos = end + 4;
+      }
+    } catch (e) {
+      // the frame at pos does not parse: it starts the torn tail
+    }
     if (this.seqReserved > this.nextSeq) this.nextSeq = this.seqReserved;
     this.seqReserved = this.nextSeq;
-    this.logBytes = n;
-    const dropped = n - good;
-    const report = { messages: this.items.length, inboundQos2: this.inboundCount, droppedBytes: dropped };
+    if (st) this.logBytes = n;
+    const dropped = n - pos;
+    const report = { messages: this.items.length, inboundQos2: this.inbound.length, droppedBytes: dropped };
     if (dropped > 0) {
-      if (this.log) {
-        this.log.warn(TAG, 'dropped a torn/corrupt tail of ' + dropped + ' bytes at offset ' + good + ' of ' + this.rec);
-      }
+      this.say('warn', 'dropped a torn/corrupt tail of ' + dropped + ' bytes at offset ' + pos);
       // Never append after garbage: rewrite the record first.
       if (!this.compact()) this.dirty = true;
     } else if (n > 0 && n > this.compactAt()) {
       this.compact();
     }
-    if (this.log && (report.messages > 0 || report.inboundQos2 > 0)) {
-      this.log.info(TAG, 'restored ' + report.messages + ' messages, ' + report.inboundQos2 + ' inbound QoS 2 ids');
+    if (report.messages > 0 || report.inboundQos2 > 0) {
+      this.say('info', 'restored ' + report.messages + ' messages, ' + report.inboundQos2 + ' inbound QoS 2 ids');
     }
     return report;
   }
 
-  /** Applies frames from the start of data; returns the offset of the first bad frame (or data.length). */
-  private replay(data: Uint8Array): number {
-    const n = data.length;
-    let pos = 0;
-    while (pos + 2 <= n) {
-      const len = get16(data, pos);
-      const end = pos + 2 + len;
-      if (len < 1 || end + 4 > n) break;
-      if (crc32(data, pos, end) !== get32(data, end)) break;
-      let ok: boolean;
-      try {
-        ok = this.apply(data[pos + 2], data, pos + 3, end);
-      } catch (e) {
-        ok = false;
-      }
-      if (!ok) break;
-      pos = end + 4;
-    }
-    return pos;
-  }
-
-  /** Applies one frame's body d[s, e) to the RAM state. False = not a valid frame (corrupt). */
-  private apply(type: number, d: Uint8Array, s: number, e: number): boolean {
-    const bodyLen = e - s;
+  /** Applies one frame's body d[s, e) to the RAM state. Throws when it is not a valid frame (corrupt). */
+  private apply(type: number, d: Uint8Array, s: number, e: number): void {
+    const len = e - s;
+    if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad('frame');
+    const seq = get(d, s, 4);
     if (type === Rec.ADD) {
-      if (bodyLen < ADD_FIXED) return false;
-      const seq = get32(d, s);
       const flags = d[s + 4];
       const qos = flags & 3;
-      if (qos < 1 || qos > 2 || flags > 15 || seq < 1) return false;
-      const topicLen = get16(d, s + 5);
+      const topicLen = get(d, s + 5, 2);
       let p = s + 7;
-      if (p + topicLen + 2 > e) return false;
-      const topic = utf8Read(d, p, p + topicLen);
-      p += topicLen;
-      const jsonLen = get16(d, p);
-      p += 2;
-      if (p + jsonLen > e) return false;
-      const properties = flags & 8 ? propsFromJson(utf8Read(d, p, p + jsonLen)) : undefined;
-      p += jsonLen;
+      if (qos < 1 || qos > 2 || flags > 15 || seq < 1 || p + topicLen + 2 > e) bad('ADD');
+      const topic = utf8Read(d, p, (p += topicLen));
+      const jsonLen = get(d, p, 2);
+      const j = p + 2;
+      p = j + jsonLen;
+      if (p > e) bad('ADD');
+      const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
-      if (this.indexOf(seq) >= 0) return true; // a duplicate (never written by this code): keep the first
+      if (this.indexOf(seq) >= 0) return; // a duplicate (never written by this code): keep the first
       const m: OutMessage = {
         seq: seq,
         topic: topic,
@@ -451,61 +403,41 @@ export class Session {
         state: MsgState.QUEUED,
       };
       if (properties !== undefined) m.properties = properties;
-      this.insert({ m: m, size: topicLen + (e - p), disk: bodyLen + OVERHEAD });
-      return true;
-    }
-    if (type === Rec.SENT) {
-      if (bodyLen !== 6) return false;
-      const id = get16(d, s + 4);
-      if (id < 1) return false;
-      const i = this.indexOf(get32(d, s));
-      if (i >= 0 && this.items[i].m.state === MsgState.QUEUED && this.used[String(id)] === undefined) {
-        this.setSent(this.items[i], id);
+      this.insert({ m: m, size: topicLen + e - p, disk: len + OVERHEAD });
+    } else if (type === Rec.SENT) {
+      const id = get(d, s + 4, 2);
+      if (id < 1) bad('SENT');
+      const i = this.indexOf(seq);
+      if (i >= 0 && !this.items[i].m.state && this.used[id] === undefined) {
+        this.setSent(this.items[i].m, id);
         this.lastId = id;
       }
-      return true;
-    }
-    if (type === Rec.REC || type === Rec.DONE) {
-      if (bodyLen !== 4) return false;
-      const i = this.indexOf(get32(d, s));
+    } else if (type === Rec.REC || type === Rec.DONE) {
+      const i = this.indexOf(seq);
       if (i >= 0) {
         if (type === Rec.DONE) this.removeAt(i);
-        else this.setReleased(this.items[i]);
+        else this.setReleased(this.items[i].m);
       }
-      return true;
-    }
-    if (type === Rec.IN2 || type === Rec.REL) {
-      if (bodyLen !== 2) return false;
-      const id = get16(d, s);
-      if (type === Rec.IN2) this.holdInbound(id);
-      else this.releaseInbound(id);
-      return true;
-    }
-    if (type === Rec.REQUEUE || type === Rec.CLEAR) {
-      if (bodyLen !== 0) return false;
-      if (type === Rec.REQUEUE) this.requeueAll();
-      else this.clearAll();
-      return true;
-    }
-    if (type === Rec.SEQ) {
-      if (bodyLen !== 5 || d[s] !== FORMAT) return false;
-      const v = get32(d, s + 1);
+    } else if (type === Rec.IN2 || type === Rec.REL) {
+      this.in2(get(d, s, 2), type === Rec.IN2);
+    } else if (type === Rec.REQUEUE) {
+      this.requeue();
+    } else if (type === Rec.CLEAR) {
+      this.reset();
+    } else {
+      // SEQ
+      if (d[s] !== FORMAT) bad('format');
+      const v = get(d, s + 1, 4);
       if (v > this.seqReserved) this.seqReserved = v;
-      return true;
     }
-    return false;
-  }
-
-  private ensureLoaded(): void {
-    if (!this.loaded) this.load();
   }
 
   // -------------------------------------------------------------------------------------------
-  // RAM state primitives (shared by the operations and by replay)
+  // RAM state primitives (shared by the operations and by the replay)
 
   /** Index of the message with this seq, or -1 (binary search: items are sorted by seq). */
   private indexOf(seq: number): number {
-    const a = this.items;
+    const a = this.held();
     let lo = 0;
     let hi = a.length - 1;
     while (lo <= hi) {
@@ -520,178 +452,136 @@ export class Session {
 
   private insert(h: Held): void {
     const a = this.items;
-    const seq = h.m.seq;
-    if (a.length === 0 || a[a.length - 1].m.seq < seq) {
-      a.push(h);
-    } else {
-      let i = 0;
-      while (a[i].m.seq < seq) i++;
-      a.splice(i, 0, h);
-    }
+    let i = a.length;
+    while (i > 0 && a[i - 1].m.seq > h.m.seq) i--;
+    a.splice(i, 0, h);
     this.bytes += h.size;
-    if (h.m.qos === 0) this.qos0++;
-    this.live += h.disk;
+    this.adds += h.disk;
   }
 
   private removeAt(i: number): Held {
-    const h = this.items[i];
-    this.items.splice(i, 1);
+    const h = this.items.splice(i, 1)[0];
     const m = h.m;
-    if (m.state !== MsgState.QUEUED) {
-      delete this.used[String(m.packetId)];
-      this.usedCount--;
+    if (m.state) {
+      delete this.used[m.packetId];
       this.inflightN--;
+      if (m.state === MsgState.RELEASED) this.released--;
     }
     this.bytes -= h.size;
-    if (m.qos === 0) this.qos0--;
-    this.live -= h.disk;
+    this.adds -= h.disk;
     return h;
   }
 
-  private setSent(h: Held, id: number): void {
-    h.m.packetId = id;
-    h.m.state = MsgState.SENT;
-    this.used[String(id)] = h.m.seq;
-    this.usedCount++;
+  private setSent(m: OutMessage, id: number): void {
+    m.packetId = id;
+    m.state = MsgState.SENT;
+    this.used[id] = m.seq;
     this.inflightN++;
-    h.disk += SENT_LEN;
-    this.live += SENT_LEN;
   }
 
-  private setReleased(h: Held): boolean {
-    if (h.m.state !== MsgState.SENT || h.m.qos !== 2) return false;
-    h.m.state = MsgState.RELEASED;
-    h.disk += SEQREF_LEN;
-    this.live += SEQREF_LEN;
+  private setReleased(m: OutMessage): boolean {
+    if (m.state !== MsgState.SENT || m.qos !== 2) return false;
+    m.state = MsgState.RELEASED;
+    this.released++;
     return true;
   }
 
-  /** Returns whether anything changed. */
-  private requeueAll(): boolean {
-    let changed = false;
-    const a = this.items;
-    for (let i = 0; i < a.length; i++) {
-      const h = a[i];
-      const m = h.m;
-      if (m.state === MsgState.QUEUED) continue;
-      const extra = m.state === MsgState.RELEASED ? SENT_LEN + SEQREF_LEN : SENT_LEN;
-      h.disk -= extra;
-      this.live -= extra;
-      delete this.used[String(m.packetId)];
-      this.usedCount--;
-      this.inflightN--;
-      m.packetId = 0;
-      m.state = MsgState.QUEUED;
-      changed = true;
-    }
-    if (this.inboundCount > 0) changed = true;
-    this.inbound = {};
-    this.live -= this.inboundCount * ID_LEN;
-    this.inboundCount = 0;
-    return changed;
-  }
-
-  private clearAll(): void {
+  /** Every in-flight message back to QUEUED (ids freed), inbound ids forgotten. Returns whether anything changed. */
+  private requeue(): boolean {
+    let changed = this.inbound.length > 0;
     const a = this.items;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m;
-      if (m.state !== MsgState.QUEUED) {
-        delete this.used[String(m.packetId)];
-        this.usedCount--;
+      if (m.state) {
+        delete this.used[m.packetId];
+        m.packetId = 0;
+        m.state = MsgState.QUEUED;
+        changed = true;
       }
     }
-    this.items = [];
-    this.inbound = {};
-    this.inboundCount = 0;
-    this.bytes = 0;
-    this.inflightN = 0;
-    this.qos0 = 0;
-    this.live = SEQ_LEN;
+    this.inbound = [];
+    this.inflightN = this.released = 0;
+    return changed;
   }
 
-  private holdInbound(id: number): boolean {
-    const k = String(id);
-    if (this.inbound[k]) return false;
-    this.inbound[k] = true;
-    this.inboundCount++;
-    this.live += ID_LEN;
+  /** Holds (on) or releases an inbound QoS 2 id. Returns whether that changed anything. */
+  private in2(id: number, on: boolean): boolean {
+    const a = this.inbound;
+    const i = a.indexOf(id);
+    if (on ? i >= 0 : i < 0) return false;
+    if (on) a.push(id);
+    else a.splice(i, 1);
     return true;
   }
 
-  private releaseInbound(id: number): boolean {
-    const k = String(id);
-    if (!this.inbound[k]) return false;
-    delete this.inbound[k];
-    this.inboundCount--;
-    this.live -= ID_LEN;
-    return true;
+  /** An id 1..65535 that no in-flight message or holdId() uses. */
+  private free(id: number): boolean {
+    return id >= 1 && id <= MAX_ID && this.used[id] === undefined;
+  }
+
+  /** Index of the in-flight message with this packet id, or -1. */
+  private inflightAt(packetId: number): number {
+    this.held();
+    const seq = this.used[packetId];
+    return seq ? this.indexOf(seq) : -1;
   }
 
   // -------------------------------------------------------------------------------------------
   // Persistence
 
-  private compactAt(): number {
-    return this.compactBytes + 2 * this.live;
-  }
-
   /** Appends one frame (or writes a snapshot when dirty or when the append fails). False = not persisted. */
   private write(f: Uint8Array): boolean {
     const st = this.storage;
-    if (st === undefined) return true;
+    if (!st) return true;
     if (!this.dirty) {
       if (st.append(this.rec, f)) {
         this.logBytes += f.length;
         if (this.logBytes > this.compactAt()) this.compact();
         return true;
       }
-      if (this.log) this.log.warn(TAG, 'append to ' + this.rec + ' failed (storage full?): compacting');
+      this.say('warn', 'append failed (storage full?): compacting');
     }
     if (this.compact()) return true;
     this.dirty = true;
-    if (this.log) this.log.error(TAG, 'cannot write ' + this.rec + ' (storage full): state kept in RAM only');
+    this.say('error', 'cannot write (storage full): state kept in RAM only');
     return false;
   }
 
-  /** The live state as a log: SEQ, then each persisted message's frames, then the inbound ids. */
-  private snapshot(): Uint8Array {
-    const parts: Uint8Array[] = [];
+  /** Rewrites the record as a snapshot of the live state (atomic replace). False = out of space (old record kept). */
+  private compact(): boolean {
+    const st = this.storage;
+    if (!st) return true;
     const next = this.nextSeq > this.seqReserved ? this.nextSeq : this.seqReserved;
-    parts.push(nextSeqFrame(next));
+    const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
     const a = this.items;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m;
-      if (m.qos === 0) continue;
-      parts.push(encodeAdd(m));
-      if (m.state !== MsgState.QUEUED) parts.push(sentFrame(m.seq, m.packetId));
-      if (m.state === MsgState.RELEASED) parts.push(seqFrame(Rec.REC, m.seq));
+      if (!m.qos) continue;
+      const p = m.properties;
+      const json = p !== undefined ? propsToJson(p) : undefined;
+      parts.push(addFrame(m, json, utf8Length(m.topic), json !== undefined ? utf8Length(json) : 0));
+      if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
+      if (m.state === MsgState.RELEASED) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
     }
-    const ids = Object.keys(this.inbound);
-    for (let i = 0; i < ids.length; i++) parts.push(idFrame(Rec.IN2, +ids[i]));
-    let total = 0;
-    for (let i = 0; i < parts.length; i++) total += parts[i].length;
-    const out = new Uint8Array(total);
-    let p = 0;
+    const ids = this.inboundIds();
+    for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
+    let n = 0;
+    for (let i = 0; i < parts.length; i++) n += parts[i].length;
+    const snap = new Uint8Array(n);
+    n = 0;
     for (let i = 0; i < parts.length; i++) {
-      out.set(parts[i], p);
-      p += parts[i].length;
+      snap.set(parts[i], n);
+      n += parts[i].length;
     }
-    return out;
-  }
-
-  /** Rewrites the record as a snapshot (atomic replace). False = out of space (old record kept). */
-  private compact(): boolean {
-    const st = this.storage;
-    if (st === undefined) return true;
-    const snap = this.snapshot();
     if (!st.replace(this.rec, snap)) {
-      if (this.log) this.log.warn(TAG, 'compaction of ' + this.rec + ' failed (storage full?)');
+      this.say('warn', 'compaction failed (storage full?)');
       return false;
     }
-    if (this.nextSeq > this.seqReserved) this.seqReserved = this.nextSeq;
-    this.logBytes = snap.length;
+    this.seqReserved = next;
+    this.logBytes = n;
     this.dirty = false;
     this.compactions++;
-    if (this.log && this.log.enabled('debug')) this.log.debug(TAG, 'compacted ' + this.rec + ' to ' + snap.length + ' bytes');
+    this.say('debug', 'compacted to ' + n + ' bytes');
     return true;
   }
 
@@ -700,44 +590,34 @@ export class Session {
 
   /** Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only. */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
-    this.ensureLoaded();
+    const a = this.held();
     const lim = this.limits;
+    const n = a.length;
     const topicLen = utf8Length(topic);
     const size = topicLen + payload.length;
     if (size > lim.maxBytes || lim.maxMessages < 1) {
-      return { ok: false, code: 'too-large', message: 'message of ' + size + ' bytes exceeds the queue limit of ' + lim.maxBytes };
+      return { ok: false, code: 'too-large', message: 'message of ' + size + ' bytes over the queue limit of ' + lim.maxBytes };
     }
     const persist = qos > 0 && this.storage !== undefined;
-    let json: string | undefined;
-    let jsonLen = 0;
-    if (persist) {
-      json = properties !== undefined ? propsToJson(properties) : undefined;
-      jsonLen = json !== undefined ? utf8Length(json) : 0;
-      if (ADD_FIXED + topicLen + jsonLen + payload.length > MAX_BODY) {
-        return { ok: false, code: 'too-large', message: 'persisted message over ' + MAX_BODY + ' bytes' };
-      }
+    const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
+    const jsonLen = json !== undefined ? utf8Length(json) : 0;
+    if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
+      return { ok: false, code: 'too-large', message: 'persisted message over ' + MAX_BODY + ' bytes' };
     }
-    // Room: count the QoS 0 messages to evict (oldest first) without evicting anything yet.
-    let dropped: Held[] | undefined;
-    let needCount = this.items.length + 1 - lim.maxMessages;
+    // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
+    const dropped: number[] = [];
+    let needCount = n + 1 - lim.maxMessages;
     let needBytes = this.bytes + size - lim.maxBytes;
-    if (needCount > 0 || needBytes > 0) {
-      if (lim.overflow !== 'drop-oldest-qos0') {
-        return { ok: false, code: 'queue-full', message: 'queue full (' + this.items.length + ' messages, ' + this.bytes + ' bytes)' };
-      }
-      dropped = [];
-      const a = this.items;
-      for (let i = 0; i < a.length && (needCount > 0 || needBytes > 0); i++) {
-        if (a[i].m.qos !== 0) continue;
-        dropped.push(a[i]);
-        needCount--;
-        needBytes -= a[i].size;
-      }
-      if (needCount > 0 || needBytes > 0) {
-        return { ok: false, code: 'queue-full', message: 'queue full of QoS>=1 messages (' + this.items.length + ' messages, ' + this.bytes + ' bytes)' };
-      }
+    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow === 'drop-oldest-qos0'; i++) {
+      if (a[i].m.qos) continue;
+      dropped.push(a[i].m.seq);
+      needCount--;
+      needBytes -= a[i].size;
     }
-    const seq = this.nextSeq;
+    if (needCount > 0 || needBytes > 0) {
+      return { ok: false, code: 'queue-full', message: 'queue full (' + n + ' messages, ' + this.bytes + ' bytes)' };
+    }
+    const seq = this.nextSeq++;
     const m: OutMessage = {
       seq: seq,
       topic: topic,
@@ -748,62 +628,45 @@ export class Session {
       state: MsgState.QUEUED,
     };
     if (properties !== undefined) m.properties = properties;
-    if (persist) {
-      const f = addFrame(m, json, topicLen, jsonLen);
-      const h: Held = { m: m, size: size, disk: f.length };
-      this.nextSeq = seq + 1;
-      this.insert(h);
+    const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
+    this.insert({ m: m, size: size, disk: f ? f.length : 0 });
+    if (f) {
       if (!this.write(f)) {
-        this.removeAt(this.items.length - 1);
+        this.removeAt(n);
         this.nextSeq = seq;
         return { ok: false, code: 'storage-full', message: 'cannot persist the message: storage full' };
       }
-    } else {
-      this.nextSeq = seq + 1;
-      if (this.storage !== undefined && seq >= this.seqReserved) {
-        // Reserve a block of seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-        this.seqReserved = seq + SEQ_BLOCK;
-        this.write(nextSeqFrame(this.seqReserved));
-      }
-      this.insert({ m: m, size: size, disk: 0 });
+    } else if (this.storage && seq >= this.seqReserved) {
+      // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
+      this.seqReserved = seq + 64;
+      this.write(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
     }
-    if (dropped === undefined) return { ok: true, seq: seq };
-    const seqs: number[] = [];
-    for (let i = 0; i < dropped.length; i++) {
-      const s = dropped[i].m.seq;
-      seqs.push(s);
-      this.removeAt(this.indexOf(s));
-    }
-    if (this.log) this.log.warn(TAG, 'queue full: dropped ' + seqs.length + ' QoS 0 messages');
-    return { ok: true, seq: seq, dropped: seqs };
+    for (let i = 0; i < dropped.length; i++) this.removeAt(this.indexOf(dropped[i]));
+    if (!dropped.length) return { ok: true, seq: seq };
+    this.say('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
+    return { ok: true, seq: seq, dropped: dropped };
   }
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
-    this.ensureLoaded();
-    const a = this.items;
-    if (this.inflightN === a.length) return undefined;
-    for (let i = 0; i < a.length; i++) if (a[i].m.state === MsgState.QUEUED) return a[i].m;
+    const a = this.held();
+    for (let i = 0; i < a.length && this.inflightN < a.length; i++) if (!a[i].m.state) return a[i].m;
     return undefined;
   }
 
   /** Number of messages currently SENT or RELEASED (the in-flight window). */
   inflightCount(): number {
-    this.ensureLoaded();
+    this.held();
     return this.inflightN;
   }
 
   /** A free packet id 1..65535 not used by any in-flight message (round robin from the last one). 0 if all are in use. */
   allocateId(): number {
-    this.ensureLoaded();
-    if (this.usedCount >= MAX_ID) return 0;
+    this.held();
     let id = this.lastId;
     for (let i = 0; i < MAX_ID; i++) {
       id = id >= MAX_ID ? 1 : id + 1;
-      if (this.used[String(id)] === undefined) {
-        this.lastId = id;
-        return id;
-      }
+      if (this.used[id] === undefined) return (this.lastId = id);
     }
     return 0;
   }
@@ -813,67 +676,54 @@ export class Session {
    * does not hand it out; RAM only. False if the id is invalid or already in use.
    */
   holdId(packetId: number): boolean {
-    this.ensureLoaded();
-    if (!(packetId >= 1 && packetId <= MAX_ID) || this.used[String(packetId)] !== undefined) return false;
-    this.used[String(packetId)] = 0;
-    this.usedCount++;
+    this.held();
+    if (!this.free(packetId)) return false;
+    this.used[packetId] = 0;
     return true;
   }
 
   /** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
   releaseId(packetId: number): boolean {
-    this.ensureLoaded();
-    if (this.used[String(packetId)] !== 0) return false;
-    delete this.used[String(packetId)];
-    this.usedCount--;
+    this.held();
+    if (this.used[packetId] !== 0) return false;
+    delete this.used[packetId];
     return true;
   }
 
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
-    this.ensureLoaded();
     const i = this.indexOf(seq);
     if (i < 0) return;
-    const h = this.items[i];
-    if (h.m.qos === 0) {
+    const m = this.items[i].m;
+    if (!m.qos) {
       this.removeAt(i);
       return;
     }
-    if (h.m.state !== MsgState.QUEUED) return; // already in flight (a resend keeps its id)
-    if (!(packetId >= 1 && packetId <= MAX_ID) || this.used[String(packetId)] !== undefined) {
-      throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
-    }
-    this.setSent(h, packetId);
-    if (h.m.qos > 0) this.write(sentFrame(seq, packetId));
-  }
-
-  private findInflight(packetId: number): number {
-    const seq = this.used[String(packetId)];
-    if (seq === undefined || seq === 0) return -1;
-    return this.indexOf(seq);
+    if (m.state) return; // already in flight (a resend keeps its id)
+    if (!this.free(packetId)) throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
+    this.setSent(m, packetId);
+    this.write(frame(Rec.SENT, seq, 4, packetId, 2));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    this.ensureLoaded();
-    const i = this.findInflight(packetId);
+    const i = this.inflightAt(packetId);
     if (i < 0) return undefined;
     const m = this.items[i].m;
     if (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED) return undefined;
     this.removeAt(i);
-    this.write(seqFrame(Rec.DONE, m.seq));
+    this.write(frame(Rec.DONE, m.seq, 4, 0, 0));
     return m;
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    this.ensureLoaded();
-    const i = this.findInflight(packetId);
+    const i = this.inflightAt(packetId);
     if (i < 0) return undefined;
-    const h = this.items[i];
-    if (h.m.qos !== 2) return undefined;
-    if (this.setReleased(h)) this.write(seqFrame(Rec.REC, h.m.seq));
-    return h.m;
+    const m = this.items[i].m;
+    if (m.qos !== 2) return undefined;
+    if (this.setReleased(m)) this.write(frame(Rec.REC, m.seq, 4, 0, 0));
+    return m;
   }
 
   /**
@@ -881,50 +731,48 @@ export class Session {
    * its packet id is freed. Persisted. Returns it, or undefined when there is no such message.
    */
   remove(seq: number): OutMessage | undefined {
-    this.ensureLoaded();
     const i = this.indexOf(seq);
     if (i < 0) return undefined;
-    const h = this.removeAt(i);
-    if (h.m.qos > 0) this.write(seqFrame(Rec.DONE, seq));
-    return h.m;
+    const m = this.removeAt(i).m;
+    if (m.qos) this.write(frame(Rec.DONE, seq, 4, 0, 0));
+    return m;
   }
 
   /** Addition: the held message with this seq, or undefined. */
   get(seq: number): OutMessage | undefined {
-    this.ensureLoaded();
     const i = this.indexOf(seq);
     return i < 0 ? undefined : this.items[i].m;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
-    this.ensureLoaded();
+    const a = this.held();
     const out: OutMessage[] = [];
-    const a = this.items;
-    for (let i = 0; i < a.length && out.length < this.inflightN; i++) if (a[i].m.state !== MsgState.QUEUED) out.push(a[i].m);
+    for (let i = 0; i < a.length && out.length < this.inflightN; i++) if (a[i].m.state) out.push(a[i].m);
     return out;
   }
 
   /** All held messages in seq order. The objects are the session's own: do not modify them. */
   all(): OutMessage[] {
-    this.ensureLoaded();
+    const a = this.held();
     const out: OutMessage[] = [];
-    const a = this.items;
     for (let i = 0; i < a.length; i++) out.push(a[i].m);
     return out;
   }
 
   /** Counts and bytes held. */
   stats(): { messages: number; bytes: number; queued: number; inflight: number; qos0: number } {
-    this.ensureLoaded();
-    const n = this.items.length;
-    return { messages: n, bytes: this.bytes, queued: n - this.inflightN, inflight: this.inflightN, qos0: this.qos0 };
+    const a = this.held();
+    const n = a.length;
+    let q0 = 0;
+    for (let i = 0; i < n; i++) if (!a[i].m.qos) q0++;
+    return { messages: n, bytes: this.bytes, queued: n - this.inflightN, inflight: this.inflightN, qos0: q0 };
   }
 
   /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
   storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean } {
-    this.ensureLoaded();
-    return { logBytes: this.logBytes, liveBytes: this.live, compactions: this.compactions, dirty: this.dirty };
+    this.held();
+    return { logBytes: this.logBytes, liveBytes: this.live(), compactions: this.compactions, dirty: this.dirty };
   }
 
   /**
@@ -933,8 +781,8 @@ export class Session {
    * forgotten. Ids taken with holdId() are left alone (the client releases them).
    */
   resetForNewSession(): void {
-    this.ensureLoaded();
-    if (this.requeueAll()) this.write(emptyFrame(Rec.REQUEUE));
+    this.held();
+    if (this.requeue()) this.write(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -945,36 +793,33 @@ export class Session {
    * held (a duplicate: do not deliver). The id is persisted before this returns true.
    */
   inboundQos2(packetId: number): boolean {
-    this.ensureLoaded();
-    if (!this.holdInbound(packetId)) return false;
-    this.write(idFrame(Rec.IN2, packetId));
-    return true;
+    return this.inbound2(packetId, true);
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
-    this.ensureLoaded();
-    if (!this.releaseInbound(packetId)) return false;
-    this.write(idFrame(Rec.REL, packetId));
+    return this.inbound2(packetId, false);
+  }
+
+  private inbound2(id: number, on: boolean): boolean {
+    this.held();
+    if (!this.in2(id, on)) return false;
+    this.write(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
     return true;
   }
 
   /** Addition: the inbound QoS 2 ids currently held, ascending. */
   inboundIds(): number[] {
-    this.ensureLoaded();
-    const keys = Object.keys(this.inbound);
-    const out: number[] = [];
-    for (let i = 0; i < keys.length; i++) out.push(+keys[i]);
-    out.sort(function (x, y) {
+    this.held();
+    return this.inbound.slice().sort(function (x, y) {
       return x - y;
     });
-    return out;
   }
 
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
-    this.ensureLoaded();
-    this.clearAll();
-    this.write(emptyFrame(Rec.CLEAR));
+    this.held();
+    this.reset();
+    this.write(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
 }
