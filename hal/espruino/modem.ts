@@ -401,7 +401,7 @@ export class CellularModem implements Link {
     if (this.log !== undefined && this.log.enabled('debug')) {
       const log = this.log;
       this.eng.trace = function (dir, s) {
-        log.debug('modem', dir + ' ' + s);
+        log.debug('modem', dir + ' ' + (s.indexOf('AT+CSTT=') === 0 ? 'AT+CSTT=<apn, credentials>' : s));
       };
     }
   }
