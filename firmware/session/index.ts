@@ -62,7 +62,7 @@
 //
 // Espruino subset: no Map/Set (a plain object keyed by packet id, arrays), no Buffer/TextEncoder
 // (topics go through the codec's utf8 functions, payloads are copied with set/subarray), CRC-32 with
-// the native E.CRC32 when it exists (a table-driven loop otherwise).
+// the native E.CRC32 when it exists (a bitwise loop otherwise: Node, tests).
 //
 // Size: this module is part of a firmware with a 32 KB budget. Frames are built by one small writer
 // (module state, see "Frames"), the snapshot size is computed from counters (live()), and each
@@ -142,23 +142,15 @@ const TAG = 'session';
 // Espruino's native CRC-32 (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
 
-let crcTable: Int32Array | undefined;
-
-/** Standard CRC-32 (zlib) of b[start, end), unsigned. */
+/** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
 function crc32(b: Uint8Array, start: number, end: number): number {
   if (typeof E !== 'undefined' && E.CRC32) return E.CRC32(b.subarray(start, end)) >>> 0;
-  let t = crcTable;
-  if (!t) {
-    t = crcTable = new Int32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      t[n] = c;
-    }
-  }
   let c = -1;
-  for (let i = start; i < end; i++) c = t[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ -1) >>> 0;
+  while (start < end) {
+    c ^= b[start++];
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return ~c >>> 0;
 }
 
 /** The n-byte big-endian number at b[p]. */
@@ -228,6 +220,10 @@ function propsToJson(p: Properties): string {
   return JSON.stringify(o);
 }
 
+function fail(code: 'queue-full' | 'too-large' | 'storage-full', message: string): EnqueueResult {
+  return { ok: false, code: code, message: message };
+}
+
 function bad(what: string): never {
   throw new Error('bad ' + what);
 }
@@ -262,9 +258,7 @@ export class Session {
   private rec: string;
   private limits: SessionLimits;
   private log: Log | undefined;
-  private compactBytes: number;
-  private loaded: boolean;
-  /** Held messages, sorted by seq. */
+  /** Held messages, sorted by seq (undefined until the log is loaded). */
   private items!: Held[];
   /** Outbound packet ids in use: id -> seq of the in-flight message, or 0 for holdId(). */
   private used: Record<string, number>;
@@ -273,7 +267,7 @@ export class Session {
   private lastId: number;
   private nextSeq!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
-  private seqReserved!: number;
+  private reserved!: number;
   /** Sum of the held messages' sizes. */
   private bytes!: number;
   /** Messages SENT or RELEASED, and RELEASED alone. */
@@ -294,9 +288,6 @@ export class Session {
     this.rec = rec;
     this.limits = limits;
     this.log = log;
-    const c = limits.compactBytes;
-    this.compactBytes = c !== undefined ? c : 4096;
-    this.loaded = false;
     this.used = {};
     this.lastId = this.logBytes = this.compactions = 0;
   }
@@ -308,8 +299,7 @@ export class Session {
 
   /** The held messages (sorted by seq), after replaying the log on first use. */
   private held(): Held[] {
-    if (!this.loaded) this.load();
-    return this.items;
+    return this.items || (this.load(), this.items);
   }
 
   /** Empties the RAM state; packet ids taken with holdId() stay taken. */
@@ -329,7 +319,8 @@ export class Session {
   }
 
   private compactAt(): number {
-    return this.compactBytes + 2 * this.live();
+    const c = this.limits.compactBytes;
+    return (c !== undefined ? c : 4096) + 2 * this.live();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -339,9 +330,8 @@ export class Session {
   load(): LoadReport {
     // Held ids for SUBSCRIBE/UNSUBSCRIBE (RAM only) survive a reload; in-flight ids come from the log.
     this.reset();
-    this.loaded = true;
     this.dirty = false;
-    this.nextSeq = this.seqReserved = 1;
+    this.nextSeq = this.reserved = 1;
     const st = this.storage;
     const data = st && st.read(this.rec);
     const n = data ? data.length : 0;
@@ -356,8 +346,8 @@ export class Session {
     } catch (e) {
       // the frame at pos does not parse: it starts the torn tail
     }
-    if (this.seqReserved > this.nextSeq) this.nextSeq = this.seqReserved;
-    this.seqReserved = this.nextSeq;
+    if (this.reserved > this.nextSeq) this.nextSeq = this.reserved;
+    this.reserved = this.nextSeq;
     if (st) this.logBytes = n;
     const dropped = n - pos;
     const report = { messages: this.items.length, inboundQos2: this.inbound.length, droppedBytes: dropped };
@@ -392,7 +382,7 @@ export class Session {
       if (p > e) bad('ADD');
       const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
-      if (this.indexOf(seq) >= 0) return; // a duplicate (never written by this code): keep the first
+      if (this.find(seq)) return; // a duplicate (never written by this code): keep the first
       const m: OutMessage = {
         seq: seq,
         topic: topic,
@@ -407,19 +397,19 @@ export class Session {
     } else if (type === Rec.SENT) {
       const id = get(d, s + 4, 2);
       if (id < 1) bad('SENT');
-      const i = this.indexOf(seq);
-      if (i >= 0 && !this.items[i].m.state && this.used[id] === undefined) {
-        this.setSent(this.items[i].m, id);
+      const h = this.find(seq);
+      if (h && !h.m.state && this.used[id] === undefined) {
+        this.setSent(h.m, id);
         this.lastId = id;
       }
     } else if (type === Rec.REC || type === Rec.DONE) {
-      const i = this.indexOf(seq);
-      if (i >= 0) {
-        if (type === Rec.DONE) this.removeAt(i);
-        else this.setReleased(this.items[i].m);
+      const h = this.find(seq);
+      if (h) {
+        if (type === Rec.DONE) this.drop(h);
+        else this.setReleased(h.m);
       }
     } else if (type === Rec.IN2 || type === Rec.REL) {
-      this.in2(get(d, s, 2), type === Rec.IN2);
+      this.in2(get(d, s, 2), type === Rec.IN2, false);
     } else if (type === Rec.REQUEUE) {
       this.requeue();
     } else if (type === Rec.CLEAR) {
@@ -428,26 +418,26 @@ export class Session {
       // SEQ
       if (d[s] !== FORMAT) bad('format');
       const v = get(d, s + 1, 4);
-      if (v > this.seqReserved) this.seqReserved = v;
+      if (v > this.reserved) this.reserved = v;
     }
   }
 
   // -------------------------------------------------------------------------------------------
   // RAM state primitives (shared by the operations and by the replay)
 
-  /** Index of the message with this seq, or -1 (binary search: items are sorted by seq). */
-  private indexOf(seq: number): number {
+  /** The held message with this seq (binary search: items are sorted by seq). */
+  private find(seq: number): Held | undefined {
     const a = this.held();
     let lo = 0;
     let hi = a.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const v = a[mid].m.seq;
-      if (v === seq) return mid;
+      if (v === seq) return a[mid];
       if (v < seq) lo = mid + 1;
       else hi = mid - 1;
     }
-    return -1;
+    return undefined;
   }
 
   private insert(h: Held): void {
@@ -459,8 +449,9 @@ export class Session {
     this.adds += h.disk;
   }
 
-  private removeAt(i: number): Held {
-    const h = this.items.splice(i, 1)[0];
+  private drop(h: Held): void {
+    const a = this.items;
+    a.splice(a.indexOf(h), 1);
     const m = h.m;
     if (m.state) {
       delete this.used[m.packetId];
@@ -469,7 +460,6 @@ export class Session {
     }
     this.bytes -= h.size;
     this.adds -= h.disk;
-    return h;
   }
 
   private setSent(m: OutMessage, id: number): void {
@@ -504,13 +494,14 @@ export class Session {
     return changed;
   }
 
-  /** Holds (on) or releases an inbound QoS 2 id. Returns whether that changed anything. */
-  private in2(id: number, on: boolean): boolean {
+  /** Holds (on) or releases an inbound QoS 2 id, persisted when `persist`. Returns whether that changed anything. */
+  private in2(id: number, on: boolean, persist: boolean): boolean {
     const a = this.inbound;
     const i = a.indexOf(id);
     if (on ? i >= 0 : i < 0) return false;
     if (on) a.push(id);
     else a.splice(i, 1);
+    if (persist) this.write(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
     return true;
   }
 
@@ -519,11 +510,11 @@ export class Session {
     return id >= 1 && id <= MAX_ID && this.used[id] === undefined;
   }
 
-  /** Index of the in-flight message with this packet id, or -1. */
-  private inflightAt(packetId: number): number {
+  /** The in-flight message with this packet id. */
+  private sentAs(packetId: number): Held | undefined {
     this.held();
     const seq = this.used[packetId];
-    return seq ? this.indexOf(seq) : -1;
+    return seq ? this.find(seq) : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -551,7 +542,7 @@ export class Session {
   private compact(): boolean {
     const st = this.storage;
     if (!st) return true;
-    const next = this.nextSeq > this.seqReserved ? this.nextSeq : this.seqReserved;
+    const next = this.nextSeq > this.reserved ? this.nextSeq : this.reserved;
     const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
     const a = this.items;
     for (let i = 0; i < a.length; i++) {
@@ -577,7 +568,7 @@ export class Session {
       this.say('warn', 'compaction failed (storage full?)');
       return false;
     }
-    this.seqReserved = next;
+    this.reserved = next;
     this.logBytes = n;
     this.dirty = false;
     this.compactions++;
@@ -596,13 +587,13 @@ export class Session {
     const topicLen = utf8Length(topic);
     const size = topicLen + payload.length;
     if (size > lim.maxBytes || lim.maxMessages < 1) {
-      return { ok: false, code: 'too-large', message: 'message of ' + size + ' bytes over the queue limit of ' + lim.maxBytes };
+      return fail('too-large', 'message of ' + size + ' bytes over the queue limit of ' + lim.maxBytes);
     }
     const persist = qos > 0 && this.storage !== undefined;
     const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
     const jsonLen = json !== undefined ? utf8Length(json) : 0;
     if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
-      return { ok: false, code: 'too-large', message: 'persisted message over ' + MAX_BODY + ' bytes' };
+      return fail('too-large', 'persisted message over ' + MAX_BODY + ' bytes');
     }
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
@@ -615,7 +606,7 @@ export class Session {
       needBytes -= a[i].size;
     }
     if (needCount > 0 || needBytes > 0) {
-      return { ok: false, code: 'queue-full', message: 'queue full (' + n + ' messages, ' + this.bytes + ' bytes)' };
+      return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes + ' bytes)');
     }
     const seq = this.nextSeq++;
     const m: OutMessage = {
@@ -629,19 +620,20 @@ export class Session {
     };
     if (properties !== undefined) m.properties = properties;
     const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
-    this.insert({ m: m, size: size, disk: f ? f.length : 0 });
+    const h: Held = { m: m, size: size, disk: f ? f.length : 0 };
+    this.insert(h);
     if (f) {
       if (!this.write(f)) {
-        this.removeAt(n);
+        this.drop(h);
         this.nextSeq = seq;
-        return { ok: false, code: 'storage-full', message: 'cannot persist the message: storage full' };
+        return fail('storage-full', 'cannot persist the message: storage full');
       }
-    } else if (this.storage && seq >= this.seqReserved) {
+    } else if (this.storage && seq >= this.reserved) {
       // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-      this.seqReserved = seq + 64;
+      this.reserved = seq + 64;
       this.write(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
     }
-    for (let i = 0; i < dropped.length; i++) this.removeAt(this.indexOf(dropped[i]));
+    for (let i = 0; i < dropped.length; i++) this.drop(this.find(dropped[i]) as Held);
     if (!dropped.length) return { ok: true, seq: seq };
     this.say('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
     return { ok: true, seq: seq, dropped: dropped };
@@ -692,11 +684,11 @@ export class Session {
 
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
-    const i = this.indexOf(seq);
-    if (i < 0) return;
-    const m = this.items[i].m;
+    const h = this.find(seq);
+    if (!h) return;
+    const m = h.m;
     if (!m.qos) {
-      this.removeAt(i);
+      this.drop(h);
       return;
     }
     if (m.state) return; // already in flight (a resend keeps its id)
@@ -707,23 +699,21 @@ export class Session {
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    const i = this.inflightAt(packetId);
-    if (i < 0) return undefined;
-    const m = this.items[i].m;
+    const h = this.sentAs(packetId);
+    if (!h) return undefined;
+    const m = h.m;
     if (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED) return undefined;
-    this.removeAt(i);
+    this.drop(h);
     this.write(frame(Rec.DONE, m.seq, 4, 0, 0));
     return m;
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    const i = this.inflightAt(packetId);
-    if (i < 0) return undefined;
-    const m = this.items[i].m;
-    if (m.qos !== 2) return undefined;
-    if (this.setReleased(m)) this.write(frame(Rec.REC, m.seq, 4, 0, 0));
-    return m;
+    const h = this.sentAs(packetId);
+    if (!h || h.m.qos !== 2) return undefined;
+    if (this.setReleased(h.m)) this.write(frame(Rec.REC, h.m.seq, 4, 0, 0));
+    return h.m;
   }
 
   /**
@@ -731,17 +721,17 @@ export class Session {
    * its packet id is freed. Persisted. Returns it, or undefined when there is no such message.
    */
   remove(seq: number): OutMessage | undefined {
-    const i = this.indexOf(seq);
-    if (i < 0) return undefined;
-    const m = this.removeAt(i).m;
-    if (m.qos) this.write(frame(Rec.DONE, seq, 4, 0, 0));
-    return m;
+    const h = this.find(seq);
+    if (!h) return undefined;
+    this.drop(h);
+    if (h.m.qos) this.write(frame(Rec.DONE, seq, 4, 0, 0));
+    return h.m;
   }
 
   /** Addition: the held message with this seq, or undefined. */
   get(seq: number): OutMessage | undefined {
-    const i = this.indexOf(seq);
-    return i < 0 ? undefined : this.items[i].m;
+    const h = this.find(seq);
+    return h && h.m;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
@@ -793,19 +783,14 @@ export class Session {
    * held (a duplicate: do not deliver). The id is persisted before this returns true.
    */
   inboundQos2(packetId: number): boolean {
-    return this.inbound2(packetId, true);
+    this.held();
+    return this.in2(packetId, true, true);
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
-    return this.inbound2(packetId, false);
-  }
-
-  private inbound2(id: number, on: boolean): boolean {
     this.held();
-    if (!this.in2(id, on)) return false;
-    this.write(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
-    return true;
+    return this.in2(packetId, false, true);
   }
 
   /** Addition: the inbound QoS 2 ids currently held, ascending. */
