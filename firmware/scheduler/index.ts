@@ -11,6 +11,8 @@
 // virtual clock (which starts at 0 and does not wrap) scheduler time equals clock time.
 //
 // Espruino-safe: no Map/Set, no default/rest params, no class fields, no self-reference in the body.
+// Kept small (the firmware has a 32 KB budget): array methods over hand-written loops, no single-use
+// helpers.
 
 import type { Clock, Log, TimerHandle, TimerHost } from '../../hal/types';
 
@@ -26,10 +28,8 @@ const HALF_WRAP_MS = 2147483648;
 /** A scheduled task (internal; exported for the type of pending()). */
 export interface Task {
   id: TaskId;
-  /** Deadline on the scheduler timeline. */
+  /** Deadline on the scheduler timeline. Ties run in insertion order (insert() goes after equal deadlines). */
   due: number;
-  /** Insertion order, breaks deadline ties. */
-  seq: number;
   fn: () => void;
   name: string;
   /** > 0 for every(): the period in ms. */
@@ -44,21 +44,11 @@ export interface Task {
  */
 export function elapsedMs(from: number, to: number): number {
   const d = to - from;
-  if (d >= 0) return d;
-  if (d < -HALF_WRAP_MS) return d + WRAP_MS;
-  return 0;
-}
-
-function errorText(e: unknown): string {
-  if (e !== null && typeof e === 'object') {
-    const m = (e as { message?: unknown }).message;
-    if (typeof m === 'string') return m;
-  }
-  return String(e);
+  return d >= 0 ? d : d < -HALF_WRAP_MS ? d + WRAP_MS : 0;
 }
 
 export class Scheduler {
-  /** Tasks not yet run, sorted by (due, seq). */
+  /** Tasks not yet run, sorted by (due, insertion order). */
   private q: Task[];
   private clock: Clock;
   private host: TimerHost;
@@ -68,10 +58,9 @@ export class Scheduler {
   private t: number;
   private lastRaw: number;
   private nextId: number;
-  private nextSeq: number;
   /** The armed host timer (undefined = none) and the deadline it was armed for. */
   private handle: TimerHandle;
-  private armedFor: number;
+  private armedFor!: number;
   private running: boolean;
   private current: Task | undefined;
   private fire: () => void;
@@ -96,19 +85,11 @@ export class Scheduler {
     this.clock = clock;
     this.host = host;
     this.log = log;
-    this.maxPerTurn = maxPerTurn !== undefined && maxPerTurn > 0 ? maxPerTurn : 64;
-    this.lastRaw = clock.now();
-    this.t = this.lastRaw;
+    this.maxPerTurn = (maxPerTurn as number) > 0 ? (maxPerTurn as number) : 64;
+    this.t = this.lastRaw = clock.now();
     this.nextId = 1;
-    this.nextSeq = 0;
-    this.handle = undefined;
-    this.armedFor = -1;
-    this.running = false;
-    this.current = undefined;
-    this.errors = 0;
-    this.ran = 0;
-    this.yields = 0;
-    this.halted = false;
+    this.running = this.halted = false;
+    this.errors = this.ran = this.yields = 0;
     const self = this;
     this.fire = function () {
       self.handle = undefined;
@@ -162,31 +143,23 @@ export class Scheduler {
    * ignored. Returns true if a pending task (or the periodic task now running) was cancelled.
    */
   cancel(id: TaskId | undefined): boolean {
-    if (id === undefined) return false;
+    const was = this.has(id);
     const cur = this.current;
-    if (cur !== undefined && cur.id === id) {
-      const was = !cur.cancelled && cur.periodMs > 0;
+    if (cur && cur.id === id) {
       cur.cancelled = true;
-      return was;
+    } else if (was) {
+      const i = this.q.findIndex((t) => t.id === id);
+      this.q.splice(i, 1);
+      if (!i) this.arm();
     }
-    const q = this.q;
-    for (let i = 0; i < q.length; i++) {
-      if (q[i].id === id) {
-        q.splice(i, 1);
-        if (i === 0) this.arm();
-        return true;
-      }
-    }
-    return false;
+    return was;
   }
 
   /** True if the task is still pending (or is a periodic task not cancelled). */
-  has(id: TaskId): boolean {
+  has(id: TaskId | undefined): boolean {
     const cur = this.current;
-    if (cur !== undefined && cur.id === id) return cur.periodMs > 0 && !cur.cancelled;
-    const q = this.q;
-    for (let i = 0; i < q.length; i++) if (q[i].id === id) return true;
-    return false;
+    if (cur && cur.id === id) return cur.periodMs > 0 && !cur.cancelled;
+    return this.q.some((t) => t.id === id);
   }
 
   /** Number of pending tasks. */
@@ -196,22 +169,21 @@ export class Scheduler {
 
   /** The earliest deadline on the scheduler timeline, or undefined when nothing is scheduled. */
   nextDeadline(): number | undefined {
-    return this.q.length > 0 ? this.q[0].due : undefined;
+    const t = this.q[0];
+    return t && t.due;
   }
 
   /** Milliseconds until the earliest deadline (0 if due), or undefined when nothing is scheduled. */
   nextDelay(): number | undefined {
-    if (this.q.length === 0) return undefined;
-    const d = this.q[0].due - this.now();
+    const t = this.q[0];
+    if (!t) return undefined;
+    const d = t.due - this.now();
     return d > 0 ? d : 0;
   }
 
   /** Names and deadlines of the pending tasks, in run order (for logs and tests). */
   pending(): Array<{ id: TaskId; name: string; due: number }> {
-    const out: Array<{ id: TaskId; name: string; due: number }> = [];
-    const q = this.q;
-    for (let i = 0; i < q.length; i++) out.push({ id: q[i].id, name: q[i].name, due: q[i].due });
-    return out;
+    return this.q.map((t) => ({ id: t.id, name: t.name, due: t.due }));
   }
 
   /**
@@ -240,21 +212,18 @@ export class Scheduler {
       } catch (e) {
         this.errors++;
         const log = this.log;
-        if (log !== undefined) {
-          try {
-            log.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + errorText(e));
-          } catch (e2) {
-            // a failing log must not stop the loop
-          }
+        try {
+          const m = e && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
+          if (log) log.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + (typeof m === 'string' ? m : String(e)));
+        } catch (e2) {
+          // a failing log must not stop the loop
         }
       }
       this.current = undefined;
-      if (task.periodMs > 0 && !task.cancelled) {
-        let due = task.due + task.periodMs;
-        const now = this.t;
-        if (due <= now) due = now + task.periodMs;
-        task.due = due;
-        task.seq = this.nextSeq++;
+      const p = task.periodMs;
+      if (p > 0 && !task.cancelled) {
+        const due = task.due + p;
+        task.due = due > this.t ? due : this.t + p;
         this.insert(task);
       }
     }
@@ -275,22 +244,12 @@ export class Scheduler {
   }
 
   private add(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
-    if (this.halted) return this.nextId++;
-    const task: Task = {
-      id: this.nextId++,
-      due: due,
-      seq: this.nextSeq++,
-      fn: fn,
-      name: name !== undefined ? name : '',
-      periodMs: periodMs,
-      cancelled: false,
-    };
-    const first = this.insert(task) === 0;
-    if (first) this.arm();
-    return task.id;
+    const id = this.nextId++;
+    if (!this.halted && !this.insert({ id: id, due: due, fn: fn, name: name || '', periodMs: periodMs, cancelled: false })) this.arm();
+    return id;
   }
 
-  /** Insert in (due, seq) order; seq only grows, so a task goes after all with due <= its due. */
+  /** Insert in (due, insertion) order: after every task with due <= its due. Returns the index. */
   private insert(task: Task): number {
     const q = this.q;
     let lo = 0;
@@ -306,19 +265,16 @@ export class Scheduler {
 
   /** Keep exactly one host timer armed, for the earliest deadline (none when idle). */
   private arm(): void {
-    if (this.running) return;
-    const q = this.q;
-    if (q.length > 0 && this.handle !== undefined && this.armedFor === q[0].due) return;
-    if (this.handle !== undefined) {
-      this.host.clear(this.handle);
+    const t = this.q[0];
+    const h = this.handle;
+    if (this.running || (t && h !== undefined && this.armedFor === t.due)) return;
+    if (h !== undefined) {
+      this.host.clear(h);
       this.handle = undefined;
     }
-    if (q.length === 0) return;
-    const due = q[0].due;
-    let delay = due - this.now();
-    if (delay < 0) delay = 0;
-    if (delay > MAX_TIMER_MS) delay = MAX_TIMER_MS;
-    this.armedFor = due;
-    this.handle = this.host.set(delay, this.fire);
+    if (!t) return;
+    const d = t.due - this.now();
+    this.armedFor = t.due;
+    this.handle = this.host.set(d < 0 ? 0 : d > MAX_TIMER_MS ? MAX_TIMER_MS : d, this.fire);
   }
 }
