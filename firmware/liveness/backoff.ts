@@ -49,21 +49,20 @@ export interface BackoffConfig {
   stableAfterMs: number;
 }
 
-/** r in [0, 1); NaN and negatives -> 0; >= 1 -> just below 1 (so floor(r * (n + 1)) <= n). */
-function unit(r: number): number {
-  if (!(r > 0)) return 0;
-  return r < 1 ? r : 0.9999999999;
-}
-
-/** Uniform integer in [lo, hi] from r in [0, 1). */
+/** Uniform integer in [lo, hi] from r in [0, 1) (NaN and negatives count as 0, r >= 1 as just below 1). */
 function pick(lo: number, hi: number, r: number): number {
   if (hi <= lo) return lo;
-  const v = lo + Math.floor(unit(r) * (hi - lo + 1));
-  return v > hi ? hi : v;
+  const v = lo + Math.floor((r > 0 ? (r < 1 ? r : 0.9999999999) : 0) * (hi - lo + 1));
+  return v < hi ? v : hi;
 }
 
 function count(v: unknown): number {
   return typeof v === 'number' && v >= 0 && v < 1e9 ? Math.floor(v) : 0;
+}
+
+/** capMs as a whole number of ms (never negative). */
+function capOf(c: BackoffConfig): number {
+  return c.capMs > 0 ? Math.floor(c.capMs) : 0;
 }
 
 export class Backoff {
@@ -82,7 +81,7 @@ export class Backoff {
   /** The current ceiling: min(capMs, floor(baseMs * factor^attempt)) (never negative). */
   ceilingMs(): number {
     const c = this.cfg;
-    const cap = c.capMs > 0 ? Math.floor(c.capMs) : 0;
+    const cap = capOf(c);
     const v = Math.floor(c.baseMs * Math.pow(c.factor, this.attempt));
     return v >= 0 && v < cap ? v : cap;
   }
@@ -96,7 +95,7 @@ export class Backoff {
 
   /** Delay after a failure retrying soon cannot fix (auth refusal): uniform in [floor(cap/2), cap]; attempt++. */
   nextCapped(r: number): number {
-    const cap = this.cfg.capMs > 0 ? Math.floor(this.cfg.capMs) : 0;
+    const cap = capOf(this.cfg);
     this.attempt++;
     return pick(Math.floor(cap / 2), cap, r);
   }
@@ -150,15 +149,14 @@ export class BrokerRotation {
   stay: boolean;
 
   constructor(n: number, cfg: BackoffConfig) {
-    if (!(n >= 1)) n = 1;
     this.cfg = cfg;
     this.current = 0;
     this.list = [];
     this.readyAt = [];
-    for (let i = 0; i < n; i++) {
+    do {
       this.list.push(new Backoff(cfg));
       this.readyAt.push(0);
-    }
+    } while (this.list.length < n);
     this.stay = false;
   }
 
@@ -176,14 +174,13 @@ export class BrokerRotation {
     const i = this.current;
     const b = this.list[i];
     const d = capped ? b.nextCapped(r) : b.next(r);
-    this.readyAt[i] = nowMs + d;
     const n = this.list.length;
+    this.readyAt[i] = nowMs + d;
     if (n === 1 || this.stay) {
       this.stay = false;
       return { delayMs: d, broker: i };
     }
-    const j = (i + 1) % n;
-    this.current = j;
+    const j = (this.current = (i + 1) % n);
     const c = this.cfg;
     const wait = this.readyAt[j] - nowMs;
     const jitter = pick(0, Math.floor(Math.min(c.baseMs, c.capMs)), r);
@@ -192,7 +189,7 @@ export class BrokerRotation {
 
   /** The connection to the current broker came up at nowMs. */
   up(nowMs: number): void {
-    this.list[this.current].up(nowMs);
+    this.backoff().up(nowMs);
     this.stay = false;
   }
 
@@ -201,7 +198,7 @@ export class BrokerRotation {
    * every broker's backoff is reset and the next failed() stays on this broker.
    */
   down(nowMs: number): void {
-    if (this.list[this.current].down(nowMs)) {
+    if (this.backoff().down(nowMs)) {
       for (let i = 0; i < this.list.length; i++) this.list[i].attempt = 0;
       this.stay = true;
     }
@@ -213,20 +210,19 @@ export class BrokerRotation {
   }
 
   toJSON(): { current: number; attempts: number[] } {
-    const a: number[] = [];
-    for (let i = 0; i < this.list.length; i++) a.push(this.list[i].attempt);
-    return { current: this.current, attempts: a };
+    return { current: this.current, attempts: this.list.map((b) => b.attempt) };
   }
 
   /** Restore what toJSON() saved; extra entries are ignored, missing ones are 0, bad input resets. */
   restore(o: { current: number; attempts: number[] }): void {
     const a = o && o.attempts;
-    for (let i = 0; i < this.list.length; i++) {
-      this.list[i].restore({ attempt: a && a.length > i ? a[i] : 0 });
+    const l = this.list;
+    for (let i = 0; i < l.length; i++) {
+      l[i].restore({ attempt: a && a.length > i ? a[i] : 0 });
       this.readyAt[i] = 0;
     }
     const cur = count(o && o.current);
-    this.current = cur < this.list.length ? cur : 0;
+    this.current = cur < l.length ? cur : 0;
     this.stay = false;
   }
 }

@@ -122,8 +122,8 @@ export class PowerModes {
       this.lowBattery = true;
       return this.to('sleep', 'low-battery', nowMs);
     }
-    const h = this.cfg.batteryHysteresisMv;
-    if (mv >= low + (h !== undefined && h >= 0 ? h : 100)) this.lowBattery = false;
+    const h = this.cfg.batteryHysteresisMv as number;
+    if (mv >= low + (h >= 0 ? h : 100)) this.lowBattery = false;
     return undefined;
   }
 
@@ -143,9 +143,9 @@ export class PowerModes {
   /** When tick() next has something to do (ms timeline), or undefined. */
   nextDeadline(): number | undefined {
     const c = this.cfg;
-    if (this.mode === 'active') return c.idleAfterSec > 0 ? this.lastTrafficMs + c.idleAfterSec * 1000 : undefined;
-    if (this.mode === 'idle') return c.sleepAfterSec > 0 ? this.sinceMs + c.sleepAfterSec * 1000 : undefined;
-    return undefined;
+    const m = this.mode;
+    const s = m === 'active' ? c.idleAfterSec : m === 'idle' ? c.sleepAfterSec : 0;
+    return s > 0 ? (m === 'active' ? this.lastTrafficMs : this.sinceMs) + s * 1000 : undefined;
   }
 
   toJSON(): { mode: PowerMode; low: boolean } {

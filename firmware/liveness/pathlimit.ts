@@ -74,6 +74,12 @@ function num(v: unknown): number {
   return typeof v === 'number' && v >= 0 && v < 1e16 ? v : 0;
 }
 
+/** maxNetworks, default 8. */
+function maxOf(c: PathLimitConfig): number {
+  const m = c.maxNetworks as number;
+  return m >= 1 ? m : 8;
+}
+
 export class PathLimits {
   cfg: PathLimitConfig;
   /** Most recently used first. */
@@ -88,20 +94,14 @@ export class PathLimits {
   rec(networkId: string, create: boolean, nowMs: number): PathRecord | undefined {
     const id = String(networkId).substring(0, ID_MAX);
     const a = this.recs;
-    let r: PathRecord | undefined;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i].id === id) {
-        r = a[i];
-        a.splice(i, 1);
-        break;
-      }
-    }
+    const i = a.findIndex((x) => x.id === id);
+    let r = i >= 0 ? a.splice(i, 1)[0] : undefined;
     if (r === undefined) {
       if (!create) return undefined;
       r = { id: id, s: 0, x: 0, d: 0, c: 0, cx: 0, p: nowMs, q: false };
     }
     a.unshift(r);
-    const max = this.cfg.maxNetworks !== undefined && this.cfg.maxNetworks >= 1 ? this.cfg.maxNetworks : 8;
+    const max = maxOf(this.cfg);
     while (a.length > max) a.pop();
     if (nowMs < r.p) r.p = nowMs;
     return r;
@@ -171,13 +171,7 @@ export class PathLimits {
   }
 
   toJSON(): string {
-    const out: Array<Array<string | number>> = [];
-    const a = this.recs;
-    for (let i = 0; i < a.length; i++) {
-      const r = a[i];
-      out.push([r.id, r.s, r.x, r.d, r.c, r.cx, r.p, r.q ? 1 : 0]);
-    }
-    return JSON.stringify(out);
+    return JSON.stringify(this.recs.map((r) => [r.id, r.s, r.x, r.d, r.c, r.cx, r.p, r.q ? 1 : 0]));
   }
 
   /** Restore what toJSON() saved; unreadable input leaves nothing learned, bad rows are skipped. */
@@ -190,7 +184,7 @@ export class PathLimits {
       return;
     }
     if (!Array.isArray(v)) return;
-    const max = this.cfg.maxNetworks !== undefined && this.cfg.maxNetworks >= 1 ? this.cfg.maxNetworks : 8;
+    const max = maxOf(this.cfg);
     for (let i = 0; i < v.length && this.recs.length < max; i++) {
       const e = v[i];
       if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
