@@ -220,6 +220,21 @@ function propsToJson(p: Properties): string {
   return JSON.stringify(o);
 }
 
+/** A new QUEUED message (the payload copied). */
+function message(seq: number, topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined): OutMessage {
+  const m: OutMessage = {
+    seq: seq,
+    topic: topic,
+    payload: new Uint8Array(payload),
+    qos: qos,
+    retain: retain,
+    packetId: 0,
+    state: MsgState.QUEUED,
+  };
+  if (properties !== undefined) m.properties = properties;
+  return m;
+}
+
 function fail(code: 'queue-full' | 'too-large' | 'storage-full', message: string): EnqueueResult {
   return { ok: false, code: code, message: message };
 }
@@ -260,8 +275,10 @@ export class Session {
   private log: Log | undefined;
   /** Held messages, sorted by seq (undefined until the log is loaded). */
   private items!: Held[];
-  /** Outbound packet ids in use: id -> seq of the in-flight message, or 0 for holdId(). */
-  private used: Record<string, number>;
+  /** Packet ids of in-flight messages: id -> seq. */
+  private used!: Record<string, number>;
+  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). */
+  private holds: Record<string, boolean>;
   /** Inbound QoS 2 ids held until PUBREL. */
   private inbound!: number[];
   private lastId: number;
@@ -288,7 +305,7 @@ export class Session {
     this.rec = rec;
     this.limits = limits;
     this.log = log;
-    this.used = {};
+    this.holds = {};
     this.lastId = this.logBytes = this.compactions = 0;
   }
 
@@ -302,12 +319,9 @@ export class Session {
     return this.items || (this.load(), this.items);
   }
 
-  /** Empties the RAM state; packet ids taken with holdId() stay taken. */
+  /** Empties the RAM state (packet ids taken with holdId() stay taken). */
   private reset(): void {
-    const u = this.used;
-    const k = Object.keys(u);
     this.used = {};
-    for (let i = 0; i < k.length; i++) if (u[k[i]] === 0) this.used[k[i]] = 0;
     this.items = [];
     this.inbound = [];
     this.bytes = this.inflightN = this.released = this.adds = 0;
@@ -383,22 +397,12 @@ export class Session {
       const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
       if (this.find(seq)) return; // a duplicate (never written by this code): keep the first
-      const m: OutMessage = {
-        seq: seq,
-        topic: topic,
-        payload: new Uint8Array(d.subarray(p, e)),
-        qos: qos as QoS,
-        retain: (flags & 4) !== 0,
-        packetId: 0,
-        state: MsgState.QUEUED,
-      };
-      if (properties !== undefined) m.properties = properties;
-      this.insert({ m: m, size: topicLen + e - p, disk: len + OVERHEAD });
+      this.insert({ m: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size: topicLen + e - p, disk: len + OVERHEAD });
     } else if (type === Rec.SENT) {
       const id = get(d, s + 4, 2);
       if (id < 1) bad('SENT');
       const h = this.find(seq);
-      if (h && !h.m.state && this.used[id] === undefined) {
+      if (h && !h.m.state && this.free(id)) {
         this.setSent(h.m, id);
         this.lastId = id;
       }
@@ -507,7 +511,7 @@ export class Session {
 
   /** An id 1..65535 that no in-flight message or holdId() uses. */
   private free(id: number): boolean {
-    return id >= 1 && id <= MAX_ID && this.used[id] === undefined;
+    return id >= 1 && id <= MAX_ID && this.used[id] === undefined && !this.holds[id];
   }
 
   /** The in-flight message with this packet id. */
@@ -609,16 +613,7 @@ export class Session {
       return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes + ' bytes)');
     }
     const seq = this.nextSeq++;
-    const m: OutMessage = {
-      seq: seq,
-      topic: topic,
-      payload: new Uint8Array(payload),
-      qos: qos,
-      retain: retain,
-      packetId: 0,
-      state: MsgState.QUEUED,
-    };
-    if (properties !== undefined) m.properties = properties;
+    const m = message(seq, topic, payload, qos, retain, properties);
     const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
     const h: Held = { m: m, size: size, disk: f ? f.length : 0 };
     this.insert(h);
@@ -658,7 +653,7 @@ export class Session {
     let id = this.lastId;
     for (let i = 0; i < MAX_ID; i++) {
       id = id >= MAX_ID ? 1 : id + 1;
-      if (this.used[id] === undefined) return (this.lastId = id);
+      if (this.free(id)) return (this.lastId = id);
     }
     return 0;
   }
@@ -670,15 +665,15 @@ export class Session {
   holdId(packetId: number): boolean {
     this.held();
     if (!this.free(packetId)) return false;
-    this.used[packetId] = 0;
+    this.holds[packetId] = true;
     return true;
   }
 
   /** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
   releaseId(packetId: number): boolean {
     this.held();
-    if (this.used[packetId] !== 0) return false;
-    delete this.used[packetId];
+    if (!this.holds[packetId]) return false;
+    delete this.holds[packetId];
     return true;
   }
 
