@@ -239,20 +239,21 @@ function fail(code: 'queue-full' | 'too-large' | 'storage-full', message: string
   return { ok: false, code: code, message: message };
 }
 
-function bad(what: string): never {
-  throw new Error('bad ' + what);
+/** A frame that passed its CRC does not parse (only ever thrown inside load()'s replay, which stops there). */
+function bad(): never {
+  throw new Error('corrupt frame');
 }
 
 function propsFromJson(s: string): Properties {
   const o = JSON.parse(s);
-  if (o === null || typeof o !== 'object') bad('properties');
+  if (o === null || typeof o !== 'object') bad();
   const h = o.correlationData;
   if (typeof h === 'string') {
-    if (h.length % 2) bad('hex');
+    if (h.length % 2) bad();
     const b = (o.correlationData = new Uint8Array(h.length / 2));
     for (let i = 0; i < b.length; i++) {
       const v = parseInt(h.substr(2 * i, 2), 16);
-      if (!(v >= 0)) bad('hex');
+      if (!(v >= 0)) bad();
       b[i] = v;
     }
   }
@@ -364,43 +365,42 @@ export class Session {
     this.reserved = this.nextSeq;
     if (st) this.logBytes = n;
     const dropped = n - pos;
-    const report = { messages: this.items.length, inboundQos2: this.inbound.length, droppedBytes: dropped };
+    const messages = this.items.length;
+    const inbound = this.inbound.length;
     if (dropped > 0) {
-      this.say('warn', 'dropped a torn/corrupt tail of ' + dropped + ' bytes at offset ' + pos);
+      this.say('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
       // Never append after garbage: rewrite the record first.
       if (!this.compact()) this.dirty = true;
     } else if (n > 0 && n > this.compactAt()) {
       this.compact();
     }
-    if (report.messages > 0 || report.inboundQos2 > 0) {
-      this.say('info', 'restored ' + report.messages + ' messages, ' + report.inboundQos2 + ' inbound QoS 2 ids');
-    }
-    return report;
+    if (messages || inbound) this.say('info', 'restored ' + messages + ' messages, ' + inbound + ' inbound QoS 2 ids');
+    return { messages: messages, inboundQos2: inbound, droppedBytes: dropped };
   }
 
   /** Applies one frame's body d[s, e) to the RAM state. Throws when it is not a valid frame (corrupt). */
   private apply(type: number, d: Uint8Array, s: number, e: number): void {
     const len = e - s;
-    if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad('frame');
+    if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad();
     const seq = get(d, s, 4);
     if (type === Rec.ADD) {
       const flags = d[s + 4];
       const qos = flags & 3;
       const topicLen = get(d, s + 5, 2);
       let p = s + 7;
-      if (qos < 1 || qos > 2 || flags > 15 || seq < 1 || p + topicLen + 2 > e) bad('ADD');
+      if (qos < 1 || qos > 2 || flags > 15 || seq < 1 || p + topicLen + 2 > e) bad();
       const topic = utf8Read(d, p, (p += topicLen));
       const jsonLen = get(d, p, 2);
       const j = p + 2;
       p = j + jsonLen;
-      if (p > e) bad('ADD');
+      if (p > e) bad();
       const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
       if (seq >= this.nextSeq) this.nextSeq = seq + 1;
       if (this.find(seq)) return; // a duplicate (never written by this code): keep the first
       this.insert({ m: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size: topicLen + e - p, disk: len + OVERHEAD });
     } else if (type === Rec.SENT) {
       const id = get(d, s + 4, 2);
-      if (id < 1) bad('SENT');
+      if (id < 1) bad();
       const h = this.find(seq);
       if (h && !h.m.state && this.free(id)) {
         this.setSent(h.m, id);
@@ -420,7 +420,7 @@ export class Session {
       this.reset();
     } else {
       // SEQ
-      if (d[s] !== FORMAT) bad('format');
+      if (d[s] !== FORMAT) bad();
       const v = get(d, s + 1, 4);
       if (v > this.reserved) this.reserved = v;
     }
@@ -534,11 +534,11 @@ export class Session {
         if (this.logBytes > this.compactAt()) this.compact();
         return true;
       }
-      this.say('warn', 'append failed (storage full?): compacting');
+      this.say('warn', 'append failed: compacting');
     }
     if (this.compact()) return true;
     this.dirty = true;
-    this.say('error', 'cannot write (storage full): state kept in RAM only');
+    this.say('error', 'storage full: state in RAM only');
     return false;
   }
 
@@ -569,7 +569,7 @@ export class Session {
       n += parts[i].length;
     }
     if (!st.replace(this.rec, snap)) {
-      this.say('warn', 'compaction failed (storage full?)');
+      this.say('warn', 'compaction failed');
       return false;
     }
     this.reserved = next;
@@ -591,13 +591,13 @@ export class Session {
     const topicLen = utf8Length(topic);
     const size = topicLen + payload.length;
     if (size > lim.maxBytes || lim.maxMessages < 1) {
-      return fail('too-large', 'message of ' + size + ' bytes over the queue limit of ' + lim.maxBytes);
+      return fail('too-large', size + ' bytes over the queue limit of ' + lim.maxBytes);
     }
     const persist = qos > 0 && this.storage !== undefined;
     const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
     const jsonLen = json !== undefined ? utf8Length(json) : 0;
     if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
-      return fail('too-large', 'persisted message over ' + MAX_BODY + ' bytes');
+      return fail('too-large', 'over ' + MAX_BODY + ' bytes persisted');
     }
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
@@ -621,7 +621,7 @@ export class Session {
       if (!this.write(f)) {
         this.drop(h);
         this.nextSeq = seq;
-        return fail('storage-full', 'cannot persist the message: storage full');
+        return fail('storage-full', 'storage full: message not persisted');
       }
     } else if (this.storage && seq >= this.reserved) {
       // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
