@@ -239,8 +239,7 @@ export class Scheduler {
   halt(): void {
     this.halted = true;
     this.q.splice(0, this.q.length); // in place: runDue() may hold this array
-    if (this.handle !== undefined) this.host.clear(this.handle);
-    this.handle = undefined;
+    this.disarm();
   }
 
   private add(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
@@ -263,15 +262,17 @@ export class Scheduler {
     return lo;
   }
 
+  private disarm(): void {
+    const h = this.handle;
+    if (h !== undefined) this.host.clear(h);
+    this.handle = undefined;
+  }
+
   /** Keep exactly one host timer armed, for the earliest deadline (none when idle). */
   private arm(): void {
     const t = this.q[0];
-    const h = this.handle;
-    if (this.running || (t && h !== undefined && this.armedFor === t.due)) return;
-    if (h !== undefined) {
-      this.host.clear(h);
-      this.handle = undefined;
-    }
+    if (this.running || (t && this.handle !== undefined && this.armedFor === t.due)) return;
+    this.disarm();
     if (!t) return;
     const d = t.due - this.now();
     this.armedFor = t.due;
