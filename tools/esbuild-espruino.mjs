@@ -51,6 +51,11 @@ export function espruinoBuildOptions() {
     supported: { ...espruinoSupported },
     tsconfigRaw: { compilerOptions: { ...espruinoTsconfigRaw.compilerOptions } },
     legalComments: 'none',
+    // Members named with a trailing underscore are internal (TypeScript `private`) and get short
+    // names in the bundle: property names are not shortened by minification, and `this.pingSentAt`
+    // repeated hundreds of times costs kilobytes on a microcontroller. Nothing persisted, sent or
+    // exported may use such a name.
+    mangleProps: /^[A-Za-z][A-Za-z0-9]*_$/,
     // Raw UTF-8 in the bundle: on Espruino a string literal is then its UTF-8 bytes, which is what the
     // codec sends (an escaped \\xE9 would be a lone byte, not UTF-8).
     charset: 'utf8',

@@ -214,56 +214,56 @@ export class Client {
     bytesOut: number;
   };
 
-  private sched: Scheduler;
-  private transport: Transport;
-  private random: Random;
-  private log: Log;
-  private decoder: Decoder;
-  private handlers: { [event: string]: Array<(a: unknown, b: unknown, c: unknown) => void> };
-  private subs: SubEntry[];
-  private pending: Pending[];
-  private done: { [seq: string]: DoneCallback };
+  private sched_: Scheduler;
+  private transport_: Transport;
+  private random_: Random;
+  private log_: Log;
+  private decoder_: Decoder;
+  private handlers_: { [event: string]: Array<(a: unknown, b: unknown, c: unknown) => void> };
+  private subs_: SubEntry[];
+  private pending_: Pending[];
+  private done_: { [seq: string]: DoneCallback };
   /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
   rotation: BrokerRotation;
-  private gen: number;
-  private open: boolean;
-  private awaitingConnack: boolean;
-  private connectedAt: number;
-  private lastTx: number;
-  private lastRx: number;
-  private pingSentAt: number;
+  private gen_: number;
+  private open_: boolean;
+  private awaitingConnack_: boolean;
+  private connectedAt_: number;
+  private lastTx_: number;
+  private lastRx_: number;
+  private pingSentAt_: number;
   /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
-  private idleAtPingMs: number;
+  private idleAtPingMs_: number;
   /** When the last PINGREQ went out (for the round-trip time). */
-  private lastPingAt: number;
+  private lastPingAt_: number;
   /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
-  private keepAliveMs: number;
+  private keepAliveMs_: number;
   /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
-  private pingIntervalMs: number;
+  private pingIntervalMs_: number;
   /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
-  private ackWaitSince: number;
-  private inflightMax: number;
-  private brokerMaxPacket: number;
-  private timer: TaskId | undefined;
-  private kaTimer: TaskId | undefined;
-  private blocked: boolean;
-  private nextFailCapped: boolean;
+  private ackWaitSince_: number;
+  private inflightMax_: number;
+  private brokerMaxPacket_: number;
+  private timer_: TaskId | undefined;
+  private kaTimer_: TaskId | undefined;
+  private blocked_: boolean;
+  private nextFailCapped_: boolean;
   /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
-  private linkBusy: boolean;
+  private linkBusy_: boolean;
   /** The generation of the transport attempt in progress: its events count only while it is current. */
-  private attemptGen: number;
-  private connectWhenClosed: boolean;
+  private attemptGen_: number;
+  private connectWhenClosed_: boolean;
   /** subscribe() callbacks waiting for a connection. */
-  private queuedCbs: Array<{ list: Subscription[]; cb: SubscribeCallback }>;
+  private queuedCbs_: Array<{ list: Subscription[]; cb: SubscribeCallback }>;
 
   constructor(options: ClientOptions, hal: ClientHal) {
     if (!options || !options.clientId === undefined) throw new Error('Client: options needed');
     if (!options.brokers || options.brokers.length === 0) throw new Error('Client: at least one broker');
     this.options = options;
-    this.sched = hal.scheduler;
-    this.transport = hal.transport;
-    this.random = hal.random;
-    this.log = hal.log;
+    this.sched_ = hal.scheduler;
+    this.transport_ = hal.transport;
+    this.random_ = hal.random;
+    this.log_ = hal.log;
     this.session = new Session(hal.storage, options.sessionName, options.queue, hal.log);
     this.state = 'idle';
     this.version = options.version === 4 ? 4 : 5;
@@ -280,78 +280,78 @@ export class Client {
       bytesIn: 0,
       bytesOut: 0,
     };
-    this.decoder = createDecoder(this.version, options.maxPacketSize);
-    this.handlers = {};
-    this.subs = [];
-    this.pending = [];
-    this.done = {};
+    this.decoder_ = createDecoder(this.version, options.maxPacketSize);
+    this.handlers_ = {};
+    this.subs_ = [];
+    this.pending_ = [];
+    this.done_ = {};
     this.rotation = new BrokerRotation(options.brokers.length, options.backoff);
-    this.gen = 0;
-    this.open = false;
-    this.awaitingConnack = false;
-    this.connectedAt = 0;
-    this.lastTx = 0;
-    this.lastRx = 0;
-    this.pingSentAt = -1;
-    this.idleAtPingMs = 0;
-    this.lastPingAt = 0;
-    this.keepAliveMs = options.keepAliveSec * 1000;
-    this.pingIntervalMs = 0;
-    this.ackWaitSince = -1;
-    this.inflightMax = options.maxInflight;
-    this.brokerMaxPacket = 268435460;
-    this.timer = undefined;
-    this.kaTimer = undefined;
-    this.blocked = false;
-    this.nextFailCapped = false;
-    this.linkBusy = false;
-    this.attemptGen = 0;
-    this.connectWhenClosed = false;
-    this.queuedCbs = [];
+    this.gen_ = 0;
+    this.open_ = false;
+    this.awaitingConnack_ = false;
+    this.connectedAt_ = 0;
+    this.lastTx_ = 0;
+    this.lastRx_ = 0;
+    this.pingSentAt_ = -1;
+    this.idleAtPingMs_ = 0;
+    this.lastPingAt_ = 0;
+    this.keepAliveMs_ = options.keepAliveSec * 1000;
+    this.pingIntervalMs_ = 0;
+    this.ackWaitSince_ = -1;
+    this.inflightMax_ = options.maxInflight;
+    this.brokerMaxPacket_ = 268435460;
+    this.timer_ = undefined;
+    this.kaTimer_ = undefined;
+    this.blocked_ = false;
+    this.nextFailCapped_ = false;
+    this.linkBusy_ = false;
+    this.attemptGen_ = 0;
+    this.connectWhenClosed_ = false;
+    this.queuedCbs_ = [];
     const self = this;
-    this.transport.setHandler({
+    this.transport_.setHandler({
       onOpen: function () {
-        const g = self.attemptGen; // the attempt this event belongs to
-        self.sched.post(function () {
-          if (g === self.gen) self.onOpen();
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          if (g === self.gen_) self.onOpen_();
         }, 'mqtt.open');
       },
       onData: function (bytes: Uint8Array) {
-        const g = self.attemptGen; // the attempt this event belongs to
-        self.sched.post(function () {
-          if (g === self.gen) self.onData(bytes);
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          if (g === self.gen_) self.onData_(bytes);
         }, 'mqtt.data');
       },
       onDrain: function () {
-        const g = self.attemptGen; // the attempt this event belongs to
-        self.sched.post(function () {
-          if (g === self.gen) {
-            self.blocked = false;
-            self.pump();
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          if (g === self.gen_) {
+            self.blocked_ = false;
+            self.pump_();
           }
         }, 'mqtt.drain');
       },
       onError: function (err) {
-        const g = self.attemptGen; // the attempt this event belongs to
-        self.sched.post(function () {
-          if (g === self.gen) self.emitError('transport', err.code + ': ' + err.message);
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          if (g === self.gen_) self.emitError_('transport', err.code + ': ' + err.message);
         }, 'mqtt.error');
       },
       onClose: function () {
-        const g = self.attemptGen; // the attempt this event belongs to
-        self.sched.post(function () {
-          self.linkBusy = false;
-          if (g === self.gen) self.onClosed('connection closed');
-          else if (self.connectWhenClosed) {
-            self.connectWhenClosed = false;
-            self.connectNow();
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          self.linkBusy_ = false;
+          if (g === self.gen_) self.onClosed_('connection closed');
+          else if (self.connectWhenClosed_) {
+            self.connectWhenClosed_ = false;
+            self.connectNow_();
           }
         }, 'mqtt.close');
       },
     });
     const found = this.session.load();
     if (found.messages || found.inboundQos2 || found.droppedBytes) {
-      this.log.info(
+      this.log_.info(
         TAG,
         'session restored: ' + found.messages + ' messages, ' + found.inboundQos2 + ' inbound QoS 2 ids' +
           (found.droppedBytes ? ', dropped a torn tail of ' + found.droppedBytes + ' bytes' : ''),
@@ -368,13 +368,13 @@ export class Client {
    * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
    */
   on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: (a: any, b: any, c: any) => void): void {
-    (this.handlers[event] || (this.handlers[event] = [])).push(fn);
+    (this.handlers_[event] || (this.handlers_[event] = [])).push(fn);
   }
 
   /** Connect and stay connected until stop(). Idempotent. */
   start(): void {
     if (this.state === 'connecting' || this.state === 'connected' || this.state === 'waiting') return;
-    this.connectNow();
+    this.connectNow_();
   }
 
   /** Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store. */
@@ -385,17 +385,17 @@ export class Client {
    */
   stop(reasonCode?: number): void {
     if (this.state === 'stopped' || this.state === 'idle') {
-      this.setState('stopped', 'stop()');
+      this.setState_('stopped', 'stop()');
       return;
     }
-    this.cancelTimers();
-    this.connectWhenClosed = false;
-    if (this.open && !this.awaitingConnack) {
-      this.send(this.version === 5 && reasonCode ? { type: PacketType.DISCONNECT, reasonCode: reasonCode } : { type: PacketType.DISCONNECT });
+    this.cancelTimers_();
+    this.connectWhenClosed_ = false;
+    if (this.open_ && !this.awaitingConnack_) {
+      this.send_(this.version === 5 && reasonCode ? { type: PacketType.DISCONNECT, reasonCode: reasonCode } : { type: PacketType.DISCONNECT });
     }
-    this.failPending('stopped', 'client stopped');
-    this.closeLink();
-    this.setState('stopped', 'stop()');
+    this.failPending_('stopped', 'client stopped');
+    this.closeLink_();
+    this.setState_('stopped', 'stop()');
   }
 
   /**
@@ -416,8 +416,8 @@ export class Client {
         { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: qos ? 1 : undefined, properties: props },
         this.version,
       ).length;
-      if (size > this.limitOut()) {
-        err = { code: 'too-large', message: 'publish of ' + size + ' bytes exceeds the maximum packet size ' + this.limitOut() };
+      if (size > this.limitOut_()) {
+        err = { code: 'too-large', message: 'publish of ' + size + ' bytes exceeds the maximum packet size ' + this.limitOut_() };
       }
     } catch (e) {
       err = { code: 'invalid', message: e instanceof ProtocolError ? e.message : String(e) };
@@ -425,22 +425,22 @@ export class Client {
     if (!err) {
       const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, props);
       if (r.ok) {
-        if (done) this.done[String(r.seq)] = done;
-        this.emit('publish', topic, qos, opts ? !!opts.quiet : false);
+        if (done) this.done_[String(r.seq)] = done;
+        this.emit_('publish', topic, qos, opts ? !!opts.quiet : false);
         if (r.dropped) {
           for (let i = 0; i < r.dropped.length; i++) {
-            this.finish(r.dropped[i], { code: 'queue-full', message: 'dropped from the offline queue to make room' });
+            this.finish_(r.dropped[i], { code: 'queue-full', message: 'dropped from the offline queue to make room' });
           }
         }
-        this.pump();
+        this.pump_();
         return undefined;
       }
       err = { code: r.code, message: r.message };
     }
-    this.log.warn(TAG, 'publish to ' + topic + ' refused: ' + err.message);
+    this.log_.warn(TAG, 'publish to ' + topic + ' refused: ' + err.message);
     if (done) {
       const e = err;
-      this.sched.post(function () {
+      this.sched_.post(function () {
         done(e);
       }, 'mqtt.done');
     }
@@ -464,23 +464,23 @@ export class Client {
       encode({ type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list }, this.version);
     } catch (e) {
       const err = { code: 'invalid', message: e instanceof ProtocolError ? e.message : String(e) };
-      if (cb) this.sched.post(function () { cb(err, []); }, 'mqtt.done');
+      if (cb) this.sched_.post(function () { cb(err, []); }, 'mqtt.done');
       return err;
     }
     for (let i = 0; i < list.length; i++) {
       let found = false;
-      for (let j = 0; j < this.subs.length; j++) {
-        if (this.subs[j].sub.topic === list[i].topic) {
-          this.subs[j] = { sub: list[i], handler: handler || this.subs[j].handler };
+      for (let j = 0; j < this.subs_.length; j++) {
+        if (this.subs_[j].sub.topic === list[i].topic) {
+          this.subs_[j] = { sub: list[i], handler: handler || this.subs_[j].handler };
           found = true;
         }
       }
-      if (!found) this.subs.push({ sub: list[i], handler: handler });
+      if (!found) this.subs_.push({ sub: list[i], handler: handler });
     }
-    if (this.state === 'connected') this.sendControl(PacketType.SUBSCRIBE, list, cb);
+    if (this.state === 'connected') this.sendControl_(PacketType.SUBSCRIBE, list, cb);
     else if (cb) {
       // Sent with the next connection; report then.
-      this.queueControlCb(list, cb);
+      this.queueControlCb_(list, cb);
     }
     return undefined;
   }
@@ -488,10 +488,10 @@ export class Client {
   /** Stop a subscription (and its handler). */
   unsubscribe(filter: string, cb?: SubscribeCallback): void {
     const keep: SubEntry[] = [];
-    for (let i = 0; i < this.subs.length; i++) if (this.subs[i].sub.topic !== filter) keep.push(this.subs[i]);
-    this.subs = keep;
-    if (this.state === 'connected') this.sendControl(PacketType.UNSUBSCRIBE, [{ topic: filter, qos: 0 }], cb);
-    else if (cb) this.sched.post(function () { cb(undefined, []); }, 'mqtt.done');
+    for (let i = 0; i < this.subs_.length; i++) if (this.subs_[i].sub.topic !== filter) keep.push(this.subs_[i]);
+    this.subs_ = keep;
+    if (this.state === 'connected') this.sendControl_(PacketType.UNSUBSCRIBE, [{ topic: filter, qos: 0 }], cb);
+    else if (cb) this.sched_.post(function () { cb(undefined, []); }, 'mqtt.done');
   }
 
   /**
@@ -500,17 +500,17 @@ export class Client {
    */
   reconnect(why: string): void {
     if (this.state !== 'connected' && this.state !== 'waiting' && this.state !== 'connecting') return;
-    if (this.open && !this.awaitingConnack) this.send({ type: PacketType.DISCONNECT });
-    this.closeLink();
-    this.cancelTimers();
-    this.failPending('transport', 'reconnecting: ' + why);
-    this.setState('waiting', why + '; reconnect now');
-    this.connectNow();
+    if (this.open_ && !this.awaitingConnack_) this.send_({ type: PacketType.DISCONNECT });
+    this.closeLink_();
+    this.cancelTimers_();
+    this.failPending_('transport', 'reconnecting: ' + why);
+    this.setState_('waiting', why + '; reconnect now');
+    this.connectNow_();
   }
 
   /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
   isIdle(): boolean {
-    return this.session.stats().messages === 0 && this.pending.length === 0 && this.queuedCbs.length === 0;
+    return this.session.stats().messages === 0 && this.pending_.length === 0 && this.queuedCbs_.length === 0;
   }
 
   /**
@@ -519,76 +519,76 @@ export class Client {
    */
   linkUp(): void {
     if (this.state !== 'waiting') return;
-    this.log.info(TAG, 'link up: reconnecting now');
-    this.connectNow();
+    this.log_.info(TAG, 'link up: reconnecting now');
+    this.connectNow_();
   }
 
   /** Subscriptions currently held (restored on reconnect). */
   subscriptions(): Subscription[] {
     const out: Subscription[] = [];
-    for (let i = 0; i < this.subs.length; i++) out.push(this.subs[i].sub);
+    for (let i = 0; i < this.subs_.length; i++) out.push(this.subs_[i].sub);
     return out;
   }
 
   // ------------------------------------------------------------------ connection
 
-  private setState(s: ClientState, why: string): void {
+  private setState_(s: ClientState, why: string): void {
     if (this.state === s) return;
     this.state = s;
-    this.log.info(TAG, 'state ' + s + ' (' + why + ')');
-    this.emit('state', s, why, undefined);
+    this.log_.info(TAG, 'state ' + s + ' (' + why + ')');
+    this.emit_('state', s, why, undefined);
   }
 
-  private emit(event: string, a: unknown, b: unknown, c: unknown): void {
-    const list = this.handlers[event];
+  private emit_(event: string, a: unknown, b: unknown, c: unknown): void {
+    const list = this.handlers_[event];
     if (!list) return;
     for (let i = 0; i < list.length; i++) {
       try {
         list[i](a, b, c);
       } catch (e) {
-        this.log.error(TAG, 'application ' + event + ' handler threw: ' + String(e));
+        this.log_.error(TAG, 'application ' + event + ' handler threw: ' + String(e));
       }
     }
   }
 
-  private emitError(code: string, message: string, reasonCode?: number): void {
+  private emitError_(code: string, message: string, reasonCode?: number): void {
     const err: ClientError = { code: code, message: message };
     if (reasonCode !== undefined) err.reasonCode = reasonCode;
-    this.log.warn(TAG, code + ': ' + message);
-    this.emit('error', err, undefined, undefined);
+    this.log_.warn(TAG, code + ': ' + message);
+    this.emit_('error', err, undefined, undefined);
   }
 
-  private connectNow(): void {
-    this.cancelTimers();
-    if (this.linkBusy) {
+  private connectNow_(): void {
+    this.cancelTimers_();
+    if (this.linkBusy_) {
       // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
-      this.connectWhenClosed = true;
+      this.connectWhenClosed_ = true;
       return;
     }
     const broker = this.options.brokers[this.rotation.current % this.options.brokers.length];
-    this.gen++;
-    this.open = false;
-    this.awaitingConnack = false;
-    this.blocked = false;
+    this.gen_++;
+    this.open_ = false;
+    this.awaitingConnack_ = false;
+    this.blocked_ = false;
     this.stats.connects++;
-    this.setState('connecting', 'to ' + broker.host + ':' + broker.port);
+    this.setState_('connecting', 'to ' + broker.host + ':' + broker.port);
     const self = this;
-    this.timer = this.sched.after(this.options.connectTimeoutMs, function () {
-      self.timer = undefined;
-      self.emitError('timeout', 'no CONNACK within ' + self.options.connectTimeoutMs + ' ms');
-      self.dropLink('connect timeout');
+    this.timer_ = this.sched_.after(this.options.connectTimeoutMs, function () {
+      self.timer_ = undefined;
+      self.emitError_('timeout', 'no CONNACK within ' + self.options.connectTimeoutMs + ' ms');
+      self.dropLink_('connect timeout');
     }, 'mqtt.connect-timeout');
-    this.linkBusy = true;
-    this.attemptGen = this.gen;
-    this.transport.open({ host: broker.host, port: broker.port, tls: broker.tls });
+    this.linkBusy_ = true;
+    this.attemptGen_ = this.gen_;
+    this.transport_.open({ host: broker.host, port: broker.port, tls: broker.tls });
   }
 
-  private onOpen(): void {
-    this.open = true;
-    this.awaitingConnack = true;
+  private onOpen_(): void {
+    this.open_ = true;
+    this.awaitingConnack_ = true;
     const o = this.options;
     const v = this.version;
-    this.decoder = createDecoder(v, o.maxPacketSize);
+    this.decoder_ = createDecoder(v, o.maxPacketSize);
     const props: Properties = {};
     if (v === 5) {
       if (!o.clean) props.sessionExpiryInterval = o.sessionExpirySec;
@@ -609,69 +609,69 @@ export class Client {
       pkt.will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain };
       if (v === 5 && w.properties) pkt.will.properties = w.properties;
     }
-    this.send(pkt);
+    this.send_(pkt);
   }
 
-  private onData(bytes: Uint8Array): void {
-    this.lastRx = this.sched.now();
-    this.pingSentAt = -1; // any packet proves the link (issue: PINGRESP "or any packet")
+  private onData_(bytes: Uint8Array): void {
+    this.lastRx_ = this.sched_.now();
+    this.pingSentAt_ = -1; // any packet proves the link (issue: PINGRESP "or any packet")
     let packets: Packet[];
     try {
-      if (this.awaitingConnack && this.version === 5 && this.decoder.buffered === 0 && bytes[0] === 0x20 && bytes[1] === 0x02) {
+      if (this.awaitingConnack_ && this.version === 5 && this.decoder_.buffered === 0 && bytes[0] === 0x20 && bytes[1] === 0x02) {
         // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
         packets = createDecoder(4, 4).push(bytes.subarray(0, 4));
       } else {
-        packets = this.decoder.push(bytes);
+        packets = this.decoder_.push(bytes);
       }
     } catch (e) {
       const pe = e as ProtocolError;
-      this.protocolError(pe.message, pe.reasonCode);
+      this.protocolError_(pe.message, pe.reasonCode);
       return;
     }
     this.stats.bytesIn += bytes.length;
     this.stats.packetsIn += packets.length;
     for (let i = 0; i < packets.length; i++) {
-      if (!this.open) return;
-      this.handle(packets[i]);
+      if (!this.open_) return;
+      this.handle_(packets[i]);
     }
   }
 
-  private protocolError(message: string, reasonCode: number): void {
+  private protocolError_(message: string, reasonCode: number): void {
     this.stats.protocolErrors++;
-    this.emitError('protocol', message, reasonCode);
-    if (this.version === 5 && this.open && !this.awaitingConnack) {
-      this.send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
+    this.emitError_('protocol', message, reasonCode);
+    if (this.version === 5 && this.open_ && !this.awaitingConnack_) {
+      this.send_({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
     }
-    this.dropLink('protocol error');
+    this.dropLink_('protocol error');
   }
 
-  private handle(p: Packet): void {
-    if (this.awaitingConnack && p.type !== PacketType.CONNACK) {
-      this.protocolError('expected CONNACK, got packet type ' + p.type, 0x82);
+  private handle_(p: Packet): void {
+    if (this.awaitingConnack_ && p.type !== PacketType.CONNACK) {
+      this.protocolError_('expected CONNACK, got packet type ' + p.type, 0x82);
       return;
     }
     switch (p.type) {
       case PacketType.CONNACK:
-        if (!this.awaitingConnack) {
-          this.protocolError('second CONNACK', 0x82);
+        if (!this.awaitingConnack_) {
+          this.protocolError_('second CONNACK', 0x82);
           return;
         }
-        this.onConnack(p);
+        this.onConnack_(p);
         return;
       case PacketType.PUBLISH:
-        this.onPublish(p);
+        this.onPublish_(p);
         return;
       case PacketType.PUBACK:
       case PacketType.PUBCOMP: {
         const m = this.session.complete(p.packetId, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
         if (!m) {
-          this.protocolError((p.type === PacketType.PUBACK ? 'PUBACK' : 'PUBCOMP') + ' for packet id ' + p.packetId + ' never issued', 0x82);
+          this.protocolError_((p.type === PacketType.PUBACK ? 'PUBACK' : 'PUBCOMP') + ' for packet id ' + p.packetId + ' never issued', 0x82);
           return;
         }
         const rc = p.reasonCode || 0;
-        this.ackProgress();
-        this.finish(m.seq, rc >= 0x80 ? { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc } : undefined);
-        this.pump();
+        this.ackProgress_();
+        this.finish_(m.seq, rc >= 0x80 ? { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc } : undefined);
+        this.pump_();
         return;
       }
       case PacketType.PUBREC: {
@@ -680,83 +680,83 @@ export class Client {
           // v5: the broker refused the message; the QoS 2 flow ends here.
           const m = this.session.complete(p.packetId, 'pubcomp');
           if (!m) {
-            this.protocolError('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
+            this.protocolError_('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
             return;
           }
-          this.finish(m.seq, { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc });
-          this.pump();
+          this.finish_(m.seq, { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc });
+          this.pump_();
           return;
         }
         const m = this.session.received(p.packetId);
         if (!m) {
-          this.protocolError('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
+          this.protocolError_('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
           return;
         }
-        this.ackProgress();
-        this.send({ type: PacketType.PUBREL, packetId: p.packetId });
+        this.ackProgress_();
+        this.send_({ type: PacketType.PUBREL, packetId: p.packetId });
         return;
       }
       case PacketType.PUBREL: {
         const held = this.session.inboundRelease(p.packetId);
-        this.send({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: held || this.version === 4 ? 0 : 0x92 });
+        this.send_({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: held || this.version === 4 ? 0 : 0x92 });
         return;
       }
       case PacketType.SUBACK:
       case PacketType.UNSUBACK:
-        this.onSuback(p.packetId, p.type, p.type === PacketType.SUBACK ? p.reasonCodes : p.reasonCodes || []);
+        this.onSuback_(p.packetId, p.type, p.type === PacketType.SUBACK ? p.reasonCodes : p.reasonCodes || []);
         return;
       case PacketType.PINGRESP:
         if (this.stats.pings > this.stats.pingresps) {
           this.stats.pingresps++;
-          this.stats.lastPingRttMs = this.sched.now() - this.lastPingAt;
-          this.emit('pong', this.stats.lastPingRttMs, Math.round(this.idleAtPingMs / 1000), undefined);
+          this.stats.lastPingRttMs = this.sched_.now() - this.lastPingAt_;
+          this.emit_('pong', this.stats.lastPingRttMs, Math.round(this.idleAtPingMs_ / 1000), undefined);
         }
         return;
       case PacketType.DISCONNECT:
-        this.emitError('protocol', 'broker sent DISCONNECT' + (p.reasonCode ? ' with reason 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
-        this.dropLink('broker disconnected');
+        this.emitError_('protocol', 'broker sent DISCONNECT' + (p.reasonCode ? ' with reason 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+        this.dropLink_('broker disconnected');
         return;
       default:
         // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
-        this.protocolError('unexpected packet type ' + p.type + ' from the broker', 0x82);
+        this.protocolError_('unexpected packet type ' + p.type + ' from the broker', 0x82);
     }
   }
 
-  private onConnack(p: Extract<Packet, { type: PacketType.CONNACK }>): void {
+  private onConnack_(p: Extract<Packet, { type: PacketType.CONNACK }>): void {
     const v5 = this.version === 5;
     const code = p.reasonCode;
     if (code !== 0) {
       if (this.options.version === 'auto' && v5 && (code === 1 || code === 0x84)) {
-        this.log.info(TAG, 'broker refused MQTT 5.0, falling back to 3.1.1');
+        this.log_.info(TAG, 'broker refused MQTT 5.0, falling back to 3.1.1');
         // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
         this.version = 4;
-        this.awaitingConnack = false;
-        this.dropLink('protocol fallback', 0);
+        this.awaitingConnack_ = false;
+        this.dropLink_('protocol fallback', 0);
         return;
       }
       const text = CONNACK_TEXT[code] || 'code 0x' + code.toString(16);
-      this.emitError('refused', 'broker refused the connection: ' + text, code);
-      this.nextFailCapped = isAuthRefusal(code, v5);
-      this.awaitingConnack = false;
-      this.dropLink('refused: ' + text);
+      this.emitError_('refused', 'broker refused the connection: ' + text, code);
+      this.nextFailCapped_ = isAuthRefusal(code, v5);
+      this.awaitingConnack_ = false;
+      this.dropLink_('refused: ' + text);
       return;
     }
-    this.awaitingConnack = false;
+    this.awaitingConnack_ = false;
     this.stats.connackOk++;
-    this.cancelTimer();
-    this.connectedAt = this.sched.now();
-    this.rotation.up(this.connectedAt);
+    this.cancelTimer_();
+    this.connectedAt_ = this.sched_.now();
+    this.rotation.up(this.connectedAt_);
     const props = p.properties || {};
-    this.keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : this.options.keepAliveSec) * 1000;
+    this.keepAliveMs_ = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : this.options.keepAliveSec) * 1000;
     // Spread the ping phase: pretend the link has been idle for a random part of the interval.
-    const shift = Math.floor(this.interval() * this.options.pingJitter * this.random.next());
-    this.lastTx = this.connectedAt - shift;
-    this.lastRx = this.connectedAt - shift;
-    this.pingSentAt = -1;
-    this.ackWaitSince = -1;
-    this.inflightMax = Math.min(this.options.maxInflight, props.receiveMaximum || 65535);
-    this.brokerMaxPacket = props.maximumPacketSize || 268435460;
-    this.emit('connack', p, undefined, undefined);
+    const shift = Math.floor(this.interval() * this.options.pingJitter * this.random_.next());
+    this.lastTx_ = this.connectedAt_ - shift;
+    this.lastRx_ = this.connectedAt_ - shift;
+    this.pingSentAt_ = -1;
+    this.ackWaitSince_ = -1;
+    this.inflightMax_ = Math.min(this.options.maxInflight, props.receiveMaximum || 65535);
+    this.brokerMaxPacket_ = props.maximumPacketSize || 268435460;
+    this.emit_('connack', p, undefined, undefined);
     const present = p.sessionPresent && !this.options.clean;
     if (!present) this.session.resetForNewSession();
     // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before the
@@ -765,102 +765,102 @@ export class Client {
       const inflight = this.session.inflight();
       for (let i = 0; i < inflight.length; i++) {
         const m = inflight[i];
-        if (m.state === MsgState.RELEASED) this.send({ type: PacketType.PUBREL, packetId: m.packetId });
-        else this.send(this.publishPacket(m, true));
+        if (m.state === MsgState.RELEASED) this.send_({ type: PacketType.PUBREL, packetId: m.packetId });
+        else this.send_(this.publishPacket_(m, true));
       }
-      if (inflight.length) this.ackWaitSince = this.sched.now();
+      if (inflight.length) this.ackWaitSince_ = this.sched_.now();
     }
-    if (!present && this.subs.length) this.sendControl(PacketType.SUBSCRIBE, this.subscriptions(), undefined);
-    this.setState('connected', present ? 'session resumed' : 'new session');
-    this.flushControlCbs();
-    this.armKeepAlive();
-    this.pump();
+    if (!present && this.subs_.length) this.sendControl_(PacketType.SUBSCRIBE, this.subscriptions(), undefined);
+    this.setState_('connected', present ? 'session resumed' : 'new session');
+    this.flushControlCbs_();
+    this.armKeepAlive_();
+    this.pump_();
   }
 
-  private onPublish(p: PublishPacket): void {
+  private onPublish_(p: PublishPacket): void {
     if (p.properties && p.properties.topicAlias !== undefined) {
       // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
-      this.protocolError('topic alias not allowed', 0x94);
+      this.protocolError_('topic alias not allowed', 0x94);
       return;
     }
     if (p.qos === 2) {
       const id = p.packetId as number;
-      if (this.session.inboundQos2(id)) this.deliver(p);
-      this.send({ type: PacketType.PUBREC, packetId: id });
+      if (this.session.inboundQos2(id)) this.deliver_(p);
+      this.send_({ type: PacketType.PUBREC, packetId: id });
       return;
     }
-    this.deliver(p);
-    if (p.qos === 1) this.send({ type: PacketType.PUBACK, packetId: p.packetId as number });
+    this.deliver_(p);
+    if (p.qos === 1) this.send_({ type: PacketType.PUBACK, packetId: p.packetId as number });
   }
 
-  private deliver(p: PublishPacket): void {
-    for (let i = 0; i < this.subs.length; i++) {
-      const s = this.subs[i];
+  private deliver_(p: PublishPacket): void {
+    for (let i = 0; i < this.subs_.length; i++) {
+      const s = this.subs_[i];
       if (s.handler && topicMatches(s.sub.topic, p.topic)) {
         try {
           s.handler(p.topic, p.payload, p);
         } catch (e) {
-          this.log.error(TAG, 'message handler for ' + s.sub.topic + ' threw: ' + String(e));
+          this.log_.error(TAG, 'message handler for ' + s.sub.topic + ' threw: ' + String(e));
         }
       }
     }
-    this.emit('message', p.topic, p.payload, p);
+    this.emit_('message', p.topic, p.payload, p);
   }
 
   /** Close the link and schedule a reconnect (unless stopped). */
-  private dropLink(why: string, delayOverrideMs?: number): void {
-    this.closeLink();
-    this.onClosed(why, delayOverrideMs);
+  private dropLink_(why: string, delayOverrideMs?: number): void {
+    this.closeLink_();
+    this.onClosed_(why, delayOverrideMs);
   }
 
-  private closeLink(): void {
-    this.gen++; // ignore every event of the old connection from here on
-    this.open = false;
-    this.awaitingConnack = false;
-    this.transport.close();
-    this.decoder.reset();
+  private closeLink_(): void {
+    this.gen_++; // ignore every event of the old connection from here on
+    this.open_ = false;
+    this.awaitingConnack_ = false;
+    this.transport_.close();
+    this.decoder_.reset();
   }
 
-  private onClosed(why: string, delayOverrideMs?: number): void {
+  private onClosed_(why: string, delayOverrideMs?: number): void {
     if (this.state === 'stopped') return;
-    this.gen++;
-    this.open = false;
-    this.awaitingConnack = false;
-    this.cancelTimers();
+    this.gen_++;
+    this.open_ = false;
+    this.awaitingConnack_ = false;
+    this.cancelTimers_();
     this.stats.disconnects++;
-    this.failPending('transport', 'connection lost before the broker answered');
-    const now = this.sched.now();
+    this.failPending_('transport', 'connection lost before the broker answered');
+    const now = this.sched_.now();
     // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
     // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
-    if (this.connectedAt > 0) this.rotation.down(now);
-    this.connectedAt = 0;
+    if (this.connectedAt_ > 0) this.rotation.down(now);
+    this.connectedAt_ = 0;
     let delay: number;
     if (delayOverrideMs !== undefined) {
       delay = delayOverrideMs;
     } else {
-      const r = this.options.backoff.jitter === 'none' ? 0.999999 : this.random.next();
-      const choice = this.rotation.failed(now, r, this.nextFailCapped);
+      const r = this.options.backoff.jitter === 'none' ? 0.999999 : this.random_.next();
+      const choice = this.rotation.failed(now, r, this.nextFailCapped_);
       delay = choice.delayMs;
     }
-    this.nextFailCapped = false;
-    this.setState('waiting', why + '; reconnect in ' + delay + ' ms');
+    this.nextFailCapped_ = false;
+    this.setState_('waiting', why + '; reconnect in ' + delay + ' ms');
     const self = this;
-    this.timer = this.sched.after(delay, function () {
-      self.timer = undefined;
-      self.connectNow();
+    this.timer_ = this.sched_.after(delay, function () {
+      self.timer_ = undefined;
+      self.connectNow_();
     }, 'mqtt.reconnect');
   }
 
-  private cancelTimer(): void {
-    if (this.timer !== undefined) this.sched.cancel(this.timer);
-    this.timer = undefined;
+  private cancelTimer_(): void {
+    if (this.timer_ !== undefined) this.sched_.cancel(this.timer_);
+    this.timer_ = undefined;
   }
 
-  private cancelTimers(): void {
-    this.cancelTimer();
-    if (this.kaTimer !== undefined) this.sched.cancel(this.kaTimer);
-    this.kaTimer = undefined;
-    for (let i = 0; i < this.pending.length; i++) this.sched.cancel(this.pending[i].timer);
+  private cancelTimers_(): void {
+    this.cancelTimer_();
+    if (this.kaTimer_ !== undefined) this.sched_.cancel(this.kaTimer_);
+    this.kaTimer_ = undefined;
+    for (let i = 0; i < this.pending_.length; i++) this.sched_.cancel(this.pending_[i].timer);
   }
 
   // ------------------------------------------------------------------ keep-alive
@@ -871,35 +871,35 @@ export class Client {
    * overdue by ackProbeMs (early probe). The PINGRESP (or any packet) must arrive within
    * pingTimeoutMs of the PINGREQ, or the link is declared dead, closed, and reconnected.
    */
-  private armKeepAlive(): void {
-    if (this.kaTimer !== undefined) this.sched.cancel(this.kaTimer);
-    this.kaTimer = undefined;
+  private armKeepAlive_(): void {
+    if (this.kaTimer_ !== undefined) this.sched_.cancel(this.kaTimer_);
+    this.kaTimer_ = undefined;
     const interval = this.interval();
     if (interval <= 0 || this.state !== 'connected') return;
-    const now = this.sched.now();
+    const now = this.sched_.now();
     let due: number;
-    if (this.pingSentAt >= 0) {
-      due = this.pingSentAt + this.options.pingTimeoutMs;
+    if (this.pingSentAt_ >= 0) {
+      due = this.pingSentAt_ + this.options.pingTimeoutMs;
     } else {
-      due = Math.min(this.lastTx, this.lastRx) + interval;
-      if (this.ackWaitSince >= 0 && this.options.ackProbeMs > 0) due = Math.min(due, this.ackWaitSince + this.options.ackProbeMs);
+      due = Math.min(this.lastTx_, this.lastRx_) + interval;
+      if (this.ackWaitSince_ >= 0 && this.options.ackProbeMs > 0) due = Math.min(due, this.ackWaitSince_ + this.options.ackProbeMs);
     }
     const self = this;
-    this.kaTimer = this.sched.at(Math.max(due, now), function () {
-      self.kaTimer = undefined;
-      self.keepAliveTick();
+    this.kaTimer_ = this.sched_.at(Math.max(due, now), function () {
+      self.kaTimer_ = undefined;
+      self.keepAliveTick_();
     }, 'mqtt.keepalive');
   }
 
   /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
   keepAlive(): number {
-    return this.keepAliveMs / 1000;
+    return this.keepAliveMs_ / 1000;
   }
 
   /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
   interval(): number {
-    const ka = this.keepAliveMs;
-    const want = this.pingIntervalMs;
+    const ka = this.keepAliveMs_;
+    const want = this.pingIntervalMs_;
     if (want > 0 && (ka <= 0 || want < ka)) return want;
     return ka;
   }
@@ -909,66 +909,66 @@ export class Client {
    * force). Never above the keep-alive the broker agreed to. Takes effect at once.
    */
   setPingInterval(sec: number): void {
-    this.pingIntervalMs = sec > 0 ? sec * 1000 : 0;
-    this.armKeepAlive();
+    this.pingIntervalMs_ = sec > 0 ? sec * 1000 : 0;
+    this.armKeepAlive_();
   }
 
-  private keepAliveTick(): void {
+  private keepAliveTick_(): void {
     if (this.state !== 'connected') return;
-    const now = this.sched.now();
-    if (this.pingSentAt >= 0) {
-      if (now - this.pingSentAt >= this.options.pingTimeoutMs) {
-        const idleSec = Math.round(this.idleAtPingMs / 1000);
-        this.emitError('timeout', 'no PINGRESP within ' + this.options.pingTimeoutMs + ' ms: link is dead');
-        this.emit('dead', idleSec, undefined, undefined);
-        this.dropLink('ping timeout');
+    const now = this.sched_.now();
+    if (this.pingSentAt_ >= 0) {
+      if (now - this.pingSentAt_ >= this.options.pingTimeoutMs) {
+        const idleSec = Math.round(this.idleAtPingMs_ / 1000);
+        this.emitError_('timeout', 'no PINGRESP within ' + this.options.pingTimeoutMs + ' ms: link is dead');
+        this.emit_('dead', idleSec, undefined, undefined);
+        this.dropLink_('ping timeout');
         return;
       }
-    } else if (now - Math.min(this.lastTx, this.lastRx) >= this.interval()) {
+    } else if (now - Math.min(this.lastTx_, this.lastRx_) >= this.interval()) {
       this.ping();
-    } else if (this.ackWaitSince >= 0 && this.options.ackProbeMs > 0 && now - this.ackWaitSince >= this.options.ackProbeMs) {
-      this.log.info(TAG, 'ack overdue by ' + (now - this.ackWaitSince) + ' ms: probing the link');
+    } else if (this.ackWaitSince_ >= 0 && this.options.ackProbeMs > 0 && now - this.ackWaitSince_ >= this.options.ackProbeMs) {
+      this.log_.info(TAG, 'ack overdue by ' + (now - this.ackWaitSince_) + ' ms: probing the link');
       this.ping();
     }
-    this.armKeepAlive();
+    this.armKeepAlive_();
   }
 
   /** Send a PINGREQ now and start the PINGRESP watchdog (no-op while one is outstanding). */
   ping(): void {
-    if (this.state !== 'connected' || this.pingSentAt >= 0) return;
-    const now = this.sched.now();
-    this.idleAtPingMs = now - this.lastRx;
-    this.send({ type: PacketType.PINGREQ });
+    if (this.state !== 'connected' || this.pingSentAt_ >= 0) return;
+    const now = this.sched_.now();
+    this.idleAtPingMs_ = now - this.lastRx_;
+    this.send_({ type: PacketType.PINGREQ });
     this.stats.pings++;
-    this.pingSentAt = now;
-    this.lastPingAt = now;
-    this.armKeepAlive();
+    this.pingSentAt_ = now;
+    this.lastPingAt_ = now;
+    this.armKeepAlive_();
   }
 
   // ------------------------------------------------------------------ sending
 
-  private limitOut(): number {
-    return this.brokerMaxPacket;
+  private limitOut_(): number {
+    return this.brokerMaxPacket_;
   }
 
-  private send(p: Packet): boolean {
+  private send_(p: Packet): boolean {
     let bytes: Uint8Array;
     try {
       bytes = encode(p, this.version);
     } catch (e) {
       // Our own packets were validated when the app handed them over; this is a bug, not a crash.
-      this.log.error(TAG, 'cannot encode packet type ' + p.type + ': ' + String(e));
+      this.log_.error(TAG, 'cannot encode packet type ' + p.type + ': ' + String(e));
       return false;
     }
-    this.lastTx = this.sched.now();
+    this.lastTx_ = this.sched_.now();
     this.stats.packetsOut++;
     this.stats.bytesOut += bytes.length;
-    const ok = this.transport.write(bytes);
-    if (!ok) this.blocked = true;
+    const ok = this.transport_.write(bytes);
+    if (!ok) this.blocked_ = true;
     return true;
   }
 
-  private publishPacket(m: OutMessage, dup: boolean): PublishPacket {
+  private publishPacket_(m: OutMessage, dup: boolean): PublishPacket {
     const p: PublishPacket = { type: PacketType.PUBLISH, topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup && m.qos > 0 };
     if (m.qos > 0) p.packetId = m.packetId;
     if (this.version === 5 && m.properties) p.properties = m.properties;
@@ -976,84 +976,84 @@ export class Client {
   }
 
   /** Send queued messages while connected, not blocked, and under the in-flight window. */
-  private pump(): void {
-    while (this.state === 'connected' && !this.blocked) {
+  private pump_(): void {
+    while (this.state === 'connected' && !this.blocked_) {
       const m = this.session.nextQueued();
       if (!m) return;
-      if (m.qos > 0 && this.session.inflightCount() >= this.inflightMax) return;
+      if (m.qos > 0 && this.session.inflightCount() >= this.inflightMax_) return;
       let id = 0;
       if (m.qos > 0) {
-        id = this.allocateId();
+        id = this.allocateId_();
         if (id === 0) return;
       }
       m.packetId = id;
-      const p = this.publishPacket(m, false);
+      const p = this.publishPacket_(m, false);
       let size = -1;
       try {
         size = encode(p, this.version).length;
       } catch (e) {
         size = -1;
       }
-      if (size < 0 || size > this.limitOut()) {
+      if (size < 0 || size > this.limitOut_()) {
         // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
         this.session.markSent(m.seq, id);
         if (m.qos > 0) this.session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-        this.finish(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' exceeds the broker maximum packet size ' + this.limitOut() });
+        this.finish_(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' exceeds the broker maximum packet size ' + this.limitOut_() });
         continue;
       }
-      this.send(p);
+      this.send_(p);
       this.session.markSent(m.seq, id);
-      if (m.qos === 0) this.finish(m.seq, undefined);
-      else if (this.ackWaitSince < 0) {
-        this.ackWaitSince = this.sched.now();
-        this.armKeepAlive();
+      if (m.qos === 0) this.finish_(m.seq, undefined);
+      else if (this.ackWaitSince_ < 0) {
+        this.ackWaitSince_ = this.sched_.now();
+        this.armKeepAlive_();
       }
     }
   }
 
   /** An ack arrived: the wait for the next one starts now (or ends when nothing is in flight). */
-  private ackProgress(): void {
-    this.ackWaitSince = this.session.inflightCount() > 0 ? this.sched.now() : -1;
+  private ackProgress_(): void {
+    this.ackWaitSince_ = this.session.inflightCount() > 0 ? this.sched_.now() : -1;
   }
 
-  private allocateId(): number {
+  private allocateId_(): number {
     for (let tries = 0; tries < 8; tries++) {
       const id = this.session.allocateId();
       if (id === 0) return 0;
       let clash = false;
-      for (let i = 0; i < this.pending.length; i++) if (this.pending[i].id === id) clash = true;
+      for (let i = 0; i < this.pending_.length; i++) if (this.pending_[i].id === id) clash = true;
       if (!clash) return id;
     }
     return 0;
   }
 
-  private finish(seq: number, err: ClientError | undefined): void {
+  private finish_(seq: number, err: ClientError | undefined): void {
     const key = String(seq);
-    const cb = this.done[key];
+    const cb = this.done_[key];
     if (!cb) return;
-    delete this.done[key];
+    delete this.done_[key];
     try {
       cb(err);
     } catch (e) {
-      this.log.error(TAG, 'publish callback threw: ' + String(e));
+      this.log_.error(TAG, 'publish callback threw: ' + String(e));
     }
   }
 
   // ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
 
 
-  private queueControlCb(list: Subscription[], cb: SubscribeCallback): void {
-    this.queuedCbs.push({ list: list, cb: cb });
+  private queueControlCb_(list: Subscription[], cb: SubscribeCallback): void {
+    this.queuedCbs_.push({ list: list, cb: cb });
   }
 
-  private flushControlCbs(): void {
-    const q = this.queuedCbs;
-    this.queuedCbs = [];
-    for (let i = 0; i < q.length; i++) this.sendControl(PacketType.SUBSCRIBE, q[i].list, q[i].cb);
+  private flushControlCbs_(): void {
+    const q = this.queuedCbs_;
+    this.queuedCbs_ = [];
+    for (let i = 0; i < q.length; i++) this.sendControl_(PacketType.SUBSCRIBE, q[i].list, q[i].cb);
   }
 
-  private sendControl(kind: number, list: Subscription[], cb: SubscribeCallback | undefined): void {
-    const id = this.allocateId();
+  private sendControl_(kind: number, list: Subscription[], cb: SubscribeCallback | undefined): void {
+    const id = this.allocateId_();
     if (id === 0) {
       if (cb) cb({ code: 'queue-full', message: 'no free packet id' }, []);
       return;
@@ -1067,56 +1067,56 @@ export class Client {
       packet = { type: PacketType.UNSUBSCRIBE, packetId: id, topics: topics };
     }
     const self = this;
-    const timer = this.sched.after(this.options.ackTimeoutMs, function () {
-      self.emitError('timeout', (kind === PacketType.SUBSCRIBE ? 'SUBACK' : 'UNSUBACK') + ' did not come within ' + self.options.ackTimeoutMs + ' ms');
-      self.dropLink('ack timeout');
+    const timer = this.sched_.after(this.options.ackTimeoutMs, function () {
+      self.emitError_('timeout', (kind === PacketType.SUBSCRIBE ? 'SUBACK' : 'UNSUBACK') + ' did not come within ' + self.options.ackTimeoutMs + ' ms');
+      self.dropLink_('ack timeout');
     }, 'mqtt.suback-timeout');
-    this.pending.push({ id: id, kind: kind, packet: packet, timer: timer, cb: cb });
-    this.send(packet);
+    this.pending_.push({ id: id, kind: kind, packet: packet, timer: timer, cb: cb });
+    this.send_(packet);
   }
 
-  private onSuback(id: number, type: number, codes: number[]): void {
+  private onSuback_(id: number, type: number, codes: number[]): void {
     let idx = -1;
-    for (let i = 0; i < this.pending.length; i++) if (this.pending[i].id === id) idx = i;
+    for (let i = 0; i < this.pending_.length; i++) if (this.pending_[i].id === id) idx = i;
     const want = type === PacketType.SUBACK ? PacketType.SUBSCRIBE : PacketType.UNSUBSCRIBE;
-    if (idx < 0 || this.pending[idx].kind !== want) {
-      this.protocolError((type === PacketType.SUBACK ? 'SUBACK' : 'UNSUBACK') + ' for packet id ' + id + ' never issued', 0x82);
+    if (idx < 0 || this.pending_[idx].kind !== want) {
+      this.protocolError_((type === PacketType.SUBACK ? 'SUBACK' : 'UNSUBACK') + ' for packet id ' + id + ' never issued', 0x82);
       return;
     }
-    const pend = this.pending[idx];
-    this.pending.splice(idx, 1);
-    this.sched.cancel(pend.timer);
+    const pend = this.pending_[idx];
+    this.pending_.splice(idx, 1);
+    this.sched_.cancel(pend.timer);
     let err: ClientError | undefined;
     if (pend.packet.type === PacketType.SUBSCRIBE) {
       const subs = pend.packet.subscriptions;
       if (codes.length !== subs.length) {
-        this.protocolError('SUBACK has ' + codes.length + ' codes for ' + subs.length + ' filters', 0x82);
+        this.protocolError_('SUBACK has ' + codes.length + ' codes for ' + subs.length + ' filters', 0x82);
         return;
       }
       const failed: string[] = [];
       for (let i = 0; i < codes.length; i++) if (codes[i] >= 0x80) failed.push(subs[i].topic + ' (0x' + codes[i].toString(16) + ')');
       if (failed.length) {
         err = { code: 'rejected', message: 'subscription refused: ' + failed.join(', '), reasonCode: codes[0] >= 0x80 ? codes[0] : undefined };
-        this.emitError('rejected', err.message, err.reasonCode);
+        this.emitError_('rejected', err.message, err.reasonCode);
       }
     }
     if (pend.cb) {
       try {
         pend.cb(err, codes);
       } catch (e) {
-        this.log.error(TAG, 'subscribe callback threw: ' + String(e));
+        this.log_.error(TAG, 'subscribe callback threw: ' + String(e));
       }
     }
   }
 
-  private failPending(code: string, message: string): void {
-    const p = this.pending;
-    this.pending = [];
+  private failPending_(code: string, message: string): void {
+    const p = this.pending_;
+    this.pending_ = [];
     for (let i = 0; i < p.length; i++) {
-      this.sched.cancel(p[i].timer);
+      this.sched_.cancel(p[i].timer);
       // A SUBSCRIBE that was never answered is retried on the next connection.
       if (p[i].packet.type === PacketType.SUBSCRIBE && p[i].cb && code !== 'stopped') {
-        this.queuedCbs.push({ list: (p[i].packet as Extract<Packet, { type: PacketType.SUBSCRIBE }>).subscriptions, cb: p[i].cb as SubscribeCallback });
+        this.queuedCbs_.push({ list: (p[i].packet as Extract<Packet, { type: PacketType.SUBSCRIBE }>).subscriptions, cb: p[i].cb as SubscribeCallback });
       } else if (p[i].cb) {
         (p[i].cb as SubscribeCallback)({ code: code, message: message }, []);
       }

@@ -105,66 +105,66 @@ export class Device {
   /** Set when the device has asked the HAL for deep sleep (on a desktop/mock the call returns). */
   asleep: boolean;
 
-  private hal: DeviceHal;
-  private handlers: { [event: string]: Array<(a: unknown) => void> };
-  private tickTask: TaskId | undefined;
-  private syncTask: TaskId | undefined;
-  private linkTask: TaskId | undefined;
-  private linkBackoff: Backoff;
+  private hal_: DeviceHal;
+  private handlers_: { [event: string]: Array<(a: unknown) => void> };
+  private tickTask_: TaskId | undefined;
+  private syncTask_: TaskId | undefined;
+  private linkTask_: TaskId | undefined;
+  private linkBackoff_: Backoff;
   /** The will delay the current connection was made with (v5), to know if sleep needs a re-CONNECT. */
-  private connectedForSleep: boolean;
-  private sleeping: boolean;
+  private connectedForSleep_: boolean;
+  private sleeping_: boolean;
 
   constructor(client: Client, hal: DeviceHal, opts: DeviceOptions) {
     this.client = client;
-    this.hal = hal;
+    this.hal_ = hal;
     this.opts = opts;
     const now = hal.scheduler.now();
     this.modes = new PowerModes(opts.modes, now);
     this.paths = new PathLimits(opts.pathLimits);
-    this.linkBackoff = new Backoff(opts.linkBackoff);
+    this.linkBackoff_ = new Backoff(opts.linkBackoff);
     this.checkIns = 0;
     this.asleep = false;
-    this.handlers = {};
-    this.tickTask = undefined;
-    this.syncTask = undefined;
-    this.linkTask = undefined;
-    this.connectedForSleep = false;
-    this.sleeping = false;
-    this.restore();
+    this.handlers_ = {};
+    this.tickTask_ = undefined;
+    this.syncTask_ = undefined;
+    this.linkTask_ = undefined;
+    this.connectedForSleep_ = false;
+    this.sleeping_ = false;
+    this.restore_();
     const self = this;
     client.on('publish', function (_topic: string, _qos: number, quiet: boolean) {
-      if (!quiet) self.traffic('publish');
+      if (!quiet) self.traffic_('publish');
     });
     client.on('message', function () {
-      self.traffic('inbound');
+      self.traffic_('inbound');
     });
     client.on('dead', function (idleSec: number) {
       // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
       // The next connection declares and pings within what was learned.
-      self.paths.died(self.networkId(), idleSec, self.hal.scheduler.now());
-      if (self.modes.mode !== 'sleep' || self.opts.transport === 'cellular') self.prepareConnect(self.modes.mode);
-      self.save();
+      self.paths.died(self.networkId_(), idleSec, self.hal_.scheduler.now());
+      if (self.modes.mode !== 'sleep' || self.opts.transport === 'cellular') self.prepareConnect_(self.modes.mode);
+      self.save_();
     });
     client.on('pong', function (_rtt: number, idleSec: number) {
-      self.paths.survived(self.networkId(), idleSec, self.hal.scheduler.now());
+      self.paths.survived(self.networkId_(), idleSec, self.hal_.scheduler.now());
     });
     client.on('state', function (s: string) {
-      if (s === 'connected') self.onConnected();
+      if (s === 'connected') self.onConnected_();
     });
     const link = hal.link;
     if (link) {
       link.setHandler({
         onUp: function () {
           hal.scheduler.post(function () {
-            self.linkBackoff.up(hal.scheduler.now());
+            self.linkBackoff_.up(hal.scheduler.now());
             hal.log.info(TAG, 'link up (' + link.networkId() + ')');
             self.client.linkUp();
           }, 'device.link-up');
         },
         onDown: function (reason: string) {
           hal.scheduler.post(function () {
-            self.onLinkDown(reason);
+            self.onLinkDown_(reason);
           }, 'device.link-down');
         },
       });
@@ -178,7 +178,7 @@ export class Device {
 
   /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
   on(event: 'mode' | 'sleep' | 'checkin', fn: (a: any) => void): void {
-    (this.handlers[event] || (this.handlers[event] = [])).push(fn);
+    (this.handlers_[event] || (this.handlers_[event] = [])).push(fn);
   }
 
   get mode(): PowerMode {
@@ -187,94 +187,94 @@ export class Device {
 
   /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
   start(): void {
-    if (this.hal.link) this.hal.link.up();
+    if (this.hal_.link) this.hal_.link.up();
     if (this.modes.mode === 'sleep' && this.opts.transport !== 'cellular') {
-      if (this.hal.power.wakeCause() === 'timer') this.checkIns++;
-      this.emit('checkin', this.checkIns);
-      this.hal.log.info(TAG, 'check-in ' + this.checkIns + ' (wake: ' + this.hal.power.wakeCause() + ')');
-      this.prepareConnect('sleep');
+      if (this.hal_.power.wakeCause() === 'timer') this.checkIns++;
+      this.emit_('checkin', this.checkIns);
+      this.hal_.log.info(TAG, 'check-in ' + this.checkIns + ' (wake: ' + this.hal_.power.wakeCause() + ')');
+      this.prepareConnect_('sleep');
       this.client.start();
-      this.armSync();
+      this.armSync_();
     } else {
-      this.prepareConnect(this.modes.mode);
+      this.prepareConnect_(this.modes.mode);
       this.client.start();
-      this.applyMode();
+      this.applyMode_();
     }
-    this.armTick();
+    this.armTick_();
   }
 
   /** The application wants the device awake (a button, a sensor event). */
   wake(): void {
-    this.traffic('wake');
+    this.traffic_('wake');
   }
 
   /** The application asks for sleep now. */
   sleep(): void {
-    this.change(this.modes.requestSleep(this.hal.scheduler.now()));
+    this.change_(this.modes.requestSleep(this.hal_.scheduler.now()));
   }
 
   /** A battery reading (mV): under the board's threshold the device goes to sleep. */
   battery(mv: number): void {
-    this.change(this.modes.battery(mv, this.hal.scheduler.now()));
+    this.change_(this.modes.battery(mv, this.hal_.scheduler.now()));
   }
 
   // ------------------------------------------------------------------ modes
 
-  private traffic(reason: string): void {
-    const ch = this.modes.appTraffic(this.hal.scheduler.now(), reason);
-    if (ch && this.syncTask !== undefined) {
+  private traffic_(reason: string): void {
+    const ch = this.modes.appTraffic(this.hal_.scheduler.now(), reason);
+    if (ch && this.syncTask_ !== undefined) {
       // A check-in turned into real work: stay awake.
-      this.hal.scheduler.cancel(this.syncTask);
-      this.syncTask = undefined;
+      this.hal_.scheduler.cancel(this.syncTask_);
+      this.syncTask_ = undefined;
     }
-    this.change(ch);
-    this.armTick();
+    this.change_(ch);
+    this.armTick_();
   }
 
-  private change(ch: ModeChange | undefined): void {
+  private change_(ch: ModeChange | undefined): void {
     if (!ch) return;
-    this.hal.log.info(TAG, 'mode ' + ch.from + ' -> ' + ch.to + ' (' + ch.reason + ')');
-    this.emit('mode', ch);
-    this.save();
-    if (ch.to === 'sleep') this.enterSleep();
+    this.hal_.log.info(TAG, 'mode ' + ch.from + ' -> ' + ch.to + ' (' + ch.reason + ')');
+    this.emit_('mode', ch);
+    this.save_();
+    if (ch.to === 'sleep') this.enterSleep_();
     else {
       if (ch.from === 'sleep') {
-        this.sleeping = false;
-        this.prepareConnect(ch.to);
+        this.sleeping_ = false;
+        this.prepareConnect_(ch.to);
         if (this.client.state === 'stopped' || this.client.state === 'idle') this.client.start();
       }
-      this.applyMode();
+      this.applyMode_();
     }
-    this.armTick();
+    this.armTick_();
   }
 
-  private armTick(): void {
-    const s = this.hal.scheduler;
-    if (this.tickTask !== undefined) s.cancel(this.tickTask);
-    this.tickTask = undefined;
+  private armTick_(): void {
+    const s = this.hal_.scheduler;
+    if (this.tickTask_ !== undefined) s.cancel(this.tickTask_);
+    this.tickTask_ = undefined;
     const due = this.modes.nextDeadline();
     if (due === undefined) return;
     const self = this;
-    this.tickTask = s.at(due, function () {
-      self.tickTask = undefined;
-      self.change(self.modes.tick(s.now()));
-      self.armTick();
+    this.tickTask_ = s.at(due, function () {
+      self.tickTask_ = undefined;
+      self.change_(self.modes.tick(s.now()));
+      self.armTick_();
     }, 'device.mode-tick');
   }
 
   /** Ping interval for the current mode on the current connection. */
-  private applyMode(): void {
+  private applyMode_(): void {
     const mode = this.modes.mode;
     if (mode === 'sleep') return;
-    const cap = this.paths.capFor(this.networkId(), this.hal.scheduler.now());
+    const cap = this.paths.capFor(this.networkId_(), this.hal_.scheduler.now());
     const granted = this.client.keepAlive();
     this.client.setPingInterval(pingIntervalSec(this.opts.modes, mode, granted > 0 ? granted : this.opts.modes.idleKeepAliveSec, cap));
   }
 
   /** Set what the next CONNECT declares: keep-alive, session expiry and (v5) will delay. */
-  private prepareConnect(mode: PowerMode): void {
+  private prepareConnect_(mode: PowerMode): void {
     const o = this.client.options;
-    const cap = this.paths.capFor(this.networkId(), this.hal.scheduler.now());
+    const cap = this.paths.capFor(this.networkId_(), this.hal_.scheduler.now());
     const held = mode === 'sleep' && this.opts.transport === 'cellular';
     o.keepAliveSec = declaredKeepAlive(this.opts.modes, this.opts.maxKeepAliveSec, held ? 'sleep' : 'idle', cap);
     const forSleep = mode === 'sleep' && this.opts.transport !== 'cellular';
@@ -286,16 +286,16 @@ export class Device {
       else delete props.willDelayInterval;
       o.will.properties = props;
     }
-    this.connectedForSleep = forSleep;
+    this.connectedForSleep_ = forSleep;
   }
 
-  private onConnected(): void {
-    this.status(this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' ? 'checkin' : 'online', 0);
-    if (this.modes.mode !== 'sleep') this.applyMode();
-    if (this.sleeping && this.opts.transport !== 'cellular') this.finishSleep();
+  private onConnected_(): void {
+    this.status_(this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' ? 'checkin' : 'online', 0);
+    if (this.modes.mode !== 'sleep') this.applyMode_();
+    if (this.sleeping_ && this.opts.transport !== 'cellular') this.finishSleep_();
   }
 
-  private status(state: string, checkInSec: number): void {
+  private status_(state: string, checkInSec: number): void {
     if (!this.opts.statusTopic) return;
     const body = checkInSec > 0 ? '{"state":"' + state + '","checkInSec":' + checkInSec + '}' : '{"state":"' + state + '"}';
     // Status is housekeeping, not application traffic: it must not wake the modes.
@@ -304,95 +304,95 @@ export class Device {
 
   // ------------------------------------------------------------------ sleep
 
-  private enterSleep(): void {
-    this.sleeping = true;
+  private enterSleep_(): void {
+    this.sleeping_ = true;
     const c = this.client;
     if (this.opts.transport === 'cellular') {
       // Held connection: declare the check-in interval once, ping at it.
-      this.prepareConnect('sleep');
+      this.prepareConnect_('sleep');
       c.setPingInterval(0);
       if (c.state === 'connected') c.reconnect('sleep: declare the check-in keep-alive');
       return;
     }
-    if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep && c.options.will) {
+    if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep_ && c.options.will) {
       // The will on this connection has no delay: re-CONNECT once with the sleeping will delay.
-      this.prepareConnect('sleep');
+      this.prepareConnect_('sleep');
       c.reconnect('sleep: re-CONNECT with will delay ' + (this.opts.modes.sleepCheckInSec + this.opts.sleepGraceSec) + ' s');
       return; // finishSleep() runs when connected
     }
-    if (c.state === 'connected') this.finishSleep();
+    if (c.state === 'connected') this.finishSleep_();
     else {
       // Not connected: sync on the way is impossible; sleep after the sync timeout at most.
-      this.prepareConnect('sleep');
-      this.armSync();
+      this.prepareConnect_('sleep');
+      this.armSync_();
     }
   }
 
   /** Connected and about to sleep: say so, wait for the queue to drain, then leave. */
-  private finishSleep(): void {
+  private finishSleep_(): void {
     const c = this.client;
-    if (c.version === 4) this.status('asleep', this.opts.modes.sleepCheckInSec);
-    this.armSync();
+    if (c.version === 4) this.status_('asleep', this.opts.modes.sleepCheckInSec);
+    this.armSync_();
   }
 
   /** Sleep once the client is idle (queue drained, acks in) plus the linger, or at the sync timeout. */
-  private armSync(): void {
-    const s = this.hal.scheduler;
+  private armSync_(): void {
+    const s = this.hal_.scheduler;
     const self = this;
     const started = s.now();
     const check = function () {
-      self.syncTask = undefined;
+      self.syncTask_ = undefined;
       if (self.modes.mode !== 'sleep') return;
       const c = self.client;
       const done = c.state === 'connected' && c.isIdle();
       if (done || s.now() - started >= self.opts.syncTimeoutMs) {
-        if (!done) self.hal.log.warn(TAG, 'check-in sync incomplete after ' + self.opts.syncTimeoutMs + ' ms; sleeping anyway');
-        self.deepSleep();
+        if (!done) self.hal_.log.warn(TAG, 'check-in sync incomplete after ' + self.opts.syncTimeoutMs + ' ms; sleeping anyway');
+        self.deepSleep_();
         return;
       }
-      self.syncTask = s.after(done ? self.opts.lingerMs : 250, check, 'device.sync');
+      self.syncTask_ = s.after(done ? self.opts.lingerMs : 250, check, 'device.sync');
     };
-    if (this.syncTask !== undefined) s.cancel(this.syncTask);
-    this.syncTask = s.after(this.opts.lingerMs, check, 'device.sync');
+    if (this.syncTask_ !== undefined) s.cancel(this.syncTask_);
+    this.syncTask_ = s.after(this.opts.lingerMs, check, 'device.sync');
   }
 
-  private deepSleep(): void {
+  private deepSleep_(): void {
     const c = this.client;
-    c.stop(c.version === 5 && this.connectedForSleep ? 0x04 : 0);
-    this.save();
+    c.stop(c.version === 5 && this.connectedForSleep_ ? 0x04 : 0);
+    this.save_();
     const ms = this.opts.modes.sleepCheckInSec * 1000;
-    if (this.hal.link) this.hal.link.down();
+    if (this.hal_.link) this.hal_.link.down();
     this.asleep = true;
-    this.hal.log.info(TAG, 'deep sleep for ' + ms + ' ms');
-    this.emit('sleep', ms);
+    this.hal_.log.info(TAG, 'deep sleep for ' + ms + ' ms');
+    this.emit_('sleep', ms);
     // Nothing may run after this on the device (it reboots at the check-in): stop the loop.
-    this.hal.scheduler.halt();
-    this.hal.power.sleep('deep', ms);
+    this.hal_.scheduler.halt();
+    this.hal_.power.sleep('deep', ms);
   }
 
   // ------------------------------------------------------------------ link
 
-  private onLinkDown(reason: string): void {
-    this.hal.log.warn(TAG, 'link down: ' + reason);
+  private onLinkDown_(reason: string): void {
+    this.hal_.log.warn(TAG, 'link down: ' + reason);
     if (reason === 'requested' || this.asleep) return;
-    this.linkBackoff.down(this.hal.scheduler.now());
-    const delay = this.linkBackoff.next(this.hal.random.next());
+    this.linkBackoff_.down(this.hal_.scheduler.now());
+    const delay = this.linkBackoff_.next(this.hal_.random.next());
     const self = this;
-    if (this.linkTask !== undefined) this.hal.scheduler.cancel(this.linkTask);
-    this.linkTask = this.hal.scheduler.after(delay, function () {
-      self.linkTask = undefined;
-      if (self.hal.link) self.hal.link.up();
+    if (this.linkTask_ !== undefined) this.hal_.scheduler.cancel(this.linkTask_);
+    this.linkTask_ = this.hal_.scheduler.after(delay, function () {
+      self.linkTask_ = undefined;
+      if (self.hal_.link) self.hal_.link.up();
     }, 'device.link-retry');
   }
 
-  private networkId(): string {
-    return this.hal.link ? this.hal.link.networkId() : '';
+  private networkId_(): string {
+    return this.hal_.link ? this.hal_.link.networkId() : '';
   }
 
   // ------------------------------------------------------------------ persistence
 
-  private save(): void {
-    const st = this.hal.storage;
+  private save_(): void {
+    const st = this.hal_.storage;
     if (!st) return;
     const p: Persisted = {
       v: 1,
@@ -402,11 +402,11 @@ export class Device {
       checkIns: this.checkIns,
       mqtt: this.client.version,
     };
-    if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal.log.error(TAG, 'cannot save device state: storage full');
+    if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'cannot save device state: storage full');
   }
 
-  private restore(): void {
-    const st = this.hal.storage;
+  private restore_(): void {
+    const st = this.hal_.storage;
     if (!st) return;
     const b = st.read(this.opts.stateRecord);
     if (!b) return;
@@ -414,7 +414,7 @@ export class Device {
     try {
       p = JSON.parse(utf8Read(b, 0, b.length));
     } catch (e) {
-      this.hal.log.warn(TAG, 'device state unreadable; starting fresh');
+      this.hal_.log.warn(TAG, 'device state unreadable; starting fresh');
       return;
     }
     if (!p || p.v !== 1) return;
@@ -425,14 +425,14 @@ export class Device {
     if (this.client.options.version === 'auto' && p.mqtt === 4) this.client.version = 4;
   }
 
-  private emit(event: string, a: unknown): void {
-    const list = this.handlers[event];
+  private emit_(event: string, a: unknown): void {
+    const list = this.handlers_[event];
     if (!list) return;
     for (let i = 0; i < list.length; i++) {
       try {
         list[i](a);
       } catch (e) {
-        this.hal.log.error(TAG, event + ' handler threw: ' + String(e));
+        this.hal_.log.error(TAG, event + ' handler threw: ' + String(e));
       }
     }
   }
