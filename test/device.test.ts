@@ -271,3 +271,30 @@ describe('device: learned path limit (a NAT that drops idle bindings)', () => {
     console.log(`learned path limit: ${deaths.length} deaths at idle ${deaths.join(', ')} s, cap ${cap} s (NAT drops after ${NAT_IDLE_MS / 1000} s)`);
   });
 });
+
+describe('device: cellular sleep', () => {
+  it('holds the connection, declares the check-in keep-alive, and turns the modem PSM on (off again when active)', () => {
+    const w = world(4);
+    const log = new MemoryLog();
+    const sched = new Scheduler(w.clock, w.clock, log);
+    const link = new ScriptedLink(w.clock, { networkId: 'iot.apn', autoUpMs: 10, kind: 'cellular' });
+    const psm: Array<[number, number]> = [];
+    (link as unknown as { setPsm: (t: number, a: number) => void }).setPsm = (t, a) => psm.push([t, a]);
+    const client = new Client(
+      { ...clientDefaults(), clientId: 'cell', brokers: [{ host: 'broker', port: 1883 }], version: 4, pingJitter: 0 },
+      { scheduler: sched, transport: w.net.transport(), storage: w.flash, random: new SeededRandom(1), log },
+    );
+    const power = new MockPower();
+    const device = new Device(client, { scheduler: sched, power, link, storage: w.flash, random: new SeededRandom(2), log }, { ...deviceDefaults(), modes: MODES, transport: 'cellular' });
+    device.start();
+    w.clock.runFor(720_000 + 1000);
+    expect(device.mode).toBe('sleep');
+    expect(power.sleeps).toEqual([]); // no deep sleep: the connection is held
+    expect(client.state).toBe('connected');
+    const connects = w.broker.of(PacketType.CONNECT) as Array<Extract<Packet, { type: PacketType.CONNECT }>>;
+    expect(connects.map((c) => c.keepAliveSec)).toEqual([300, 1800]);
+    expect(psm).toEqual([[1800, 10]]);
+    device.wake();
+    expect(psm).toEqual([[1800, 10], [0, 0]]);
+  });
+});

@@ -94,6 +94,8 @@ interface Persisted {
 }
 
 const TAG = 'device';
+/** PSM active time: how long the modem stays reachable after each exchange before sleeping. */
+const PSM_ACTIVE_SEC = 10;
 
 export class Device {
   client: Client;
@@ -240,6 +242,8 @@ export class Device {
     else {
       if (ch.from === 'sleep') {
         this.sleeping_ = false;
+        const psm = this.hal_.link as unknown as { setPsm?: (tauSec: number, activeSec: number) => void } | undefined;
+        if (this.opts.transport === 'cellular' && psm && typeof psm.setPsm === 'function') psm.setPsm(0, 0);
         this.prepareConnect_(ch.to);
         if (this.client.state === 'stopped' || this.client.state === 'idle') this.client.start();
       }
@@ -308,10 +312,13 @@ export class Device {
     this.sleeping_ = true;
     const c = this.client;
     if (this.opts.transport === 'cellular') {
-      // Held connection: declare the check-in interval once, ping at it.
+      // Held connection: declare the check-in interval once, ping at it, and let the modem's PSM
+      // sleep between pings where the link offers it (hal/espruino CellularModem.setPsm).
       this.prepareConnect_('sleep');
       c.setPingInterval(0);
       if (c.state === 'connected') c.reconnect('sleep: declare the check-in keep-alive');
+      const psm = this.hal_.link as unknown as { setPsm?: (tauSec: number, activeSec: number) => void } | undefined;
+      if (psm && typeof psm.setPsm === 'function') psm.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
       return;
     }
     if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep_ && c.options.will) {
