@@ -94,7 +94,7 @@ export class PowerModes {
     this.lowBattery = false;
   }
 
-  private to(mode: PowerMode, reason: string, atMs: number): ModeChange | undefined {
+  private to_(mode: PowerMode, reason: string, atMs: number): ModeChange | undefined {
     const from = this.mode;
     if (from === mode) return undefined;
     this.mode = mode;
@@ -106,12 +106,12 @@ export class PowerModes {
   appTraffic(nowMs: number, reason: string): ModeChange | undefined {
     this.lastTrafficMs = nowMs;
     if (this.lowBattery) return undefined;
-    return this.to('active', reason, nowMs);
+    return this.to_('active', reason, nowMs);
   }
 
   /** The app asks for sleep: -> sleep. */
   requestSleep(nowMs: number): ModeChange | undefined {
-    return this.to('sleep', 'app-request', nowMs);
+    return this.to_('sleep', 'app-request', nowMs);
   }
 
   /** A battery reading (mV). */
@@ -120,7 +120,7 @@ export class PowerModes {
     if (!(low > 0)) return undefined;
     if (mv < low) {
       this.lowBattery = true;
-      return this.to('sleep', 'low-battery', nowMs);
+      return this.to_('sleep', 'low-battery', nowMs);
     }
     const h = this.cfg.batteryHysteresisMv as number;
     if (mv >= low + (h >= 0 ? h : 100)) this.lowBattery = false;
@@ -133,7 +133,7 @@ export class PowerModes {
     let ch: ModeChange | undefined;
     let due = this.nextDeadline();
     while (due !== undefined && nowMs >= due) {
-      ch = this.mode === 'active' ? this.to('idle', 'idle-timeout', due) : this.to('sleep', 'sleep-timeout', due);
+      ch = this.mode === 'active' ? this.to_('idle', 'idle-timeout', due) : this.to_('sleep', 'sleep-timeout', due);
       due = this.nextDeadline();
     }
     if (ch !== undefined) ch.from = from;

@@ -12,7 +12,7 @@
 //
 // Espruino-safe: no Map/Set, no default/rest params, no class fields, no self-reference in the body.
 // Kept small (the firmware has a 32 KB budget): array methods over hand-written loops, no single-use
-// helpers.
+// helpers, private members named with a trailing '_' (mangled to short names in Espruino bundles).
 
 import type { Clock, Log, TimerHandle, TimerHost } from '../../hal/types';
 
@@ -28,7 +28,7 @@ const HALF_WRAP_MS = 2147483648;
 /** A scheduled task (internal; exported for the type of pending()). */
 export interface Task {
   id: TaskId;
-  /** Deadline on the scheduler timeline. Ties run in insertion order (insert() goes after equal deadlines). */
+  /** Deadline on the scheduler timeline. Ties run in insertion order (insert_() goes after equal deadlines). */
   due: number;
   fn: () => void;
   name: string;
@@ -49,21 +49,21 @@ export function elapsedMs(from: number, to: number): number {
 
 export class Scheduler {
   /** Tasks not yet run, sorted by (due, insertion order). */
-  private q: Task[];
-  private clock: Clock;
-  private host: TimerHost;
-  private log: Log | undefined;
-  private maxPerTurn: number;
+  private q_: Task[];
+  private clock_: Clock;
+  private host_: TimerHost;
+  private log_: Log | undefined;
+  private maxPerTurn_: number;
   /** Scheduler timeline (unwrapped ms) and the raw clock value it was last synced to. */
-  private t: number;
-  private lastRaw: number;
-  private nextId: number;
+  private t_: number;
+  private lastRaw_: number;
+  private nextId_: number;
   /** The armed host timer (undefined = none) and the deadline it was armed for. */
-  private handle: TimerHandle;
-  private armedFor!: number;
-  private running: boolean;
-  private current: Task | undefined;
-  private fire: () => void;
+  private handle_: TimerHandle;
+  private armedFor_!: number;
+  private running_: boolean;
+  private current_: Task | undefined;
+  private fire_: () => void;
   /** Tasks that threw (caught and logged). */
   errors: number;
   /** Tasks run since construction. */
@@ -81,28 +81,28 @@ export class Scheduler {
    *   host event loop, so a task that keeps re-posting itself cannot starve I/O.
    */
   constructor(clock: Clock, host: TimerHost, log?: Log, maxPerTurn?: number) {
-    this.q = [];
-    this.clock = clock;
-    this.host = host;
-    this.log = log;
-    this.maxPerTurn = (maxPerTurn as number) > 0 ? (maxPerTurn as number) : 64;
-    this.t = this.lastRaw = clock.now();
-    this.nextId = 1;
-    this.running = this.halted = false;
+    this.q_ = [];
+    this.clock_ = clock;
+    this.host_ = host;
+    this.log_ = log;
+    this.maxPerTurn_ = (maxPerTurn as number) > 0 ? (maxPerTurn as number) : 64;
+    this.t_ = this.lastRaw_ = clock.now();
+    this.nextId_ = 1;
+    this.running_ = this.halted = false;
     this.errors = this.ran = this.yields = 0;
     const self = this;
-    this.fire = function () {
-      self.handle = undefined;
+    this.fire_ = function () {
+      self.handle_ = undefined;
       self.runDue();
     };
   }
 
   /** Milliseconds on the scheduler timeline (monotonic, never wraps). */
   now(): number {
-    const raw = this.clock.now();
-    this.t += elapsedMs(this.lastRaw, raw);
-    this.lastRaw = raw;
-    return this.t;
+    const raw = this.clock_.now();
+    this.t_ += elapsedMs(this.lastRaw_, raw);
+    this.lastRaw_ = raw;
+    return this.t_;
   }
 
   /**
@@ -111,12 +111,12 @@ export class Scheduler {
    */
   at(timeMs: number, fn: () => void, name?: string): TaskId {
     const now = this.now();
-    return this.add(timeMs > now ? timeMs : now, 0, fn, name);
+    return this.add_(timeMs > now ? timeMs : now, 0, fn, name);
   }
 
   /** Run `fn` once, `delayMs` from now (negative counts as 0). */
   after(delayMs: number, fn: () => void, name?: string): TaskId {
-    return this.add(this.now() + (delayMs > 0 ? delayMs : 0), 0, fn, name);
+    return this.add_(this.now() + (delayMs > 0 ? delayMs : 0), 0, fn, name);
   }
 
   /**
@@ -126,7 +126,7 @@ export class Scheduler {
    */
   every(periodMs: number, fn: () => void, name?: string): TaskId {
     if (!(periodMs > 0)) throw new Error('every: periodMs must be > 0');
-    return this.add(this.now() + periodMs, periodMs, fn, name);
+    return this.add_(this.now() + periodMs, periodMs, fn, name);
   }
 
   /**
@@ -135,7 +135,7 @@ export class Scheduler {
    * Posted work runs in post order, after tasks already due.
    */
   post(fn: () => void, name?: string): TaskId {
-    return this.add(this.now(), 0, fn, name);
+    return this.add_(this.now(), 0, fn, name);
   }
 
   /**
@@ -144,38 +144,38 @@ export class Scheduler {
    */
   cancel(id: TaskId | undefined): boolean {
     const was = this.has(id);
-    const cur = this.current;
+    const cur = this.current_;
     if (cur && cur.id === id) {
       cur.cancelled = true;
     } else if (was) {
-      const i = this.q.findIndex((t) => t.id === id);
-      this.q.splice(i, 1);
-      if (!i) this.arm();
+      const i = this.q_.findIndex((t) => t.id === id);
+      this.q_.splice(i, 1);
+      if (!i) this.arm_();
     }
     return was;
   }
 
   /** True if the task is still pending (or is a periodic task not cancelled). */
   has(id: TaskId | undefined): boolean {
-    const cur = this.current;
+    const cur = this.current_;
     if (cur && cur.id === id) return cur.periodMs > 0 && !cur.cancelled;
-    return this.q.some((t) => t.id === id);
+    return this.q_.some((t) => t.id === id);
   }
 
   /** Number of pending tasks. */
   size(): number {
-    return this.q.length;
+    return this.q_.length;
   }
 
   /** The earliest deadline on the scheduler timeline, or undefined when nothing is scheduled. */
   nextDeadline(): number | undefined {
-    const t = this.q[0];
+    const t = this.q_[0];
     return t && t.due;
   }
 
   /** Milliseconds until the earliest deadline (0 if due), or undefined when nothing is scheduled. */
   nextDelay(): number | undefined {
-    const t = this.q[0];
+    const t = this.q_[0];
     if (!t) return undefined;
     const d = t.due - this.now();
     return d > 0 ? d : 0;
@@ -183,7 +183,7 @@ export class Scheduler {
 
   /** Names and deadlines of the pending tasks, in run order (for logs and tests). */
   pending(): Array<{ id: TaskId; name: string; due: number }> {
-    return this.q.map((t) => ({ id: t.id, name: t.name, due: t.due }));
+    return this.q_.map((t) => ({ id: t.id, name: t.name, due: t.due }));
   }
 
   /**
@@ -194,24 +194,24 @@ export class Scheduler {
    * of tasks run.
    */
   runDue(): number {
-    if (this.running) return 0;
-    this.running = true;
+    if (this.running_) return 0;
+    this.running_ = true;
     let n = 0;
-    const q = this.q;
+    const q = this.q_;
     while (q.length > 0 && q[0].due <= this.now()) {
-      if (n >= this.maxPerTurn) {
+      if (n >= this.maxPerTurn_) {
         this.yields++;
         break;
       }
       const task = q.shift() as Task;
       n++;
       this.ran++;
-      this.current = task;
+      this.current_ = task;
       try {
         task.fn();
       } catch (e) {
         this.errors++;
-        const log = this.log;
+        const log = this.log_;
         try {
           const m = e && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
           if (log) log.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + (typeof m === 'string' ? m : String(e)));
@@ -219,16 +219,16 @@ export class Scheduler {
           // a failing log must not stop the loop
         }
       }
-      this.current = undefined;
+      this.current_ = undefined;
       const p = task.periodMs;
       if (p > 0 && !task.cancelled) {
         const due = task.due + p;
-        task.due = due > this.t ? due : this.t + p;
-        this.insert(task);
+        task.due = due > this.t_ ? due : this.t_ + p;
+        this.insert_(task);
       }
     }
-    this.running = false;
-    this.arm();
+    this.running_ = false;
+    this.arm_();
     return n;
   }
 
@@ -238,19 +238,19 @@ export class Scheduler {
    */
   halt(): void {
     this.halted = true;
-    this.q.splice(0, this.q.length); // in place: runDue() may hold this array
-    this.disarm();
+    this.q_.splice(0, this.q_.length); // in place: runDue() may hold this array
+    this.disarm_();
   }
 
-  private add(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
-    const id = this.nextId++;
-    if (!this.halted && !this.insert({ id: id, due: due, fn: fn, name: name || '', periodMs: periodMs, cancelled: false })) this.arm();
+  private add_(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
+    const id = this.nextId_++;
+    if (!this.halted && !this.insert_({ id: id, due: due, fn: fn, name: name || '', periodMs: periodMs, cancelled: false })) this.arm_();
     return id;
   }
 
   /** Insert in (due, insertion) order: after every task with due <= its due. Returns the index. */
-  private insert(task: Task): number {
-    const q = this.q;
+  private insert_(task: Task): number {
+    const q = this.q_;
     let lo = 0;
     let hi = q.length;
     while (lo < hi) {
@@ -262,20 +262,20 @@ export class Scheduler {
     return lo;
   }
 
-  private disarm(): void {
-    const h = this.handle;
-    if (h !== undefined) this.host.clear(h);
-    this.handle = undefined;
+  private disarm_(): void {
+    const h = this.handle_;
+    if (h !== undefined) this.host_.clear(h);
+    this.handle_ = undefined;
   }
 
   /** Keep exactly one host timer armed, for the earliest deadline (none when idle). */
-  private arm(): void {
-    const t = this.q[0];
-    if (this.running || (t && this.handle !== undefined && this.armedFor === t.due)) return;
-    this.disarm();
+  private arm_(): void {
+    const t = this.q_[0];
+    if (this.running_ || (t && this.handle_ !== undefined && this.armedFor_ === t.due)) return;
+    this.disarm_();
     if (!t) return;
     const d = t.due - this.now();
-    this.armedFor = t.due;
-    this.handle = this.host.set(d < 0 ? 0 : d > MAX_TIMER_MS ? MAX_TIMER_MS : d, this.fire);
+    this.armedFor_ = t.due;
+    this.handle_ = this.host_.set(d < 0 ? 0 : d > MAX_TIMER_MS ? MAX_TIMER_MS : d, this.fire_);
   }
 }

@@ -65,8 +65,10 @@
 // the native E.CRC32 when it exists (a bitwise loop otherwise: Node, tests).
 //
 // Size: this module is part of a firmware with a 32 KB budget. Frames are built by one small writer
-// (module state, see "Frames"), the snapshot size is computed from counters (live()), and each
-// public method reaches the state through held(), which loads the log on first use.
+// (module state, see "Frames"), the snapshot size is computed from counters (live_()), and each
+// public method reaches the state through held_(), which loads the log on first use. Private members
+// end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs), so
+// nothing persisted or public may use one (the log's JSON holds only the app's properties).
 
 import type { Properties, QoS } from '../mqtt/types';
 import type { Log, LogLevel, Storage } from '../../hal/types';
@@ -262,80 +264,80 @@ function propsFromJson(s: string): Properties {
 
 /** One held message and its bookkeeping (kept apart so OutMessage stays exactly the public shape). */
 interface Held {
-  m: OutMessage;
+  m_: OutMessage;
   /** utf8Length(topic) + payload.length (what maxBytes counts). */
-  size: number;
+  size_: number;
   /** Length of its ADD frame (0 when not persisted: QoS 0, or no storage). */
-  disk: number;
+  disk_: number;
 }
 
 export class Session {
-  private storage: Storage | undefined;
-  private rec: string;
-  private limits: SessionLimits;
-  private log: Log | undefined;
+  private storage_: Storage | undefined;
+  private rec_: string;
+  private limits_: SessionLimits;
+  private log_: Log | undefined;
   /** Held messages, sorted by seq (undefined until the log is loaded). */
-  private items!: Held[];
+  private items_!: Held[];
   /** Packet ids of in-flight messages: id -> seq. */
-  private used!: Record<string, number>;
+  private used_!: Record<string, number>;
   /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). */
-  private holds: Record<string, boolean>;
+  private holds_: Record<string, boolean>;
   /** Inbound QoS 2 ids held until PUBREL. */
-  private inbound!: number[];
-  private lastId: number;
-  private nextSeq!: number;
+  private inbound_!: number[];
+  private lastId_: number;
+  private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
-  private reserved!: number;
+  private reserved_!: number;
   /** Sum of the held messages' sizes. */
-  private bytes!: number;
+  private bytes_!: number;
   /** Messages SENT or RELEASED, and RELEASED alone. */
-  private inflightN!: number;
-  private released!: number;
+  private inflightN_!: number;
+  private released_!: number;
   /** Sum of the held messages' ADD frame lengths. */
-  private adds!: number;
+  private adds_!: number;
   /** Size of the log record as far as this session knows. */
-  private logBytes: number;
+  private logBytes_: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. */
-  private dirty!: boolean;
-  private compactions: number;
+  private dirty_!: boolean;
+  private compactions_: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
     const rec = name + '.l';
     if (typeof name !== 'string' || !name || rec.length > 28) throw new Error('session name must be 1..26 characters: ' + name);
-    this.storage = storage;
-    this.rec = rec;
-    this.limits = limits;
-    this.log = log;
-    this.holds = {};
-    this.lastId = this.logBytes = this.compactions = 0;
+    this.storage_ = storage;
+    this.rec_ = rec;
+    this.limits_ = limits;
+    this.log_ = log;
+    this.holds_ = {};
+    this.lastId_ = this.logBytes_ = this.compactions_ = 0;
   }
 
-  private say(level: LogLevel, message: string): void {
-    const l = this.log;
-    if (l && l.enabled(level)) l[level](TAG, this.rec + ': ' + message);
+  private say_(level: LogLevel, message: string): void {
+    const l = this.log_;
+    if (l && l.enabled(level)) l[level](TAG, this.rec_ + ': ' + message);
   }
 
   /** The held messages (sorted by seq), after replaying the log on first use. */
-  private held(): Held[] {
-    return this.items || (this.load(), this.items);
+  private held_(): Held[] {
+    return this.items_ || (this.load(), this.items_);
   }
 
   /** Empties the RAM state (packet ids taken with holdId() stay taken). */
-  private reset(): void {
-    this.used = {};
-    this.items = [];
-    this.inbound = [];
-    this.bytes = this.inflightN = this.released = this.adds = 0;
+  private reset_(): void {
+    this.used_ = {};
+    this.items_ = [];
+    this.inbound_ = [];
+    this.bytes_ = this.inflightN_ = this.released_ = this.adds_ = 0;
   }
 
   /** Size of a snapshot of the live state (SEQ, ADD [+ SENT [+ REC]] per persisted message, IN2 per inbound id). */
-  private live(): number {
-    return 12 + this.adds + 13 * this.inflightN + 11 * this.released + 9 * this.inbound.length;
+  private live_(): number {
+    return 12 + this.adds_ + 13 * this.inflightN_ + 11 * this.released_ + 9 * this.inbound_.length;
   }
 
-  private compactAt(): number {
-    const c = this.limits.compactBytes;
-    return (c !== undefined ? c : 4096) + 2 * this.live();
+  private compactAt_(): number {
+    const c = this.limits_.compactBytes;
+    return (c !== undefined ? c : 4096) + 2 * this.live_();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -344,42 +346,42 @@ export class Session {
   /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
   load(): LoadReport {
     // Held ids for SUBSCRIBE/UNSUBSCRIBE (RAM only) survive a reload; in-flight ids come from the log.
-    this.reset();
-    this.dirty = false;
-    this.nextSeq = this.reserved = 1;
-    const st = this.storage;
-    const data = st && st.read(this.rec);
+    this.reset_();
+    this.dirty_ = false;
+    this.nextSeq_ = this.reserved_ = 1;
+    const st = this.storage_;
+    const data = st && st.read(this.rec_);
     const n = data ? data.length : 0;
     let pos = 0;
     try {
       while (pos + 2 <= n) {
         const end = pos + 2 + get(data as Uint8Array, pos, 2);
         if (end < pos + 3 || end + 4 > n || crc32(data as Uint8Array, pos, end) !== get(data as Uint8Array, end, 4)) break;
-        this.apply((data as Uint8Array)[pos + 2], data as Uint8Array, pos + 3, end);
+        this.apply_((data as Uint8Array)[pos + 2], data as Uint8Array, pos + 3, end);
         pos = end + 4;
       }
     } catch (e) {
       // the frame at pos does not parse: it starts the torn tail
     }
-    if (this.reserved > this.nextSeq) this.nextSeq = this.reserved;
-    this.reserved = this.nextSeq;
-    if (st) this.logBytes = n;
+    if (this.reserved_ > this.nextSeq_) this.nextSeq_ = this.reserved_;
+    this.reserved_ = this.nextSeq_;
+    if (st) this.logBytes_ = n;
     const dropped = n - pos;
-    const messages = this.items.length;
-    const inbound = this.inbound.length;
+    const messages = this.items_.length;
+    const inbound = this.inbound_.length;
     if (dropped > 0) {
-      this.say('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
+      this.say_('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
       // Never append after garbage: rewrite the record first.
-      if (!this.compact()) this.dirty = true;
-    } else if (n > 0 && n > this.compactAt()) {
-      this.compact();
+      if (!this.compact_()) this.dirty_ = true;
+    } else if (n > 0 && n > this.compactAt_()) {
+      this.compact_();
     }
-    if (messages || inbound) this.say('info', 'restored ' + messages + ' messages, ' + inbound + ' inbound QoS 2 ids');
+    if (messages || inbound) this.say_('info', 'restored ' + messages + ' messages, ' + inbound + ' inbound QoS 2 ids');
     return { messages: messages, inboundQos2: inbound, droppedBytes: dropped };
   }
 
   /** Applies one frame's body d[s, e) to the RAM state. Throws when it is not a valid frame (corrupt). */
-  private apply(type: number, d: Uint8Array, s: number, e: number): void {
+  private apply_(type: number, d: Uint8Array, s: number, e: number): void {
     const len = e - s;
     if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad();
     const seq = get(d, s, 4);
@@ -395,34 +397,34 @@ export class Session {
       p = j + jsonLen;
       if (p > e) bad();
       const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
-      if (seq >= this.nextSeq) this.nextSeq = seq + 1;
-      if (this.find(seq)) return; // a duplicate (never written by this code): keep the first
-      this.insert({ m: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size: topicLen + e - p, disk: len + OVERHEAD });
+      if (seq >= this.nextSeq_) this.nextSeq_ = seq + 1;
+      if (this.find_(seq)) return; // a duplicate (never written by this code): keep the first
+      this.insert_({ m_: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size_: topicLen + e - p, disk_: len + OVERHEAD });
     } else if (type === Rec.SENT) {
       const id = get(d, s + 4, 2);
       if (id < 1) bad();
-      const h = this.find(seq);
-      if (h && !h.m.state && this.free(id)) {
-        this.setSent(h.m, id);
-        this.lastId = id;
+      const h = this.find_(seq);
+      if (h && !h.m_.state && this.free_(id)) {
+        this.setSent_(h.m_, id);
+        this.lastId_ = id;
       }
     } else if (type === Rec.REC || type === Rec.DONE) {
-      const h = this.find(seq);
+      const h = this.find_(seq);
       if (h) {
-        if (type === Rec.DONE) this.drop(h);
-        else this.setReleased(h.m);
+        if (type === Rec.DONE) this.drop_(h);
+        else this.setReleased_(h.m_);
       }
     } else if (type === Rec.IN2 || type === Rec.REL) {
-      this.in2(get(d, s, 2), type === Rec.IN2, false);
+      this.in2_(get(d, s, 2), type === Rec.IN2, false);
     } else if (type === Rec.REQUEUE) {
-      this.requeue();
+      this.requeue_();
     } else if (type === Rec.CLEAR) {
-      this.reset();
+      this.reset_();
     } else {
       // SEQ
       if (d[s] !== FORMAT) bad();
       const v = get(d, s + 1, 4);
-      if (v > this.reserved) this.reserved = v;
+      if (v > this.reserved_) this.reserved_ = v;
     }
   }
 
@@ -430,13 +432,13 @@ export class Session {
   // RAM state primitives (shared by the operations and by the replay)
 
   /** The held message with this seq (binary search: items are sorted by seq). */
-  private find(seq: number): Held | undefined {
-    const a = this.held();
+  private find_(seq: number): Held | undefined {
+    const a = this.held_();
     let lo = 0;
     let hi = a.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const v = a[mid].m.seq;
+      const v = a[mid].m_.seq;
       if (v === seq) return a[mid];
       if (v < seq) lo = mid + 1;
       else hi = mid - 1;
@@ -444,113 +446,113 @@ export class Session {
     return undefined;
   }
 
-  private insert(h: Held): void {
-    const a = this.items;
+  private insert_(h: Held): void {
+    const a = this.items_;
     let i = a.length;
-    while (i > 0 && a[i - 1].m.seq > h.m.seq) i--;
+    while (i > 0 && a[i - 1].m_.seq > h.m_.seq) i--;
     a.splice(i, 0, h);
-    this.bytes += h.size;
-    this.adds += h.disk;
+    this.bytes_ += h.size_;
+    this.adds_ += h.disk_;
   }
 
-  private drop(h: Held): void {
-    const a = this.items;
+  private drop_(h: Held): void {
+    const a = this.items_;
     a.splice(a.indexOf(h), 1);
-    const m = h.m;
+    const m = h.m_;
     if (m.state) {
-      delete this.used[m.packetId];
-      this.inflightN--;
-      if (m.state === MsgState.RELEASED) this.released--;
+      delete this.used_[m.packetId];
+      this.inflightN_--;
+      if (m.state === MsgState.RELEASED) this.released_--;
     }
-    this.bytes -= h.size;
-    this.adds -= h.disk;
+    this.bytes_ -= h.size_;
+    this.adds_ -= h.disk_;
   }
 
-  private setSent(m: OutMessage, id: number): void {
+  private setSent_(m: OutMessage, id: number): void {
     m.packetId = id;
     m.state = MsgState.SENT;
-    this.used[id] = m.seq;
-    this.inflightN++;
+    this.used_[id] = m.seq;
+    this.inflightN_++;
   }
 
-  private setReleased(m: OutMessage): boolean {
+  private setReleased_(m: OutMessage): boolean {
     if (m.state !== MsgState.SENT || m.qos !== 2) return false;
     m.state = MsgState.RELEASED;
-    this.released++;
+    this.released_++;
     return true;
   }
 
   /** Every in-flight message back to QUEUED (ids freed), inbound ids forgotten. Returns whether anything changed. */
-  private requeue(): boolean {
-    let changed = this.inbound.length > 0;
-    const a = this.items;
+  private requeue_(): boolean {
+    let changed = this.inbound_.length > 0;
+    const a = this.items_;
     for (let i = 0; i < a.length; i++) {
-      const m = a[i].m;
+      const m = a[i].m_;
       if (m.state) {
-        delete this.used[m.packetId];
+        delete this.used_[m.packetId];
         m.packetId = 0;
         m.state = MsgState.QUEUED;
         changed = true;
       }
     }
-    this.inbound = [];
-    this.inflightN = this.released = 0;
+    this.inbound_ = [];
+    this.inflightN_ = this.released_ = 0;
     return changed;
   }
 
   /** Holds (on) or releases an inbound QoS 2 id, persisted when `persist`. Returns whether that changed anything. */
-  private in2(id: number, on: boolean, persist: boolean): boolean {
-    const a = this.inbound;
+  private in2_(id: number, on: boolean, persist: boolean): boolean {
+    const a = this.inbound_;
     const i = a.indexOf(id);
     if (on ? i >= 0 : i < 0) return false;
     if (on) a.push(id);
     else a.splice(i, 1);
-    if (persist) this.write(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
+    if (persist) this.write_(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
     return true;
   }
 
   /** An id 1..65535 that no in-flight message or holdId() uses. */
-  private free(id: number): boolean {
-    return id >= 1 && id <= MAX_ID && this.used[id] === undefined && !this.holds[id];
+  private free_(id: number): boolean {
+    return id >= 1 && id <= MAX_ID && this.used_[id] === undefined && !this.holds_[id];
   }
 
   /** The in-flight message with this packet id. */
-  private sentAs(packetId: number): Held | undefined {
-    this.held();
-    const seq = this.used[packetId];
-    return seq ? this.find(seq) : undefined;
+  private sentAs_(packetId: number): Held | undefined {
+    this.held_();
+    const seq = this.used_[packetId];
+    return seq ? this.find_(seq) : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
   // Persistence
 
   /** Appends one frame (or writes a snapshot when dirty or when the append fails). False = not persisted. */
-  private write(f: Uint8Array): boolean {
-    const st = this.storage;
+  private write_(f: Uint8Array): boolean {
+    const st = this.storage_;
     if (!st) return true;
-    if (!this.dirty) {
-      if (st.append(this.rec, f)) {
-        this.logBytes += f.length;
-        if (this.logBytes > this.compactAt()) this.compact();
+    if (!this.dirty_) {
+      if (st.append(this.rec_, f)) {
+        this.logBytes_ += f.length;
+        if (this.logBytes_ > this.compactAt_()) this.compact_();
         return true;
       }
-      this.say('warn', 'append failed: compacting');
+      this.say_('warn', 'append failed: compacting');
     }
-    if (this.compact()) return true;
-    this.dirty = true;
-    this.say('error', 'storage full: state in RAM only');
+    if (this.compact_()) return true;
+    this.dirty_ = true;
+    this.say_('error', 'storage full: state in RAM only');
     return false;
   }
 
   /** Rewrites the record as a snapshot of the live state (atomic replace). False = out of space (old record kept). */
-  private compact(): boolean {
-    const st = this.storage;
+  private compact_(): boolean {
+    const st = this.storage_;
     if (!st) return true;
-    const next = this.nextSeq > this.reserved ? this.nextSeq : this.reserved;
+    const next = this.nextSeq_ > this.reserved_ ? this.nextSeq_ : this.reserved_;
     const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
-    const a = this.items;
+    const a = this.items_;
     for (let i = 0; i < a.length; i++) {
-      const m = a[i].m;
+      const m = a[i].m_;
       if (!m.qos) continue;
       const p = m.properties;
       const json = p !== undefined ? propsToJson(p) : undefined;
@@ -568,15 +570,15 @@ export class Session {
       snap.set(parts[i], n);
       n += parts[i].length;
     }
-    if (!st.replace(this.rec, snap)) {
-      this.say('warn', 'compaction failed');
+    if (!st.replace(this.rec_, snap)) {
+      this.say_('warn', 'compaction failed');
       return false;
     }
-    this.reserved = next;
-    this.logBytes = n;
-    this.dirty = false;
-    this.compactions++;
-    this.say('debug', 'compacted to ' + n + ' bytes');
+    this.reserved_ = next;
+    this.logBytes_ = n;
+    this.dirty_ = false;
+    this.compactions_++;
+    this.say_('debug', 'compacted to ' + n + ' bytes');
     return true;
   }
 
@@ -585,15 +587,15 @@ export class Session {
 
   /** Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only. */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
-    const a = this.held();
-    const lim = this.limits;
+    const a = this.held_();
+    const lim = this.limits_;
     const n = a.length;
     const topicLen = utf8Length(topic);
     const size = topicLen + payload.length;
     if (size > lim.maxBytes || lim.maxMessages < 1) {
       return fail('too-large', size + ' bytes over the queue limit of ' + lim.maxBytes);
     }
-    const persist = qos > 0 && this.storage !== undefined;
+    const persist = qos > 0 && this.storage_ !== undefined;
     const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
     const jsonLen = json !== undefined ? utf8Length(json) : 0;
     if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
@@ -602,58 +604,58 @@ export class Session {
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = n + 1 - lim.maxMessages;
-    let needBytes = this.bytes + size - lim.maxBytes;
+    let needBytes = this.bytes_ + size - lim.maxBytes;
     for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow === 'drop-oldest-qos0'; i++) {
-      if (a[i].m.qos) continue;
-      dropped.push(a[i].m.seq);
+      if (a[i].m_.qos) continue;
+      dropped.push(a[i].m_.seq);
       needCount--;
-      needBytes -= a[i].size;
+      needBytes -= a[i].size_;
     }
     if (needCount > 0 || needBytes > 0) {
-      return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes + ' bytes)');
+      return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes_ + ' bytes)');
     }
-    const seq = this.nextSeq++;
+    const seq = this.nextSeq_++;
     const m = message(seq, topic, payload, qos, retain, properties);
     const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
-    const h: Held = { m: m, size: size, disk: f ? f.length : 0 };
-    this.insert(h);
+    const h: Held = { m_: m, size_: size, disk_: f ? f.length : 0 };
+    this.insert_(h);
     if (f) {
-      if (!this.write(f)) {
-        this.drop(h);
-        this.nextSeq = seq;
+      if (!this.write_(f)) {
+        this.drop_(h);
+        this.nextSeq_ = seq;
         return fail('storage-full', 'storage full: message not persisted');
       }
-    } else if (this.storage && seq >= this.reserved) {
+    } else if (this.storage_ && seq >= this.reserved_) {
       // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-      this.reserved = seq + 64;
-      this.write(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
+      this.reserved_ = seq + 64;
+      this.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
     }
-    for (let i = 0; i < dropped.length; i++) this.drop(this.find(dropped[i]) as Held);
+    for (let i = 0; i < dropped.length; i++) this.drop_(this.find_(dropped[i]) as Held);
     if (!dropped.length) return { ok: true, seq: seq };
-    this.say('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
+    this.say_('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
     return { ok: true, seq: seq, dropped: dropped };
   }
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
-    const a = this.held();
-    for (let i = 0; i < a.length && this.inflightN < a.length; i++) if (!a[i].m.state) return a[i].m;
+    const a = this.held_();
+    for (let i = 0; i < a.length && this.inflightN_ < a.length; i++) if (!a[i].m_.state) return a[i].m_;
     return undefined;
   }
 
   /** Number of messages currently SENT or RELEASED (the in-flight window). */
   inflightCount(): number {
-    this.held();
-    return this.inflightN;
+    this.held_();
+    return this.inflightN_;
   }
 
   /** A free packet id 1..65535 not used by any in-flight message (round robin from the last one). 0 if all are in use. */
   allocateId(): number {
-    this.held();
-    let id = this.lastId;
+    this.held_();
+    let id = this.lastId_;
     for (let i = 0; i < MAX_ID; i++) {
       id = id >= MAX_ID ? 1 : id + 1;
-      if (this.free(id)) return (this.lastId = id);
+      if (this.free_(id)) return (this.lastId_ = id);
     }
     return 0;
   }
@@ -663,52 +665,52 @@ export class Session {
    * does not hand it out; RAM only. False if the id is invalid or already in use.
    */
   holdId(packetId: number): boolean {
-    this.held();
-    if (!this.free(packetId)) return false;
-    this.holds[packetId] = true;
+    this.held_();
+    if (!this.free_(packetId)) return false;
+    this.holds_[packetId] = true;
     return true;
   }
 
   /** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
   releaseId(packetId: number): boolean {
-    this.held();
-    if (!this.holds[packetId]) return false;
-    delete this.holds[packetId];
+    this.held_();
+    if (!this.holds_[packetId]) return false;
+    delete this.holds_[packetId];
     return true;
   }
 
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
-    const h = this.find(seq);
+    const h = this.find_(seq);
     if (!h) return;
-    const m = h.m;
+    const m = h.m_;
     if (!m.qos) {
-      this.drop(h);
+      this.drop_(h);
       return;
     }
     if (m.state) return; // already in flight (a resend keeps its id)
-    if (!this.free(packetId)) throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
-    this.setSent(m, packetId);
-    this.write(frame(Rec.SENT, seq, 4, packetId, 2));
+    if (!this.free_(packetId)) throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
+    this.setSent_(m, packetId);
+    this.write_(frame(Rec.SENT, seq, 4, packetId, 2));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    const h = this.sentAs(packetId);
+    const h = this.sentAs_(packetId);
     if (!h) return undefined;
-    const m = h.m;
+    const m = h.m_;
     if (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED) return undefined;
-    this.drop(h);
-    this.write(frame(Rec.DONE, m.seq, 4, 0, 0));
+    this.drop_(h);
+    this.write_(frame(Rec.DONE, m.seq, 4, 0, 0));
     return m;
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    const h = this.sentAs(packetId);
-    if (!h || h.m.qos !== 2) return undefined;
-    if (this.setReleased(h.m)) this.write(frame(Rec.REC, h.m.seq, 4, 0, 0));
-    return h.m;
+    const h = this.sentAs_(packetId);
+    if (!h || h.m_.qos !== 2) return undefined;
+    if (this.setReleased_(h.m_)) this.write_(frame(Rec.REC, h.m_.seq, 4, 0, 0));
+    return h.m_;
   }
 
   /**
@@ -716,48 +718,48 @@ export class Session {
    * its packet id is freed. Persisted. Returns it, or undefined when there is no such message.
    */
   remove(seq: number): OutMessage | undefined {
-    const h = this.find(seq);
+    const h = this.find_(seq);
     if (!h) return undefined;
-    this.drop(h);
-    if (h.m.qos) this.write(frame(Rec.DONE, seq, 4, 0, 0));
-    return h.m;
+    this.drop_(h);
+    if (h.m_.qos) this.write_(frame(Rec.DONE, seq, 4, 0, 0));
+    return h.m_;
   }
 
   /** Addition: the held message with this seq, or undefined. */
   get(seq: number): OutMessage | undefined {
-    const h = this.find(seq);
-    return h && h.m;
+    const h = this.find_(seq);
+    return h && h.m_;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
-    const a = this.held();
+    const a = this.held_();
     const out: OutMessage[] = [];
-    for (let i = 0; i < a.length && out.length < this.inflightN; i++) if (a[i].m.state) out.push(a[i].m);
+    for (let i = 0; i < a.length && out.length < this.inflightN_; i++) if (a[i].m_.state) out.push(a[i].m_);
     return out;
   }
 
   /** All held messages in seq order. The objects are the session's own: do not modify them. */
   all(): OutMessage[] {
-    const a = this.held();
+    const a = this.held_();
     const out: OutMessage[] = [];
-    for (let i = 0; i < a.length; i++) out.push(a[i].m);
+    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
     return out;
   }
 
   /** Counts and bytes held. */
   stats(): { messages: number; bytes: number; queued: number; inflight: number; qos0: number } {
-    const a = this.held();
+    const a = this.held_();
     const n = a.length;
     let q0 = 0;
-    for (let i = 0; i < n; i++) if (!a[i].m.qos) q0++;
-    return { messages: n, bytes: this.bytes, queued: n - this.inflightN, inflight: this.inflightN, qos0: q0 };
+    for (let i = 0; i < n; i++) if (!a[i].m_.qos) q0++;
+    return { messages: n, bytes: this.bytes_, queued: n - this.inflightN_, inflight: this.inflightN_, qos0: q0 };
   }
 
   /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
   storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean } {
-    this.held();
-    return { logBytes: this.logBytes, liveBytes: this.live(), compactions: this.compactions, dirty: this.dirty };
+    this.held_();
+    return { logBytes: this.logBytes_, liveBytes: this.live_(), compactions: this.compactions_, dirty: this.dirty_ };
   }
 
   /**
@@ -766,8 +768,8 @@ export class Session {
    * forgotten. Ids taken with holdId() are left alone (the client releases them).
    */
   resetForNewSession(): void {
-    this.held();
-    if (this.requeue()) this.write(frame(Rec.REQUEUE, 0, 0, 0, 0));
+    this.held_();
+    if (this.requeue_()) this.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -778,28 +780,28 @@ export class Session {
    * held (a duplicate: do not deliver). The id is persisted before this returns true.
    */
   inboundQos2(packetId: number): boolean {
-    this.held();
-    return this.in2(packetId, true, true);
+    this.held_();
+    return this.in2_(packetId, true, true);
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
-    this.held();
-    return this.in2(packetId, false, true);
+    this.held_();
+    return this.in2_(packetId, false, true);
   }
 
   /** Addition: the inbound QoS 2 ids currently held, ascending. */
   inboundIds(): number[] {
-    this.held();
-    return this.inbound.slice().sort(function (x, y) {
+    this.held_();
+    return this.inbound_.slice().sort(function (x, y) {
       return x - y;
     });
   }
 
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
-    this.held();
-    this.reset();
-    this.write(frame(Rec.CLEAR, 0, 0, 0, 0));
+    this.held_();
+    this.reset_();
+    this.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
 }
