@@ -267,8 +267,9 @@ describe('client: inbound', () => {
     t.client.start();
     t.clock.runFor(10);
     const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
-    expect(subs.map((s) => s.subscriptions.map((x) => x.topic))).toEqual([['a', 'b'], ['b']]);
-    t.broker.send({ type: PacketType.SUBACK, packetId: subs[0].packetId, reasonCodes: [1, 0x80] });
+    // 'b' has a callback waiting; 'a' is re-sent with the new session; none goes twice.
+    expect(subs.map((s) => s.subscriptions.map((x) => x.topic))).toEqual([['a'], ['b']]);
+    t.broker.send({ type: PacketType.SUBACK, packetId: subs[0].packetId, reasonCodes: [1] });
     t.broker.send({ type: PacketType.SUBACK, packetId: subs[1].packetId, reasonCodes: [0x80] });
     t.clock.runFor(10);
     expect(result.err?.code).toBe('rejected');
@@ -548,5 +549,35 @@ describe('client: reconnect()', () => {
     const c = t.broker.of(PacketType.CONNECT) as Array<Extract<Packet, { type: PacketType.CONNECT }>>;
     expect(c.map((x) => x.keepAliveSec)).toEqual([60, 77]);
     expect(t.broker.of(PacketType.DISCONNECT).length).toBe(1);
+  });
+});
+
+describe('client: subscriptions across connections', () => {
+  it('a filter added while offline reaches a broker that resumes the session', () => {
+    const t = setup({ version: 4, clean: false }, { sessionPresent: true });
+    t.client.start();
+    t.clock.runFor(10);
+    t.broker.last.reset();
+    t.clock.runFor(1);
+    t.client.subscribe('new/filter', 1);
+    t.clock.runFor(5 * 60_000);
+    expect(t.client.state).toBe('connected');
+    const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
+    expect(subs.map((s) => s.subscriptions.map((x) => x.topic))).toEqual([['new/filter']]);
+  });
+
+  it('a SUBSCRIBE lost with its connection is sent again; nothing goes twice on a new session', () => {
+    const t = setup({ version: 4, clean: false }, { sessionPresent: false, autoAck: false });
+    t.client.subscribe('a', 1);
+    t.client.start();
+    t.clock.runFor(10);
+    expect((t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>).map((s) => s.subscriptions.map((x) => x.topic))).toEqual([['a']]);
+    t.broker.last.reset(); // no SUBACK came
+    t.clock.runFor(1);
+    t.clock.runUntil(() => t.client.state === 'connected', 5 * 60_000);
+    t.clock.runFor(10);
+    const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
+    expect(subs.length).toBe(2);
+    expect(subs[1].subscriptions.map((x) => x.topic)).toEqual(['a']);
   });
 });

@@ -254,7 +254,8 @@ export class Client {
   private attemptGen_: number;
   private connectWhenClosed_: boolean;
   /** subscribe() callbacks waiting for a connection. */
-  private queuedCbs_: Array<{ list: Subscription[]; cb: SubscribeCallback }>;
+  /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
+  private queuedCbs_: Array<{ kind: number; list: Subscription[]; cb: SubscribeCallback | undefined }>;
 
   constructor(options: ClientOptions, hal: ClientHal) {
     if (!options || !options.clientId === undefined) throw new Error('Client: options needed');
@@ -477,11 +478,10 @@ export class Client {
       }
       if (!found) this.subs_.push({ sub: list[i], handler: handler });
     }
+    // Sent now, or with the next connection (also when the broker resumes a session: it may not know
+    // this filter yet).
     if (this.state === 'connected') this.sendControl_(PacketType.SUBSCRIBE, list, cb);
-    else if (cb) {
-      // Sent with the next connection; report then.
-      this.queueControlCb_(list, cb);
-    }
+    else this.queuedCbs_.push({ kind: PacketType.SUBSCRIBE, list: list, cb: cb });
     return undefined;
   }
 
@@ -490,8 +490,9 @@ export class Client {
     const keep: SubEntry[] = [];
     for (let i = 0; i < this.subs_.length; i++) if (this.subs_[i].sub.topic !== filter) keep.push(this.subs_[i]);
     this.subs_ = keep;
-    if (this.state === 'connected') this.sendControl_(PacketType.UNSUBSCRIBE, [{ topic: filter, qos: 0 }], cb);
-    else if (cb) this.sched_.post(function () { cb(undefined, []); }, 'mqtt.done');
+    const list = [{ topic: filter, qos: 0 as QoS }];
+    if (this.state === 'connected') this.sendControl_(PacketType.UNSUBSCRIBE, list, cb);
+    else this.queuedCbs_.push({ kind: PacketType.UNSUBSCRIBE, list: list, cb: cb });
   }
 
   /**
@@ -770,9 +771,8 @@ export class Client {
       }
       if (inflight.length) this.ackWaitSince_ = this.sched_.now();
     }
-    if (!present && this.subs_.length) this.sendControl_(PacketType.SUBSCRIBE, this.subscriptions(), undefined);
+    this.flushControlCbs_(present);
     this.setState_('connected', present ? 'session resumed' : 'new session');
-    this.flushControlCbs_();
     this.armKeepAlive_();
     this.pump_();
   }
@@ -1042,14 +1042,27 @@ export class Client {
   // ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
 
 
-  private queueControlCb_(list: Subscription[], cb: SubscribeCallback): void {
-    this.queuedCbs_.push({ list: list, cb: cb });
-  }
-
-  private flushControlCbs_(): void {
+  /**
+   * On a new connection: without a session at the broker, every held subscription is sent again
+   * (those already in the queue with it, so none goes twice); then the queue, in order.
+   */
+  private flushControlCbs_(present: boolean): void {
     const q = this.queuedCbs_;
     this.queuedCbs_ = [];
-    for (let i = 0; i < q.length; i++) this.sendControl_(PacketType.SUBSCRIBE, q[i].list, q[i].cb);
+    if (!present) {
+      const rest: Subscription[] = [];
+      for (let i = 0; i < this.subs_.length; i++) {
+        const t = this.subs_[i].sub.topic;
+        let queued = false;
+        for (let j = 0; j < q.length; j++) {
+          if (q[j].kind !== PacketType.SUBSCRIBE) continue;
+          for (let k = 0; k < q[j].list.length; k++) if (q[j].list[k].topic === t) queued = true;
+        }
+        if (!queued) rest.push(this.subs_[i].sub);
+      }
+      if (rest.length) this.sendControl_(PacketType.SUBSCRIBE, rest, undefined);
+    }
+    for (let i = 0; i < q.length; i++) this.sendControl_(q[i].kind, q[i].list, q[i].cb);
   }
 
   private sendControl_(kind: number, list: Subscription[], cb: SubscribeCallback | undefined): void {
@@ -1114,9 +1127,11 @@ export class Client {
     this.pending_ = [];
     for (let i = 0; i < p.length; i++) {
       this.sched_.cancel(p[i].timer);
-      // A SUBSCRIBE that was never answered is retried on the next connection.
-      if (p[i].packet.type === PacketType.SUBSCRIBE && p[i].cb && code !== 'stopped') {
-        this.queuedCbs_.push({ list: (p[i].packet as Extract<Packet, { type: PacketType.SUBSCRIBE }>).subscriptions, cb: p[i].cb as SubscribeCallback });
+      // A SUBSCRIBE or UNSUBSCRIBE that was never answered is sent again on the next connection.
+      if (code !== 'stopped') {
+        const pk = p[i].packet;
+        const list = pk.type === PacketType.SUBSCRIBE ? pk.subscriptions : pk.type === PacketType.UNSUBSCRIBE ? pk.topics.map(function (t) { return { topic: t, qos: 0 as QoS }; }) : [];
+        this.queuedCbs_.push({ kind: p[i].kind, list: list, cb: p[i].cb });
       } else if (p[i].cb) {
         (p[i].cb as SubscribeCallback)({ code: code, message: message }, []);
       }
