@@ -32,7 +32,7 @@ exit codes: 0 done (targets met, or missed without --strict), 1 target missed wi
 a correctness check failed, 2 bad usage.`;
 
 function usageError(msg: string): never {
-  process.stderr.write('bench: ' + msg + '\n\n' + USAGE + '\n');
+  process.stderr.write('bench: ' + msg + ' (see npm run bench -- --help)\n');
   process.exit(2);
 }
 
