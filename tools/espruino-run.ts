@@ -41,6 +41,14 @@ export interface EspruinoRunOptions {
   cwd?: string;
   /** Extra environment variables for the interpreter process. */
   env?: Record<string, string>;
+  /**
+   * Called with each line of `stdout` (cleaned the same way: banner and prompt noise removed) as
+   * soon as the line is complete, while the interpreter runs. A last line without a newline is
+   * delivered when the process ends. Exceptions thrown by it are ignored.
+   */
+  onLine?: (line: string) => void;
+  /** Aborting it kills the interpreter (SIGKILL, by PID); the result then has `aborted` true. */
+  signal?: AbortSignal;
 }
 
 export interface EspruinoRunResult {
@@ -55,6 +63,8 @@ export interface EspruinoRunResult {
   errors: string[];
   /** True when the run hit timeoutMs and was killed. */
   timedOut: boolean;
+  /** True when opts.signal was aborted and the interpreter was killed for it. */
+  aborted: boolean;
   /** stdout exactly as received. */
   raw: string;
   stderr: string;
@@ -90,21 +100,79 @@ export function cleanEspruinoOutput(raw: string): string {
   let s = raw;
   const bannerAt = s.indexOf(BANNER_END);
   if (bannerAt >= 0 && bannerAt < 2000) s = s.slice(bannerAt + BANNER_END.length);
-  // The idle prompt ">" is erased ("\r" + ESC[J) before the next output; drop both.
-  s = s.split('>\r\x1b[J').join('');
-  s = s.split('\r\x1b[J').join('');
-  s = s.replace(/\r\n/g, '\n');
+  s = dropPromptNoise(s);
   // The prompt printed after the last output (no newline after it).
   if (s.endsWith('>')) s = s.slice(0, -1);
   return s;
 }
 
+/** The idle prompt ">" is erased ("\r" + ESC[J) before the next output: drop both; \r\n -> \n. */
+function dropPromptNoise(s: string): string {
+  return s.split('>\r\x1b[J').join('').split('\r\x1b[J').join('').replace(/\r\n/g, '\n');
+}
+
 /**
- * Write `bundleJs` to a fresh temp dir and run it with ESPRUINO_BIN. stdin is a pipe held open (never
+ * Splits raw interpreter output into the lines cleanEspruinoOutput() would produce, chunk by chunk:
+ * the banner is dropped once seen (or given up on after 2000 characters, as cleanEspruinoOutput
+ * does), and each complete line is cleaned on its own (no prompt-noise pattern spans a newline).
+ */
+export class EspruinoLineSplitter {
+  private head = '';
+  private settled = false;
+  private pending = '';
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
+    if (!this.settled) {
+      this.head += chunk;
+      const at = this.head.indexOf(BANNER_END);
+      if (at >= 0 && at < 2000) this.pending = this.head.slice(at + BANNER_END.length);
+      else if (this.head.length >= 2000 + BANNER_END.length) this.pending = this.head;
+      else return;
+      this.settled = true;
+      this.head = '';
+    } else {
+      this.pending += chunk;
+    }
+    const nl = this.pending.lastIndexOf('\n');
+    if (nl < 0) return;
+    const complete = this.pending.slice(0, nl + 1);
+    this.pending = this.pending.slice(nl + 1);
+    this.emit(dropPromptNoise(complete).slice(0, -1).split('\n'));
+  }
+
+  /** The process ended: deliver what is left (without the final prompt). */
+  end(): void {
+    let rest: string;
+    if (this.settled) {
+      rest = dropPromptNoise(this.pending);
+      if (rest.endsWith('>')) rest = rest.slice(0, -1);
+    } else rest = cleanEspruinoOutput(this.head);
+    this.pending = '';
+    this.head = '';
+    this.settled = true;
+    if (rest.length > 0) this.emit(rest.split('\n').slice(0, rest.endsWith('\n') ? -1 : undefined));
+  }
+
+  private emit(lines: string[]): void {
+    for (const l of lines) {
+      try {
+        this.onLine(l);
+      } catch {
+        // a caller's bug must not break the run
+      }
+    }
+  }
+}
+
+/**
+ * Write `bundleJs` to a fresh temp dir and run it with ESPRUINO_BIN. A string is written as UTF-8;
+ * bytes (a Buffer or Uint8Array) are written as they are. stdin is a pipe held open (never
  * EOF). Resolves when the interpreter exits (no timers or sockets left, or quit()), or when it is
  * killed at timeoutMs. Rejects only when ESPRUINO_BIN is unusable or the process cannot start.
  */
-export async function runOnEspruino(bundleJs: string, opts: EspruinoRunOptions): Promise<EspruinoRunResult> {
+export async function runOnEspruino(bundleJs: string | Uint8Array, opts: EspruinoRunOptions): Promise<EspruinoRunResult> {
   const bin = espruinoBin();
   if (!bin) throw new Error(espruinoSkipReason());
   const dir = mkdtempSync(join(tmpdir(), 'wren-espruino-'));
@@ -120,27 +188,47 @@ export async function runOnEspruino(bundleJs: string, opts: EspruinoRunOptions):
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
-      child.stdout.on('data', (b: Buffer) => out.push(b));
+      let aborted = false;
+      const splitter = opts.onLine ? new EspruinoLineSplitter(opts.onLine) : undefined;
+      child.stdout.on('data', (b: Buffer) => {
+        out.push(b);
+        if (splitter) splitter.push(b.toString('latin1'));
+      });
       child.stderr.on('data', (b: Buffer) => err.push(b));
       // Held open, never written: the interpreter sees no input and no EOF.
       child.stdin.on('error', () => {});
-      const timer = setTimeout(() => {
-        timedOut = true;
-        if (child.pid !== undefined) {
+      const kill = () => {
+        if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
           try {
             process.kill(child.pid, 'SIGKILL');
           } catch {
             // already gone
           }
         }
+      };
+      const timer = setTimeout(() => {
+        timedOut = true;
+        kill();
       }, opts.timeoutMs);
+      const onAbort = () => {
+        if (timedOut) return;
+        aborted = true;
+        kill();
+      };
+      if (opts.signal) {
+        if (opts.signal.aborted) onAbort();
+        else opts.signal.addEventListener('abort', onAbort, { once: true });
+      }
       child.on('error', (e) => {
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         reject(e);
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         child.stdin.destroy();
+        if (splitter) splitter.end();
         const raw = Buffer.concat(out).toString('latin1');
         const stdout = cleanEspruinoOutput(raw);
         const lines = stdout.split('\n');
@@ -151,6 +239,7 @@ export async function runOnEspruino(bundleJs: string, opts: EspruinoRunOptions):
           uncaught: lines.filter((l) => l.includes('Uncaught')),
           errors: lines.filter((l) => l.startsWith('ERROR:')),
           timedOut,
+          aborted,
           raw,
           stderr: Buffer.concat(err).toString('latin1'),
         });
