@@ -4,7 +4,7 @@
 // this runs at every boot, including every wake from deep sleep.
 import { startDemo } from './app/demo';
 import { bootFirmware } from './boot';
-import { clientOptionsFor, deviceOptionsFor } from './config/index';
+import { clientOptionsFor, deviceOptionsFor, subscriptionsFor } from './config/index';
 import type { Board } from './config/index';
 import { Scheduler } from './scheduler/index';
 import { createCellular, createEspruinoHal, createWifi } from '../hal/espruino/index';
@@ -51,7 +51,7 @@ function main(): void {
   }
   const scheduler = new Scheduler(hal.clock, hal.timers, hal.log);
   const mac = typeof getSerial === 'function' ? getSerial().split('-').join('') : '';
-  const fw = bootFirmware(clientOptionsFor(board, mac), deviceOptionsFor(board), board.subscriptions, {
+  const fw = bootFirmware(clientOptionsFor(board, mac), deviceOptionsFor(board), subscriptionsFor(board), {
     scheduler: scheduler,
     transport: transport,
     storage: hal.storage,

@@ -257,3 +257,10 @@ export function deviceOptionsFor(b: Board): DeviceOptions {
     },
   };
 }
+
+/** The board's subscriptions with "{device}" replaced by the device name. */
+export function subscriptionsFor(b: Board): Array<{ topic: string; qos: 0 | 1 | 2 }> {
+  return b.subscriptions.map(function (s) {
+    return { topic: s.topic.split('{device}').join(b.device), qos: s.qos };
+  });
+}

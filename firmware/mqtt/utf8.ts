@@ -19,7 +19,8 @@ const BYTE_STRINGS = typeof E !== 'undefined';
 let UTF8_STRINGS = false;
 if (BYTE_STRINGS) {
   try {
-    UTF8_STRINGS = E.isUTF8(E.asUTF8('\xc3\xa9'));
+    // Bytes built at run time: a literal would be bundled as UTF-8 (and break ASCII-only uploads).
+    UTF8_STRINGS = E.isUTF8(E.asUTF8(E.toString(new Uint8Array([0xc3, 0xa9]))));
   } catch (e) {
     // "Unicode not supported on this build" (the ESP32 builds)
   }
