@@ -3,32 +3,29 @@
 import type { Clock, Log, LogLevel, Power, Random, SleepMode, TimerHandle, TimerHost, WakeCause } from '../types';
 import type { EspruinoEnv } from './env';
 
-/** A forward step of the system clock at least this large is a clock SET, not elapsed time (ms). */
-const MAX_STEP_MS = 2147483648;
-
 /**
  * Monotonic milliseconds from getTime(). getTime() is the system clock in seconds: it starts at 0 at
  * boot, but setTime() and SNTP (Wifi.setSNTP, lwIP) move it, e.g. from 1970 to today in one step. The
  * clock therefore accumulates the steps it sees: a step backwards, or forwards by 2^31 ms (24.8 days,
  * more than any TimerHost delay, so more than any gap between two reads of a running scheduler) or
- * more, counts as 0 ms. A small SNTP correction (seconds) passes through as it is. Starts at 0 when
+ * more (2147483648 in now()), counts as 0 ms. A small SNTP correction (seconds) passes through as it is. Starts at 0 when
  * constructed; never wraps.
  */
 export class EspruinoClock implements Clock {
-  private env: EspruinoEnv;
-  private last: number;
-  private t: number;
+  private env_: EspruinoEnv;
+  private last_: number;
+  private t_: number;
   constructor(env: EspruinoEnv) {
-    this.env = env;
-    this.last = env.getTime() * 1000;
-    this.t = 0;
+    this.env_ = env;
+    this.last_ = env.getTime() * 1000;
+    this.t_ = 0;
   }
   now(): number {
-    const raw = this.env.getTime() * 1000;
-    const d = raw - this.last;
-    this.last = raw;
-    if (d > 0 && d < MAX_STEP_MS) this.t += d;
-    return this.t;
+    const raw = this.env_.getTime() * 1000;
+    const d = raw - this.last_;
+    this.last_ = raw;
+    if (d > 0 && d < 2147483648) this.t_ += d;
+    return this.t_;
   }
   elapsed(since: number): number {
     const d = this.now() - since;
@@ -48,19 +45,19 @@ interface EspTimer {
  * timer that reused the id, and clearTimeout is never given undefined (which clears ALL timers).
  */
 export class EspruinoTimerHost implements TimerHost {
-  private env: EspruinoEnv;
-  private clock: EspruinoClock | undefined;
+  private env_: EspruinoEnv;
+  private clock_: EspruinoClock | undefined;
   constructor(env: EspruinoEnv, clock?: EspruinoClock) {
-    this.env = env;
-    this.clock = clock;
+    this.env_ = env;
+    this.clock_ = clock;
   }
   set(delayMs: number, cb: () => void): TimerHandle {
     let d = delayMs;
     if (!(d >= 0)) d = 0;
     if (d > 2147483647) d = 2147483647;
     const t: EspTimer = { id: undefined, done: false };
-    const clock = this.clock;
-    t.id = this.env.setTimeout(function () {
+    const clock = this.clock_;
+    t.id = this.env_.setTimeout(function () {
       if (t.done) return;
       t.done = true;
       // keep the clock's step detection fed across long sleeps
@@ -75,7 +72,7 @@ export class EspruinoTimerHost implements TimerHost {
     t.done = true;
     if (t.id !== undefined && t.id !== null) {
       try {
-        this.env.clearTimeout(t.id);
+        this.env_.clearTimeout(t.id);
       } catch (e) {
         // an id Espruino no longer knows: nothing to clear
       }
@@ -83,52 +80,51 @@ export class EspruinoTimerHost implements TimerHost {
   }
 }
 
-const LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error'];
-
 /** Log lines to the console: "<seconds> <L> <tag>: <message>", at or above a level. */
 export class EspruinoLog implements Log {
   level: LogLevel;
-  private env: EspruinoEnv;
-  private clock: Clock | undefined;
+  private env_: EspruinoEnv;
+  private clock_: Clock | undefined;
   constructor(env: EspruinoEnv, level?: LogLevel, clock?: Clock) {
-    this.env = env;
+    this.env_ = env;
     this.level = level || 'info';
-    this.clock = clock;
+    this.clock_ = clock;
   }
   enabled(level: LogLevel): boolean {
-    return LEVELS.indexOf(level) >= LEVELS.indexOf(this.level);
+    // levels in order by first letter: debug, info, warn, error
+    return 'diwe'.indexOf(level.charAt(0)) >= 'diwe'.indexOf(this.level.charAt(0));
   }
-  private out(level: LogLevel, tag: string, message: string): void {
+  private out_(level: LogLevel, tag: string, message: string): void {
     if (!this.enabled(level)) return;
     try {
-      const t = this.clock !== undefined ? (this.clock.now() / 1000).toFixed(3) + ' ' : '';
-      this.env.print(t + level.charAt(0).toUpperCase() + ' ' + tag + ': ' + message);
+      const c = this.clock_;
+      this.env_.print((c !== undefined ? (c.now() / 1000).toFixed(3) + ' ' : '') + level.charAt(0).toUpperCase() + ' ' + tag + ': ' + message);
     } catch (e) {
       // a log never throws
     }
   }
   debug(tag: string, message: string): void {
-    this.out('debug', tag, message);
+    this.out_('debug', tag, message);
   }
   info(tag: string, message: string): void {
-    this.out('info', tag, message);
+    this.out_('info', tag, message);
   }
   warn(tag: string, message: string): void {
-    this.out('warn', tag, message);
+    this.out_('warn', tag, message);
   }
   error(tag: string, message: string): void {
-    this.out('error', tag, message);
+    this.out_('error', tag, message);
   }
 }
 
 /** E.hwRand() (the ESP32 hardware RNG) when there is one, Math.random() otherwise. */
 export class EspruinoRandom implements Random {
-  private E: any;
+  private E_: any;
   constructor(env: EspruinoEnv) {
-    this.E = env.E;
+    this.E_ = env.E;
   }
   next(): number {
-    const E = this.E;
+    const E = this.E_;
     if (E && typeof E.hwRand === 'function') return (E.hwRand() >>> 0) / 4294967296;
     return Math.random();
   }
@@ -167,16 +163,16 @@ export const MAX_DEEP_SLEEP_US = 2147483647;
  * and the firmware sleeps again for the rest.
  */
 export class EspruinoPower implements Power {
-  private env: EspruinoEnv;
-  private cause: WakeCause;
-  private battery: BatteryOptions | undefined;
-  private attenSet: boolean;
+  private env_: EspruinoEnv;
+  private cause_: WakeCause;
+  private battery_: BatteryOptions | undefined;
+  private attenSet_: boolean;
   /** Called just before a deep sleep (e.g. to flush logs); a throw does not stop the sleep. */
   onBeforeDeepSleep: ((durationMs: number) => void) | undefined;
   constructor(env: EspruinoEnv, battery?: BatteryOptions) {
-    this.env = env;
-    this.battery = battery;
-    this.attenSet = false;
+    this.env_ = env;
+    this.battery_ = battery;
+    this.attenSet_ = false;
     this.onBeforeDeepSleep = undefined;
     let code: number | undefined;
     try {
@@ -184,12 +180,11 @@ export class EspruinoPower implements Power {
     } catch (e) {
       code = undefined;
     }
-    this.cause = env.ESP32 ? mapWakeCause(code) : 'power-on';
+    this.cause_ = env.ESP32 ? mapWakeCause(code) : 'power-on';
   }
   sleep(mode: SleepMode, durationMs: number): void {
-    if (mode !== 'deep') return;
-    const esp = this.env.ESP32;
-    if (!esp || typeof esp.deepSleep !== 'function') return;
+    const esp = this.env_.ESP32;
+    if (mode !== 'deep' || !esp || typeof esp.deepSleep !== 'function') return;
     let us = Math.round(durationMs * 1000);
     if (!(us >= 1)) us = 1;
     if (us > MAX_DEEP_SLEEP_US) us = MAX_DEEP_SLEEP_US;
@@ -203,17 +198,16 @@ export class EspruinoPower implements Power {
     esp.deepSleep(us);
   }
   wakeCause(): WakeCause {
-    return this.cause;
+    return this.cause_;
   }
   batteryMv(): number | undefined {
-    const b = this.battery;
-    const read = this.env.analogRead;
+    const b = this.battery_;
+    const env = this.env_;
+    const read = env.analogRead;
     if (b === undefined || typeof read !== 'function') return undefined;
-    if (!this.attenSet) {
-      this.attenSet = true;
-      if (b.atten !== undefined && this.env.ESP32 && typeof this.env.ESP32.setAtten === 'function') {
-        this.env.ESP32.setAtten(b.pin, b.atten);
-      }
+    if (!this.attenSet_) {
+      this.attenSet_ = true;
+      if (b.atten !== undefined && env.ESP32 && typeof env.ESP32.setAtten === 'function') env.ESP32.setAtten(b.pin, b.atten);
     }
     const n = b.samples !== undefined && b.samples > 0 ? b.samples : 4;
     let sum = 0;

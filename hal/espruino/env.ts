@@ -24,6 +24,7 @@ export interface EspruinoEnv {
   /** Seconds (float) of the system clock. */
   getTime(): number;
   setTimeout(cb: () => void, ms: number): any;
+  /** Never call it with undefined: Espruino's clearTimeout(undefined) clears every timer. */
   clearTimeout(id: any): void;
   /** 0..1 of the ADC full scale. */
   analogRead?(pin: any): number;
@@ -41,32 +42,25 @@ export interface EspruinoEnv {
 // esbuild rewrites a free `require` into a Node-only shim (Proxy, Function.apply).
 declare const global: any;
 
-/** The real globals, looked up now (call it on the device). */
+/**
+ * The real globals, looked up now (call it on the device). Espruino's natives are static: they work
+ * detached from their object, so no wrapper closures (each costs JsVars). clearTimeout is the raw one:
+ * EspruinoTimerHost never passes it undefined (which would clear EVERY timer).
+ */
 export function defaultEnv(): EspruinoEnv {
   const g = global;
   return {
-    require: function (name: string) {
-      return g.require(name);
-    },
+    require: g.require,
     E: g.E,
     ESP32: g.ESP32,
-    getTime: function () {
-      return g.getTime();
-    },
-    setTimeout: function (cb: () => void, ms: number) {
-      return g.setTimeout(cb, ms);
-    },
-    clearTimeout: function (id: any) {
-      // never forward undefined: Espruino's clearTimeout(undefined) clears EVERY timer
-      if (id !== undefined && id !== null) g.clearTimeout(id);
-    },
+    getTime: g.getTime,
+    setTimeout: g.setTimeout,
+    clearTimeout: g.clearTimeout,
     analogRead: g.analogRead,
     digitalWrite: g.digitalWrite,
     pinMode: g.pinMode,
     atob: g.atob,
-    print: function (line: string) {
-      g.console.log(line);
-    },
+    print: g.console.log,
     Serial2: g.Serial2,
   };
 }

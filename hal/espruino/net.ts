@@ -55,16 +55,16 @@ export function pemToDer(pem: string, atob: ((s: string) => string) | undefined)
 }
 
 interface Attempt {
-  sock: EspSocket | undefined;
-  opened: boolean;
+  sock_: EspSocket | undefined;
+  opened_: boolean;
   /** The user called close(). */
-  closed: boolean;
+  closed_: boolean;
   /** onClose delivered or scheduled. */
-  ended: boolean;
-  errored: boolean;
+  ended_: boolean;
+  errored_: boolean;
   /** Bytes written since the last 'drain'. */
-  pending: number;
-  needDrain: boolean;
+  pending_: number;
+  needDrain_: boolean;
 }
 
 export interface EspruinoTransportOptions {
@@ -73,137 +73,136 @@ export interface EspruinoTransportOptions {
 }
 
 export class EspruinoNetTransport implements Transport {
-  private env: EspruinoEnv;
-  private timers: TimerHost;
-  private h: TransportHandler | undefined;
-  private cur: Attempt | undefined;
-  private hwm: number;
+  private env_: EspruinoEnv;
+  private timers_: TimerHost;
+  private h_: TransportHandler | undefined;
+  private cur_: Attempt | undefined;
+  private hwm_: number;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options?: EspruinoTransportOptions) {
-    this.env = env;
-    this.timers = timers;
-    this.h = undefined;
-    this.cur = undefined;
-    this.hwm = (options && options.highWaterBytes) || 4096;
+    this.env_ = env;
+    this.timers_ = timers;
+    this.h_ = undefined;
+    this.cur_ = undefined;
+    this.hwm_ = (options && options.highWaterBytes) || 4096;
   }
 
   setHandler(handler: TransportHandler): void {
-    this.h = handler;
+    this.h_ = handler;
   }
 
   open(o: OpenOptions): void {
-    if (this.h === undefined) throw new Error('transport: no handler');
-    if (this.cur !== undefined) throw new Error('transport: previous connection not closed');
+    if (this.h_ === undefined) throw new Error('transport: no handler');
+    if (this.cur_ !== undefined) throw new Error('transport: previous connection not closed');
     const self = this;
-    const a: Attempt = { sock: undefined, opened: false, closed: false, ended: false, errored: false, pending: 0, needDrain: false };
-    this.cur = a;
+    const a: Attempt = { sock_: undefined, opened_: false, closed_: false, ended_: false, errored_: false, pending_: 0, needDrain_: false };
+    this.cur_ = a;
     const onConnect = function () {
-      if (self.cur !== a || a.closed || a.ended || a.opened) return;
-      a.opened = true;
-      (self.h as TransportHandler).onOpen();
+      if (self.cur_ !== a || a.closed_ || a.ended_ || a.opened_) return;
+      a.opened_ = true;
+      (self.h_ as TransportHandler).onOpen();
     };
     let sock: EspSocket;
     try {
       const t = o.tls;
       if (t !== undefined) {
         const opts: any = { host: o.host, port: o.port };
-        const atob = this.env.atob;
+        const atob = this.env_.atob;
         if (t.ca !== undefined) opts.ca = pemToDer(t.ca, atob);
         if (t.cert !== undefined) opts.cert = pemToDer(t.cert, atob);
         if (t.key !== undefined) opts.key = pemToDer(t.key, atob);
-        sock = this.env.require('tls').connect(opts, onConnect);
+        sock = this.env_.require('tls').connect(opts, onConnect);
       } else {
-        sock = this.env.require('net').connect({ host: o.host, port: o.port }, onConnect);
+        sock = this.env_.require('net').connect({ host: o.host, port: o.port }, onConnect);
       }
       if (!sock) throw new Error('connect returned nothing');
     } catch (e) {
       const err = mapConnectThrow(e);
-      this.timers.set(0, function () {
-        self.finish(a, err);
+      this.timers_.set(0, function () {
+        self.finish_(a, err);
       });
       return;
     }
-    a.sock = sock;
+    a.sock_ = sock;
     sock.on('data', function (d: string) {
       // Espruino may emit the first 'data' BEFORE the connect callback (measured on 2v29): data means
       // connected, so onOpen comes first
       onConnect();
-      if (self.cur === a && a.opened && !a.closed && !a.ended) (self.h as TransportHandler).onData(self.env.E.toUint8Array(d));
+      if (self.cur_ === a && a.opened_ && !a.closed_ && !a.ended_) (self.h_ as TransportHandler).onData(self.env_.E.toUint8Array(d));
     });
     sock.on('drain', function () {
-      a.pending = 0;
-      if (a.needDrain && self.cur === a && a.opened && !a.closed && !a.ended) {
-        a.needDrain = false;
-        (self.h as TransportHandler).onDrain();
+      a.pending_ = 0;
+      if (a.needDrain_ && self.cur_ === a && a.opened_ && !a.closed_ && !a.ended_) {
+        a.needDrain_ = false;
+        (self.h_ as TransportHandler).onDrain();
       }
     });
     sock.on('error', function (e: any) {
-      if (a.errored || a.ended) return;
-      a.errored = true;
-      if (self.cur === a && !a.closed) {
-        (self.h as TransportHandler).onError(mapSocketError(e && typeof e.code === 'number' ? e.code : -10, errText(e)));
+      if (a.errored_ || a.ended_) return;
+      a.errored_ = true;
+      if (self.cur_ === a && !a.closed_) {
+        (self.h_ as TransportHandler).onError(mapSocketError(e && typeof e.code === 'number' ? e.code : -10, errText(e)));
       }
     });
     // 'end' always precedes 'close' on Espruino; either ends the attempt, once
-    sock.on('end', function () {
-      self.finish(a, undefined);
-    });
-    sock.on('close', function () {
-      self.finish(a, undefined);
-    });
+    const end = function () {
+      self.finish_(a, undefined);
+    };
+    sock.on('end', end);
+    sock.on('close', end);
   }
 
   write(bytes: Uint8Array): boolean {
-    const a = this.cur;
-    if (a === undefined || !a.opened || a.closed || a.ended || a.sock === undefined) return false;
+    const a = this.cur_;
+    if (a === undefined || !a.opened_ || a.closed_ || a.ended_ || a.sock_ === undefined) return false;
     if (bytes.length === 0) return true;
     try {
-      a.sock.write(this.env.E.toString(bytes));
+      a.sock_.write(this.env_.E.toString(bytes));
     } catch (e) {
       // "This socket is closed": the close events are on their way
       return false;
     }
-    a.pending += bytes.length;
-    if (a.pending > this.hwm) {
-      a.needDrain = true;
+    a.pending_ += bytes.length;
+    if (a.pending_ > this.hwm_) {
+      a.needDrain_ = true;
       return false;
     }
     return true;
   }
 
   close(): void {
-    const a = this.cur;
-    if (a === undefined || a.closed) return;
-    a.closed = true;
-    if (a.sock !== undefined) {
+    const a = this.cur_;
+    if (a === undefined || a.closed_) return;
+    a.closed_ = true;
+    if (a.sock_ !== undefined) {
       try {
-        a.sock.end();
+        a.sock_.end();
       } catch (e) {
         // already closed
       }
     }
-    if (!a.ended) {
-      a.ended = true;
+    if (!a.ended_) {
+      a.ended_ = true;
       const self = this;
-      this.timers.set(0, function () {
-        self.deliverClose(a);
+      this.timers_.set(0, function () {
+        self.deliverClose_(a);
       });
     }
   }
 
-  private finish(a: Attempt, err: TransportError | undefined): void {
-    if (a.ended) return;
-    a.ended = true;
-    if (err !== undefined && !a.errored && !a.closed) {
-      a.errored = true;
-      if (this.cur === a) (this.h as TransportHandler).onError(err);
+  private finish_(a: Attempt, err: TransportError | undefined): void {
+    if (a.ended_) return;
+    a.ended_ = true;
+    if (err !== undefined && !a.errored_ && !a.closed_) {
+      a.errored_ = true;
+      if (this.cur_ === a) (this.h_ as TransportHandler).onError(err);
     }
-    this.deliverClose(a);
+    this.deliverClose_(a);
   }
 
-  private deliverClose(a: Attempt): void {
-    if (this.cur !== a) return;
-    this.cur = undefined;
-    (this.h as TransportHandler).onClose();
+  private deliverClose_(a: Attempt): void {
+    if (this.cur_ !== a) return;
+    this.cur_ = undefined;
+    (this.h_ as TransportHandler).onClose();
   }
 }

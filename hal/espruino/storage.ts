@@ -56,29 +56,25 @@ export interface EspruinoStorageOptions {
 }
 
 interface RecState {
-  slot: number;
-  gen: number;
+  slot_: number;
+  gen_: number;
   /** Segments in this slot. */
-  segs: number;
+  segs_: number;
   /** Escaped bytes in the last segment. */
-  fill: number;
+  fill_: number;
   /** Capacity of the last segment. */
-  cap: number;
+  cap_: number;
   /** Content bytes (base + appended). */
-  size: number;
+  size_: number;
 }
 
 const MAX_SEGS = 64;
 const FILE_OVERHEAD = 40; // header + alignment per file
-/**
- * One-byte strings built at run time: a '\xFE' literal is bundled as UTF-8 ("þ", bytes C3 BE), which
- * Espruino reads as two bytes; esbuild also folds String.fromCharCode(0xfe) into that literal.
- */
-function byteChar(c: number): string {
-  return String.fromCharCode(c);
-}
-const FE = byteChar(0xfe);
-const FF = byteChar(0xff);
+// One-byte strings built at run time: a '\xFE' literal is bundled as UTF-8 ("þ", bytes C3 BE), which
+// Espruino reads as two bytes; esbuild also folds String.fromCharCode(0xfe) into that literal (not
+// through apply).
+const FE = String.fromCharCode.apply(null, [0xfe]);
+const FF = String.fromCharCode.apply(null, [0xff]);
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || name.length < 1 || name.length > 28 || !/^[\x20-\x7e]+$/.test(name)) {
@@ -103,56 +99,52 @@ function getU32(s: string, i: number): number {
 }
 
 export class EspruinoStorage implements Storage {
-  private S: any;
-  private E: any;
-  private log: Log | undefined;
-  private minSeg: number;
-  private maxSeg: number;
-  private reserve: number;
+  private S_: any;
+  private E_: any;
+  private log_: Log | undefined;
+  private minSeg_: number;
+  private maxSeg_: number;
+  private reserve_: number;
   /** '$' + name -> state, or null when known absent. */
-  private cache: any;
+  private cache_: any;
   /** Storage.compact() calls made. */
   compactions: number;
 
   constructor(env: EspruinoEnv, options?: EspruinoStorageOptions, log?: Log) {
     const o = options || {};
-    this.S = env.require('Storage');
-    this.E = env.E;
-    this.log = log;
-    this.minSeg = o.minSegmentBytes || 256;
-    this.maxSeg = o.maxSegmentBytes || 4064;
-    this.reserve = o.reserveBytes || 0;
-    this.cache = {};
+    this.S_ = env.require('Storage');
+    this.E_ = env.E;
+    this.log_ = log;
+    this.minSeg_ = o.minSegmentBytes || 256;
+    this.maxSeg_ = o.maxSegmentBytes || 4064;
+    this.reserve_ = o.reserveBytes || 0;
+    this.cache_ = {};
     this.compactions = 0;
   }
 
-  private crc(s: string): number {
-    return this.E.CRC32(s) >>> 0;
+  private crc_(s: string): number {
+    return this.E_.CRC32(s) >>> 0;
   }
 
   /** The Storage file-name stem of a record (at most 27 characters). */
-  private base(name: string): string {
+  private base_(name: string): string {
     if (name.length <= 27) return name;
-    const h = ('0000' + this.crc(name).toString(36)).substr(-4);
+    const h = ('0000' + this.crc_(name).toString(36)).substr(-4);
     return name.substr(0, 22) + '\x7f' + h;
   }
 
-  private file(base: string, slot: number, k: number): string {
+  private file_(base: string, slot: number, k: number): string {
     return base + String.fromCharCode(0x80 + slot * 64 + k);
   }
 
-  private exists(f: string): boolean {
-    return this.S.read(f, 0, 1) !== undefined;
-  }
-
   /** The escaped stream of a slot, its segment count, the fill and capacity of its last segment. */
-  private readSlot(base: string, slot: number): { s: string; segs: number; fill: number; cap: number } | undefined {
+  private readSlot_(base: string, slot: number): { s: string; segs_: number; fill_: number; cap_: number } | undefined {
     let s = '';
     let k = 0;
     let fill = 0;
     let cap = 0;
     while (k < MAX_SEGS) {
-      const d = this.S.read(this.file(base, slot, k));
+      const d = this.S_.read(this.file_(base, slot, k));
       if (d === undefined) break;
       cap = d.length;
       const i = d.indexOf(FF);
@@ -162,206 +154,206 @@ export class EspruinoStorage implements Storage {
       s += i < 0 ? d : d.substr(0, i);
       k++;
     }
-    return k === 0 ? undefined : { s: s, segs: k, fill: fill, cap: cap };
+    return k === 0 ? undefined : { s: s, segs_: k, fill_: fill, cap_: cap };
   }
 
   /** Parse a generation: its name, gen and header length, or undefined if incomplete or corrupt. */
-  private parse(u: string): { name: string; gen: number; hdr: number } | undefined {
+  private parse_(u: string): { name_: string; gen_: number; hdr_: number } | undefined {
     if (u.charCodeAt(0) !== 0x57) return undefined;
     const n = u.charCodeAt(1);
     const hdr = 11 + n;
     if (!(n >= 1 && n <= 28) || u.length < hdr) return undefined;
     const len = getU32(u, 3 + n);
-    if (u.length < hdr + len || this.crc(u.substr(hdr, len)) !== getU32(u, 7 + n)) return undefined;
-    return { name: u.substr(2, n), gen: u.charCodeAt(2 + n), hdr: hdr };
+    if (u.length < hdr + len || this.crc_(u.substr(hdr, len)) !== getU32(u, 7 + n)) return undefined;
+    return { name_: u.substr(2, n), gen_: u.charCodeAt(2 + n), hdr_: hdr };
   }
 
   /** The current generation of a record (cached), or undefined. `clash` when its files hold another name. */
-  private state(name: string): RecState | undefined {
+  private state_(name: string): RecState | undefined {
     const key = '$' + name;
-    const c = this.cache[key];
+    const c = this.cache_[key];
     if (c !== undefined) return c === null ? undefined : c;
-    const base = this.base(name);
+    const base = this.base_(name);
     let best: RecState | undefined;
     for (let slot = 0; slot < 2; slot++) {
-      const r = this.readSlot(base, slot);
+      const r = this.readSlot_(base, slot);
       if (r === undefined) continue;
       const u = unesc(r.s);
-      const p = this.parse(u);
+      const p = this.parse_(u);
       if (p === undefined) continue;
-      if (p.name !== name) throw new Error('storage: ' + JSON.stringify(name) + ' clashes with ' + JSON.stringify(p.name));
-      const st: RecState = { slot: slot, gen: p.gen, segs: r.segs, fill: r.fill, cap: r.cap, size: u.length - p.hdr };
-      if (best === undefined || ((st.gen - best.gen) & 255) === 1) best = st;
+      if (p.name_ !== name) throw new Error('storage: ' + JSON.stringify(name) + ' clashes with ' + JSON.stringify(p.name_));
+      const st: RecState = { slot_: slot, gen_: p.gen_, segs_: r.segs_, fill_: r.fill_, cap_: r.cap_, size_: u.length - p.hdr_ };
+      if (best === undefined || ((st.gen_ - best.gen_) & 255) === 1) best = st;
     }
-    this.cache[key] = best === undefined ? null : best;
+    this.cache_[key] = best === undefined ? null : best;
     return best;
   }
 
-  private header(name: string, gen: number, data: string): string {
-    return 'W' + String.fromCharCode(name.length) + name + String.fromCharCode(gen) + u32(data.length) + u32(this.crc(data));
+  private header_(name: string, gen: number, data: string): string {
+    return 'W' + String.fromCharCode(name.length) + name + String.fromCharCode(gen) + u32(data.length) + u32(this.crc_(data));
   }
 
   /** Capacities of the new segments needed to add `len` escaped bytes, or undefined if too many. */
-  private plan(st: RecState, len: number): number[] | undefined {
+  private plan_(st: RecState, len: number): number[] | undefined {
     const caps: number[] = [];
-    let rem = len - (st.segs > 0 ? st.cap - st.fill : 0);
-    let prev = st.segs > 0 ? st.cap : this.minSeg >> 1;
+    let rem = len - (st.segs_ > 0 ? st.cap_ - st.fill_ : 0);
+    let prev = st.segs_ > 0 ? st.cap_ : this.minSeg_ >> 1;
     while (rem > 0) {
       let cap = Math.max(rem, prev * 2);
-      if (cap < this.minSeg) cap = this.minSeg;
-      if (cap > this.maxSeg) cap = this.maxSeg;
+      if (cap < this.minSeg_) cap = this.minSeg_;
+      if (cap > this.maxSeg_) cap = this.maxSeg_;
       caps.push(cap);
       rem -= cap;
       prev = cap;
     }
-    return st.segs + caps.length > MAX_SEGS ? undefined : caps;
+    return st.segs_ + caps.length > MAX_SEGS ? undefined : caps;
   }
 
   /** True when `caps` fit in free flash (compacting once if needed). */
-  private room(caps: number[]): boolean {
+  private room_(caps: number[]): boolean {
     let need = 0;
     for (let i = 0; i < caps.length; i++) need += caps[i] + FILE_OVERHEAD;
     if (need === 0) return true;
-    need += this.reserve;
-    if (this.S.getFree() >= need) return true;
+    need += this.reserve_;
+    if (this.S_.getFree() >= need) return true;
     try {
-      this.S.compact();
+      this.S_.compact();
       this.compactions++;
-      if (this.log) this.log.info('storage', 'compacted: ' + this.S.getFree() + ' bytes free');
+      if (this.log_) this.log_.info('storage', 'compacted: ' + this.S_.getFree() + ' bytes free');
     } catch (e) {
       // fall through to the check
     }
-    return this.S.getFree() >= need;
+    return this.S_.getFree() >= need;
   }
 
   /** Write escaped `s` after the end of `st`'s stream (in place, then into new segments `caps`). */
-  private put(base: string, st: RecState, s: string, caps: number[]): void {
+  private put_(base: string, st: RecState, s: string, caps: number[]): void {
     let pos = 0;
-    if (st.segs > 0 && st.fill < st.cap && s.length > 0) {
-      const n = Math.min(st.cap - st.fill, s.length);
-      this.S.write(this.file(base, st.slot, st.segs - 1), s.substr(0, n), st.fill);
-      st.fill += n;
+    if (st.segs_ > 0 && st.fill_ < st.cap_ && s.length > 0) {
+      const n = Math.min(st.cap_ - st.fill_, s.length);
+      this.S_.write(this.file_(base, st.slot_, st.segs_ - 1), s.substr(0, n), st.fill_);
+      st.fill_ += n;
       pos = n;
     }
     for (let i = 0; i < caps.length; i++) {
       const piece = s.substr(pos, caps[i]);
-      if (this.S.write(this.file(base, st.slot, st.segs), piece, 0, caps[i]) === false) throw new Error('Storage.write failed');
-      st.segs++;
-      st.cap = caps[i];
-      st.fill = piece.length;
+      if (this.S_.write(this.file_(base, st.slot_, st.segs_), piece, 0, caps[i]) === false) throw new Error('Storage.write failed');
+      st.segs_++;
+      st.cap_ = caps[i];
+      st.fill_ = piece.length;
       pos += piece.length;
     }
   }
 
   /** Erase every segment of a slot, highest first (a prefix 0..k always remains valid to probe). */
-  private eraseSlot(base: string, slot: number): void {
+  private eraseSlot_(base: string, slot: number): void {
     let k = 0;
-    while (k < MAX_SEGS && this.exists(this.file(base, slot, k))) k++;
-    while (k > 0) this.S.erase(this.file(base, slot, --k));
+    while (k < MAX_SEGS && this.S_.read(this.file_(base, slot, k), 0, 1) !== undefined) k++;
+    while (k > 0) this.S_.erase(this.file_(base, slot, --k));
   }
 
   read(name: string): Uint8Array | undefined {
     checkName(name);
-    const st = this.state(name);
+    const st = this.state_(name);
     if (st === undefined) return undefined;
-    const r = this.readSlot(this.base(name), st.slot);
+    const r = this.readSlot_(this.base_(name), st.slot_);
     if (r === undefined) return undefined;
     const u = unesc(r.s);
-    return this.E.toUint8Array(u.substr(11 + u.charCodeAt(1)));
+    return this.E_.toUint8Array(u.substr(11 + u.charCodeAt(1)));
   }
 
   size(name: string): number | undefined {
     checkName(name);
-    const st = this.state(name);
-    return st === undefined ? undefined : st.size;
+    const st = this.state_(name);
+    return st === undefined ? undefined : st.size_;
   }
 
   append(name: string, bytes: Uint8Array): boolean {
     checkName(name);
-    let st = this.state(name);
+    let st = this.state_(name);
     if (st !== undefined && bytes.length === 0) return true;
-    const base = this.base(name);
-    let s = bytes.length > 0 ? esc(this.E.toString(bytes)) : '';
+    const base = this.base_(name);
+    let s = bytes.length > 0 ? esc(this.E_.toString(bytes)) : '';
     const fresh = st === undefined;
     if (st === undefined) {
-      st = { slot: 0, gen: 0, segs: 0, fill: 0, cap: 0, size: 0 };
-      s = esc(this.header(name, 0, '')) + s;
+      st = { slot_: 0, gen_: 0, segs_: 0, fill_: 0, cap_: 0, size_: 0 };
+      s = esc(this.header_(name, 0, '')) + s;
     }
-    const caps = this.plan(st, s.length);
-    if (caps === undefined || !this.room(caps)) return false;
+    const caps = this.plan_(st, s.length);
+    if (caps === undefined || !this.room_(caps)) return false;
     try {
-      if (fresh) this.eraseSlot(base, 0);
-      this.put(base, st, s, caps);
+      if (fresh) this.eraseSlot_(base, 0);
+      this.put_(base, st, s, caps);
     } catch (e) {
-      delete this.cache['$' + name];
-      if (this.log) this.log.error('storage', 'append to ' + name + ' failed: ' + errText(e));
+      delete this.cache_['$' + name];
+      if (this.log_) this.log_.error('storage', 'append to ' + name + ' failed: ' + errText(e));
       return false;
     }
-    st.size += bytes.length;
-    this.cache['$' + name] = st;
+    st.size_ += bytes.length;
+    this.cache_['$' + name] = st;
     return true;
   }
 
   replace(name: string, bytes: Uint8Array): boolean {
     checkName(name);
-    const old = this.state(name);
-    const base = this.base(name);
-    const data = bytes.length > 0 ? this.E.toString(bytes) : '';
+    const old = this.state_(name);
+    const base = this.base_(name);
+    const data = bytes.length > 0 ? this.E_.toString(bytes) : '';
     const st: RecState = {
-      slot: old !== undefined ? 1 - old.slot : 0,
-      gen: old !== undefined ? (old.gen + 1) & 255 : 0,
-      segs: 0,
-      fill: 0,
-      cap: 0,
-      size: bytes.length,
+      slot_: old !== undefined ? 1 - old.slot_ : 0,
+      gen_: old !== undefined ? (old.gen_ + 1) & 255 : 0,
+      segs_: 0,
+      fill_: 0,
+      cap_: 0,
+      size_: bytes.length,
     };
-    const s = esc(this.header(name, st.gen, data) + data);
-    const caps = this.plan(st, s.length);
+    const s = esc(this.header_(name, st.gen_, data) + data);
+    const caps = this.plan_(st, s.length);
     if (caps === undefined) return false;
     try {
-      this.eraseSlot(base, st.slot); // leftovers of an interrupted replace
-      if (!this.room(caps)) return false;
-      this.put(base, st, s, caps);
+      this.eraseSlot_(base, st.slot_); // leftovers of an interrupted replace
+      if (!this.room_(caps)) return false;
+      this.put_(base, st, s, caps);
     } catch (e) {
       try {
-        this.eraseSlot(base, st.slot);
+        this.eraseSlot_(base, st.slot_);
       } catch (e2) {
         // the torn copy fails its CRC anyway
       }
-      if (this.log) this.log.error('storage', 'replace of ' + name + ' failed: ' + errText(e));
+      if (this.log_) this.log_.error('storage', 'replace of ' + name + ' failed: ' + errText(e));
       return false;
     }
-    this.cache['$' + name] = st;
-    if (old !== undefined) this.eraseSlot(base, old.slot);
+    this.cache_['$' + name] = st;
+    if (old !== undefined) this.eraseSlot_(base, old.slot_);
     return true;
   }
 
   erase(name: string): void {
     checkName(name);
-    this.state(name); // throws on a clash instead of erasing another record's files
-    const base = this.base(name);
-    this.eraseSlot(base, 0);
-    this.eraseSlot(base, 1);
-    this.cache['$' + name] = null;
+    this.state_(name); // throws on a clash instead of erasing another record's files
+    const base = this.base_(name);
+    this.eraseSlot_(base, 0);
+    this.eraseSlot_(base, 1);
+    this.cache_['$' + name] = null;
   }
 
   list(prefix?: string): string[] {
     const p = prefix || '';
-    const files: string[] = this.S.list();
+    const files: string[] = this.S_.list();
     const seen: any = {};
     const out: string[] = [];
     for (let i = 0; i < files.length; i++) {
       const f = files[i];
       const c = f.charCodeAt(f.length - 1);
       if (c !== 0x80 && c !== 0xc0) continue;
-      const h = this.S.read(f, 0, 30);
+      const h = this.S_.read(f, 0, 30);
       if (h === undefined || h.charCodeAt(0) !== 0x57) continue;
       const name = h.substr(2, h.charCodeAt(1));
       if (seen['$' + name] || name.indexOf(p) !== 0 || name.length !== h.charCodeAt(1)) continue;
       seen['$' + name] = 1;
       try {
         checkName(name);
-        if (this.base(name) === f.substr(0, f.length - 1) && this.state(name) !== undefined) out.push(name);
+        if (this.base_(name) === f.substr(0, f.length - 1) && this.state_(name) !== undefined) out.push(name);
       } catch (e) {
         // not one of ours
       }
@@ -371,7 +363,7 @@ export class EspruinoStorage implements Storage {
 
   free(): number | undefined {
     try {
-      const f = this.S.getFree();
+      const f = this.S_.getFree();
       return typeof f === 'number' ? f : undefined;
     } catch (e) {
       return undefined;
