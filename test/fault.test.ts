@@ -65,7 +65,8 @@ async function blackholeScenario(b: BrokerHandle, version: 4 | 5, tag: string) {
     `${tag}: blackhole detected after ${detectMs} ms (bound: keep-alive ${KEEPALIVE_SEC * 1000} + pingTimeout ${PING_TIMEOUT_MS} ms, ` +
       `early probe on the unacked publishes); reconnected ${backMs} ms after the heal; delivered ${c.unique}/60, duplicates ${c.duplicates}`,
   );
-  expect(detectMs).toBeLessThanOrEqual(KEEPALIVE_SEC * 1000 + PING_TIMEOUT_MS + 500);
+  // The exact bound is asserted in virtual time (test/client.test.ts); real sockets on a shared machine get slack.
+  expect(detectMs).toBeLessThanOrEqual(KEEPALIVE_SEC * 1000 + PING_TIMEOUT_MS + 1500);
   expect(c.missingCount).toBe(0);
   expect(c.unique).toBe(60);
 }
