@@ -78,13 +78,14 @@ function main(): void {
   fw.client.on('error', function (e: { code: string; message: string }) {
     console.log('wren: error ' + e.code + ': ' + e.message);
   });
-  fw.device.on('mode', function (c: { from: string; to: string; reason: string }) {
-    console.log('wren: mode ' + c.from + ' -> ' + c.to + ' (' + c.reason + ')');
-  });
   fw.device.start();
   startDemo(fw.client, fw.device, scheduler, { deviceId: board.device, periodMs: 10000, burst: 6 });
   const mv = hal.power.batteryMv();
   if (mv !== undefined) fw.device.battery(mv);
+  // esbuild compiles the board in as one object in the bundle's scope, where it would stay for good
+  // (about 130 JsVars): everything it configures has been copied out by now.
+  const keys = Object.keys(board);
+  for (let i = 0; i < keys.length; i++) delete (board as any)[keys[i]];
 }
 
 main();

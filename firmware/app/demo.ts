@@ -40,43 +40,39 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
       task = undefined;
     },
   };
-  function reading(quiet: boolean): void {
+  /** One reading; while `left` > 0 (a burst, not a quiet check-in), the next one `period` later. */
+  function step(quiet?: boolean): void {
+    task = undefined;
     const t = Math.round((sched.now() - bootAt) / 1000);
     const v = Math.round((21 + 3 * Math.sin(sched.now() / 3600000)) * 100) / 100;
     client.publish(base + 'reading', '{"t":' + t + ',"v":' + v + '}', { qos: 1, quiet: quiet });
     demo.readings++;
-  }
-  function step(): void {
-    task = undefined;
-    if (left <= 0) return;
-    left--;
-    reading(false);
-    if (left > 0) task = sched.after(period, step, 'demo.reading');
+    if (!quiet && --left > 0) task = sched.after(period, step, 'demo.reading');
   }
   function burst(): void {
     demo.stop();
     left = options.burst;
-    step();
-  }
-  function reply(text: string): void {
-    client.publish(base + 'reply', text, { qos: 1 });
+    if (left > 0) step();
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
     demo.commands++;
     let text = '';
     for (let i = 0; i < payload.length && i < 64; i++) text += String.fromCharCode(payload[i]);
-    if (text === 'ping') reply('pong');
+    let r: string | undefined;
+    if (text === 'ping') r = 'pong';
     else if (text === 'burst') burst();
     else if (text === 'sleep') device.sleep();
     else if (text.indexOf('period ') === 0) {
       const sec = parseInt(text.substring(7), 10);
+      r = 'bad period';
       if (sec >= 1 && sec <= 86400) {
         period = sec * 1000;
-        reply('period ' + sec);
-      } else reply('bad period');
-    } else reply('unknown command');
+        r = 'period ' + sec;
+      }
+    } else r = 'unknown command';
+    if (r !== undefined) client.publish(base + 'reply', r, { qos: 1 });
   });
-  if (device.checkingIn) reading(true);
+  if (device.checkingIn) step(true);
   else burst();
   return demo;
 }
