@@ -32,7 +32,7 @@ export interface EspruinoEnv {
   pinMode?(pin: any, mode: string): void;
   /** base64 -> binary string (PEM -> DER for TLS). */
   atob?(s: string): string;
-  /** Where log lines go (console.log). */
+  /** Where log lines go (Espruino's print(), the same as console.log). */
   print(line: string): void;
   /** The UART a modem is wired to (Serial2 by default). */
   Serial2?: any;
@@ -43,26 +43,12 @@ export interface EspruinoEnv {
 declare const global: any;
 
 /**
- * The real globals, looked up now (call it on the device). Espruino's natives are static: they work
- * detached from their object, so no wrapper closures (each costs JsVars). clearTimeout is the raw one:
- * EspruinoTimerHost never passes it undefined (which would clear EVERY timer).
+ * The real globals (call it on the device): Espruino's root scope already has every member of
+ * EspruinoEnv (`print` is console.log), so it is handed over as it is; a copy would cost JsVars.
+ * clearTimeout is the raw one: EspruinoTimerHost never passes it undefined (which would clear EVERY timer).
  */
 export function defaultEnv(): EspruinoEnv {
-  const g = global;
-  return {
-    require: g.require,
-    E: g.E,
-    ESP32: g.ESP32,
-    getTime: g.getTime,
-    setTimeout: g.setTimeout,
-    clearTimeout: g.clearTimeout,
-    analogRead: g.analogRead,
-    digitalWrite: g.digitalWrite,
-    pinMode: g.pinMode,
-    atob: g.atob,
-    print: g.console.log,
-    Serial2: g.Serial2,
-  };
+  return global;
 }
 
 /** A message from anything thrown (Espruino's errors have .message but no .name). */
