@@ -3,15 +3,30 @@
 import type { Clock, Log, LogLevel, Power, Random, SleepMode, TimerHandle, TimerHost, WakeCause } from '../types';
 import type { EspruinoEnv } from './env';
 
+/** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
+interface EspTimer {
+  id: any;
+  done: boolean;
+}
+
 /**
- * Monotonic milliseconds from getTime(). getTime() is the system clock in seconds: it starts at 0 at
- * boot, but setTime() and SNTP (Wifi.setSNTP, lwIP) move it, e.g. from 1970 to today in one step. The
- * clock therefore accumulates the steps it sees: a step backwards, or forwards by 2^31 ms (24.8 days,
- * more than any TimerHost delay, so more than any gap between two reads of a running scheduler) or
- * more (2147483648 in now()), counts as 0 ms. A small SNTP correction (seconds) passes through as it is. Starts at 0 when
+ * Clock, TimerHost and Random in one object (one class and one instance fewer each: JsVars).
+ *
+ * Clock: monotonic milliseconds from getTime(). getTime() is the system clock in seconds: it starts at
+ * 0 at boot, but setTime() and SNTP (Wifi.setSNTP, lwIP) move it, e.g. from 1970 to today in one step.
+ * The clock therefore accumulates the steps it sees: a step backwards, or forwards by 2^31 ms (24.8
+ * days, more than any TimerHost delay, so more than any gap between two reads of a running scheduler)
+ * or more, counts as 0 ms. A small SNTP correction (seconds) passes through as it is. Starts at 0 when
  * constructed; never wraps.
+ *
+ * TimerHost: setTimeout/clearTimeout, the only timers in the system. A handle is an object (never
+ * undefined); clear() of a timer that already fired or was cleared does nothing, so it can never cancel
+ * a later timer that reused the id, and clearTimeout is never given undefined (which clears ALL timers).
+ * Each timer that fires reads the clock, which keeps its step detection fed across long sleeps.
+ *
+ * Random: E.hwRand() (the ESP32 hardware RNG) when there is one, Math.random() otherwise.
  */
-export class EspruinoClock implements Clock {
+export class EspruinoClock implements Clock, TimerHost, Random {
   private env_: EspruinoEnv;
   private last_: number;
   private t_: number;
@@ -31,37 +46,16 @@ export class EspruinoClock implements Clock {
     const d = this.now() - since;
     return d < 0 ? d + 4294967296 : d;
   }
-}
-
-/** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
-interface EspTimer {
-  id: any;
-  done: boolean;
-}
-
-/**
- * setTimeout/clearTimeout, the only timers in the system. A handle is an object (never undefined);
- * clear() of a timer that already fired or was cleared does nothing, so it can never cancel a later
- * timer that reused the id, and clearTimeout is never given undefined (which clears ALL timers).
- */
-export class EspruinoTimerHost implements TimerHost {
-  private env_: EspruinoEnv;
-  private clock_: EspruinoClock | undefined;
-  constructor(env: EspruinoEnv, clock?: EspruinoClock) {
-    this.env_ = env;
-    this.clock_ = clock;
-  }
   set(delayMs: number, cb: () => void): TimerHandle {
     let d = delayMs;
     if (!(d >= 0)) d = 0;
     if (d > 2147483647) d = 2147483647;
     const t: EspTimer = { id: undefined, done: false };
-    const clock = this.clock_;
+    const self = this;
     t.id = this.env_.setTimeout(function () {
       if (t.done) return;
       t.done = true;
-      // keep the clock's step detection fed across long sleeps
-      if (clock !== undefined) clock.now();
+      self.now();
       cb();
     }, d);
     return t;
@@ -78,7 +72,17 @@ export class EspruinoTimerHost implements TimerHost {
       }
     }
   }
+  next(): number {
+    const E = this.env_.E;
+    if (E && typeof E.hwRand === 'function') return (E.hwRand() >>> 0) / 4294967296;
+    return Math.random();
+  }
 }
+
+/** The TimerHost: the same class as the clock (new EspruinoTimerHost(env)). */
+export const EspruinoTimerHost = EspruinoClock;
+/** The Random: the same class as the clock (new EspruinoRandom(env)). */
+export const EspruinoRandom = EspruinoClock;
 
 /** Log lines to the console: "<seconds> <L> <tag>: <message>", at or above a level. */
 export class EspruinoLog implements Log {
@@ -114,19 +118,6 @@ export class EspruinoLog implements Log {
   }
   error(tag: string, message: string): void {
     this.out_('error', tag, message);
-  }
-}
-
-/** E.hwRand() (the ESP32 hardware RNG) when there is one, Math.random() otherwise. */
-export class EspruinoRandom implements Random {
-  private E_: any;
-  constructor(env: EspruinoEnv) {
-    this.E_ = env.E;
-  }
-  next(): number {
-    const E = this.E_;
-    if (E && typeof E.hwRand === 'function') return (E.hwRand() >>> 0) / 4294967296;
-    return Math.random();
   }
 }
 

@@ -9,7 +9,7 @@
 //   net.link, net.transport, hal.clock, hal.timers, hal.storage, ...
 
 import type { Clock, Link, Log, LogLevel, Power, Random, Storage, TimerHost, Transport } from '../types';
-import { EspruinoClock, EspruinoLog, EspruinoPower, EspruinoRandom, EspruinoTimerHost } from './core';
+import { EspruinoClock, EspruinoLog, EspruinoPower } from './core';
 import type { BatteryOptions } from './core';
 import { defaultEnv } from './env';
 import type { EspruinoEnv } from './env';
@@ -65,15 +65,15 @@ export interface EspruinoNetwork {
 export function createEspruinoHal(options?: EspruinoHalOptions): EspruinoHal {
   const o = options || {};
   const env = o.env || defaultEnv();
+  // one object is the clock, the timers and the random source
   const clock = new EspruinoClock(env);
-  const timers = new EspruinoTimerHost(env, clock);
   const log = new EspruinoLog(env, o.logLevel, clock);
   return {
     env: env,
     clock: clock,
-    timers: timers,
+    timers: clock,
     log: log,
-    random: new EspruinoRandom(env),
+    random: clock,
     power: new EspruinoPower(env, o.battery) as EspruinoPower & Power,
     storage: new EspruinoStorage(env, o.storage, log),
   };
