@@ -90,10 +90,6 @@ function unesc(s: string): string {
   return (s as any).replaceAll(FE + '\x02', FF).replaceAll(FE + '\x01', FE);
 }
 
-function u32(v: number): string {
-  return String.fromCharCode((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
-}
-
 function getU32(s: string, i: number): number {
   return ((s.charCodeAt(i) << 24) | (s.charCodeAt(i + 1) << 16) | (s.charCodeAt(i + 2) << 8) | s.charCodeAt(i + 3)) >>> 0;
 }
@@ -122,14 +118,10 @@ export class EspruinoStorage implements Storage {
     this.compactions = 0;
   }
 
-  private crc_(s: string): number {
-    return this.E_.CRC32(s) >>> 0;
-  }
-
   /** The Storage file-name stem of a record (at most 27 characters). */
   private base_(name: string): string {
     if (name.length <= 27) return name;
-    const h = ('0000' + this.crc_(name).toString(36)).substr(-4);
+    const h = ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
     return name.substr(0, 22) + '\x7f' + h;
   }
 
@@ -164,7 +156,7 @@ export class EspruinoStorage implements Storage {
     const hdr = 11 + n;
     if (!(n >= 1 && n <= 28) || u.length < hdr) return undefined;
     const len = getU32(u, 3 + n);
-    if (u.length < hdr + len || this.crc_(u.substr(hdr, len)) !== getU32(u, 7 + n)) return undefined;
+    if (u.length < hdr + len || this.E_.CRC32(u.substr(hdr, len)) >>> 0 !== getU32(u, 7 + n)) return undefined;
     return { name_: u.substr(2, n), gen_: u.charCodeAt(2 + n), hdr_: hdr };
   }
 
@@ -190,7 +182,9 @@ export class EspruinoStorage implements Storage {
   }
 
   private header_(name: string, gen: number, data: string): string {
-    return 'W' + String.fromCharCode(name.length) + name + String.fromCharCode(gen) + u32(data.length) + u32(this.crc_(data));
+    const n = data.length;
+    const c = this.E_.CRC32(data) >>> 0;
+    return 'W' + String.fromCharCode(name.length) + name + String.fromCharCode(gen, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255, (c >>> 24) & 255, (c >>> 16) & 255, (c >>> 8) & 255, c & 255);
   }
 
   /** Capacities of the new segments needed to add `len` escaped bytes, or undefined if too many. */
