@@ -202,34 +202,36 @@ export function validateBoard(raw: unknown): BoardResult {
 /** The client options a board asks for (TLS material already resolved to PEM text). */
 export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
   const d = clientDefaults();
-  const clientId = b.clientId.split('{device}').join(b.device).split('{mac}').join(mac || '000000000000');
+  const m = b.mqtt;
+  const k = b.keepAlive;
+  const t = b.timeouts;
+  const bo = b.backoff;
+  const q = b.queue;
   const o: ClientOptions = {
-    version: b.mqtt.version === 'auto' ? 'auto' : b.mqtt.version === '5' ? 5 : 4,
-    keepAliveSec: b.keepAlive.idleSec,
-    clean: b.mqtt.clean,
-    sessionExpirySec: b.mqtt.sessionExpirySec,
-    maxPacketSize: b.mqtt.maxPacketSizeBytes,
-    maxInflight: b.mqtt.maxInflight,
-    connectTimeoutMs: b.timeouts.connectMs,
-    pingTimeoutMs: b.keepAlive.pingTimeoutMs,
-    ackProbeMs: b.keepAlive.ackProbeMs,
+    version: m.version === 'auto' ? 'auto' : m.version === '5' ? 5 : 4,
+    keepAliveSec: k.maxSec > 0 && k.idleSec > k.maxSec ? k.maxSec : k.idleSec,
+    clean: m.clean,
+    sessionExpirySec: m.sessionExpirySec,
+    maxPacketSize: m.maxPacketSizeBytes,
+    maxInflight: m.maxInflight,
+    connectTimeoutMs: t.connectMs,
+    pingTimeoutMs: k.pingTimeoutMs,
+    ackProbeMs: k.ackProbeMs,
     pingJitter: d.pingJitter,
-    ackTimeoutMs: b.timeouts.subackMs,
-    backoff: { baseMs: b.backoff.baseMs, capMs: b.backoff.capMs, factor: b.backoff.factor, stableAfterMs: b.backoff.stableAfterSec * 1000 },
-    queue: { maxMessages: b.queue.maxMessages, maxBytes: b.queue.maxBytes, overflow: b.queue.overflow },
+    ackTimeoutMs: t.subackMs,
+    backoff: { baseMs: bo.baseMs, capMs: bo.capMs, factor: bo.factor, stableAfterMs: bo.stableAfterSec * 1000 },
+    queue: { maxMessages: q.maxMessages, maxBytes: q.maxBytes, overflow: q.overflow },
     sessionName: d.sessionName,
-    clientId: clientId,
+    clientId: b.clientId.split('{device}').join(b.device).split('{mac}').join(mac || '000000000000'),
     brokers: b.brokers.map(function (x) {
-      return x.tls ? { host: x.host, port: x.port, tls: { ca: x.tls.ca, cert: x.tls.cert, key: x.tls.key, servername: x.tls.servername } } : { host: x.host, port: x.port };
+      const s = x.tls;
+      return s ? { host: x.host, port: x.port, tls: { ca: s.ca, cert: s.cert, key: s.key, servername: s.servername } } : { host: x.host, port: x.port };
     }),
   };
-  if (b.keepAlive.maxSec > 0 && o.keepAliveSec > b.keepAlive.maxSec) o.keepAliveSec = b.keepAlive.maxSec;
-  if (b.mqtt.username !== undefined) o.username = b.mqtt.username;
-  if (b.mqtt.password !== undefined) o.password = b.mqtt.password;
-  if (b.mqtt.will) {
-    const w = b.mqtt.will;
-    o.will = { topic: w.topic.split('{device}').join(b.device), payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain };
-  }
+  if (m.username !== undefined) o.username = m.username;
+  if (m.password !== undefined) o.password = m.password;
+  const w = m.will;
+  if (w) o.will = { topic: w.topic.split('{device}').join(b.device), payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain };
   return o;
 }
 

@@ -93,7 +93,7 @@ export class EspruinoNetTransport implements Transport {
 
   open(o: OpenOptions): void {
     if (this.h_ === undefined) throw new Error('transport: no handler');
-    if (this.cur_ !== undefined) throw new Error('transport: previous connection not closed');
+    if (this.cur_ !== undefined) throw new Error('transport: busy');
     const self = this;
     const a: Attempt = { sock_: undefined, opened_: false, closed_: false, ended_: false, errored_: false, pending_: 0, needDrain_: false };
     this.cur_ = a;

@@ -78,7 +78,7 @@ const FF = String.fromCharCode.apply(null, [0xff]);
 
 function checkName(name: string): void {
   if (typeof name !== 'string' || name.length < 1 || name.length > 28 || !/^[\x20-\x7e]+$/.test(name)) {
-    throw new Error('invalid storage record name ' + JSON.stringify(name) + ' (1..28 printable ASCII characters)');
+    throw new Error('invalid storage record name ' + JSON.stringify(name));
   }
 }
 
