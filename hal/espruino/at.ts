@@ -36,14 +36,14 @@ interface Item {
 export type UrcHook = (line: string) => number;
 
 export class AtEngine {
-  private uart: Uart;
-  private timers: TimerHost;
-  private q: Item[];
-  private cur: Item | undefined;
-  private timer: TimerHandle | undefined;
-  private buf: string;
-  private raw: number;
-  private rawData: string;
+  private uart_: Uart;
+  private timers_: TimerHost;
+  private q_: Item[];
+  private cur_: Item | undefined;
+  private timer_: TimerHandle | undefined;
+  private buf_: string;
+  private raw_: number;
+  private rawData_: string;
   /** Consecutive command timeouts (reset by any complete line). */
   timeouts: number;
   urc: UrcHook | undefined;
@@ -52,14 +52,14 @@ export class AtEngine {
   trace: ((dir: string, s: string) => void) | undefined;
 
   constructor(uart: Uart, timers: TimerHost) {
-    this.uart = uart;
-    this.timers = timers;
-    this.q = [];
-    this.cur = undefined;
-    this.timer = undefined;
-    this.buf = '';
-    this.raw = 0;
-    this.rawData = '';
+    this.uart_ = uart;
+    this.timers_ = timers;
+    this.q_ = [];
+    this.cur_ = undefined;
+    this.timer_ = undefined;
+    this.buf_ = '';
+    this.raw_ = 0;
+    this.rawData_ = '';
     this.timeouts = 0;
     this.urc = undefined;
     this.onRaw = undefined;
@@ -72,118 +72,118 @@ export class AtEngine {
 
   /** Queue a command. `prompt`: data to send at the '>' prompt; `final`: extra final lines. */
   cmd(c: string, timeoutMs: number, cb?: AtCallback, prompt?: string, final?: (line: string) => number): void {
-    this.q.push({ c: c, t: timeoutMs, p: prompt, f: final, a: undefined, cb: cb, lines: [] });
-    this.next();
+    this.q_.push({ c: c, t: timeoutMs, p: prompt, f: final, a: undefined, cb: cb, lines: [] });
+    this.next_();
   }
 
   /** Queue an action (e.g. a pin change) and a pause of `pauseMs` after it. */
   act(a: () => void, pauseMs: number, cb?: AtCallback): void {
-    this.q.push({ c: '', t: pauseMs, p: undefined, f: undefined, a: a, cb: cb, lines: [] });
-    this.next();
+    this.q_.push({ c: '', t: pauseMs, p: undefined, f: undefined, a: a, cb: cb, lines: [] });
+    this.next_();
   }
 
   /** Drop every queued and running item (their callbacks are not called). */
   flush(): void {
-    this.q = [];
-    this.cur = undefined;
-    this.buf = '';
-    this.raw = 0;
-    this.rawData = '';
-    if (this.timer !== undefined) this.timers.clear(this.timer);
-    this.timer = undefined;
+    this.q_ = [];
+    this.cur_ = undefined;
+    this.buf_ = '';
+    this.raw_ = 0;
+    this.rawData_ = '';
+    if (this.timer_ !== undefined) this.timers_.clear(this.timer_);
+    this.timer_ = undefined;
   }
 
   /** True when nothing is running or queued. */
   idle(): boolean {
-    return this.cur === undefined && this.q.length === 0;
+    return this.cur_ === undefined && this.q_.length === 0;
   }
 
-  private next(): void {
-    if (this.cur !== undefined || this.q.length === 0) return;
-    const it = this.q.shift() as Item;
-    this.cur = it;
+  private next_(): void {
+    if (this.cur_ !== undefined || this.q_.length === 0) return;
+    const it = this.q_.shift() as Item;
+    this.cur_ = it;
     const self = this;
-    this.timer = this.timers.set(it.t, function () {
-      self.timer = undefined;
-      if (self.cur !== it) return;
-      if (it.a !== undefined) self.done(true, 'DONE');
+    this.timer_ = this.timers_.set(it.t, function () {
+      self.timer_ = undefined;
+      if (self.cur_ !== it) return;
+      if (it.a !== undefined) self.done_(true, 'DONE');
       else {
         self.timeouts++;
-        self.done(false, 'TIMEOUT');
+        self.done_(false, 'TIMEOUT');
       }
     });
     if (it.a !== undefined) it.a();
     else {
       if (this.trace) this.trace('>', it.c);
-      this.uart.write(it.c + '\r');
+      this.uart_.write(it.c + '\r');
     }
   }
 
-  private done(ok: boolean, final: string): void {
-    const it = this.cur as Item;
-    this.cur = undefined;
-    if (this.timer !== undefined) this.timers.clear(this.timer);
-    this.timer = undefined;
+  private done_(ok: boolean, final: string): void {
+    const it = this.cur_ as Item;
+    this.cur_ = undefined;
+    if (this.timer_ !== undefined) this.timers_.clear(this.timer_);
+    this.timer_ = undefined;
     if (it.cb !== undefined) it.cb(ok, it.lines, final);
-    this.next();
+    this.next_();
   }
 
   /** Bytes from the UART. */
   input(d: string): void {
-    this.buf += d;
+    this.buf_ += d;
     for (;;) {
-      if (this.raw > 0) {
-        const n = Math.min(this.raw, this.buf.length);
+      if (this.raw_ > 0) {
+        const n = Math.min(this.raw_, this.buf_.length);
         if (n === 0) return;
-        this.rawData += this.buf.substr(0, n);
-        this.buf = this.buf.substr(n);
-        this.raw -= n;
-        if (this.raw > 0) return;
-        const data = this.rawData;
-        this.rawData = '';
+        this.rawData_ += this.buf_.substr(0, n);
+        this.buf_ = this.buf_.substr(n);
+        this.raw_ -= n;
+        if (this.raw_ > 0) return;
+        const data = this.rawData_;
+        this.rawData_ = '';
         if (this.onRaw !== undefined) this.onRaw(data);
         continue;
       }
-      const it = this.cur;
+      const it = this.cur_;
       if (it !== undefined && it.p !== undefined) {
-        const g = this.buf.indexOf('>');
-        if (g >= 0 && /^[\r\n ]*$/.test(this.buf.substr(0, g))) {
+        const g = this.buf_.indexOf('>');
+        if (g >= 0 && /^[\r\n ]*$/.test(this.buf_.substr(0, g))) {
           // the data prompt ("> ", no line end): send the payload
-          this.buf = this.buf.substr(g + 1);
-          if (this.buf.charAt(0) === ' ') this.buf = this.buf.substr(1);
-          this.prompt(it);
+          this.buf_ = this.buf_.substr(g + 1);
+          if (this.buf_.charAt(0) === ' ') this.buf_ = this.buf_.substr(1);
+          this.prompt_(it);
           continue;
         }
       }
-      const i = this.buf.indexOf('\n');
+      const i = this.buf_.indexOf('\n');
       if (i < 0) return;
-      const line = this.buf.substr(0, i).replace(/[^\x20-\x7e]/g, '').trim();
-      this.buf = this.buf.substr(i + 1);
-      if (line.length > 0) this.line(line);
+      const line = this.buf_.substr(0, i).replace(/[^\x20-\x7e]/g, '').trim();
+      this.buf_ = this.buf_.substr(i + 1);
+      if (line.length > 0) this.line_(line);
     }
   }
 
-  private prompt(it: Item): void {
+  private prompt_(it: Item): void {
     const p = it.p as string;
     it.p = undefined;
     if (this.trace) this.trace('>', '<' + p.length + ' bytes>');
-    this.uart.write(p);
+    this.uart_.write(p);
   }
 
-  private line(line: string): void {
+  private line_(line: string): void {
     this.timeouts = 0;
     if (this.trace) this.trace('<', line);
-    const it = this.cur;
+    const it = this.cur_;
     if (it !== undefined && it.a === undefined && line === it.c) return; // echo
     if (it !== undefined && it.p !== undefined && line.charAt(0) === '>') {
-      this.prompt(it); // a prompt with noise before it
+      this.prompt_(it); // a prompt with noise before it
       return;
     }
     if (this.urc !== undefined) {
       const r = this.urc(line);
       if (r > 0) {
-        this.raw = r;
-        this.rawData = '';
+        this.raw_ = r;
+        this.rawData_ = '';
       }
       if (r >= 0) return;
     }
@@ -194,6 +194,6 @@ export class AtEngine {
       else if (line === 'ERROR' || line.indexOf('+CME ERROR') === 0 || line.indexOf('+CMS ERROR') === 0) f = 2;
     }
     if (f === 0) it.lines.push(line);
-    else this.done(f === 1, line);
+    else this.done_(f === 1, line);
   }
 }

@@ -129,22 +129,22 @@ interface MAttempt {
 
 /** The modem's one TCP connection as a hal Transport. */
 export class ModemTransport implements Transport {
-  private m: CellularModem;
-  private h: TransportHandler | undefined;
+  private m_: CellularModem;
+  private h_: TransportHandler | undefined;
   cur: MAttempt | undefined;
 
   constructor(m: CellularModem) {
-    this.m = m;
-    this.h = undefined;
+    this.m_ = m;
+    this.h_ = undefined;
     this.cur = undefined;
   }
 
   setHandler(handler: TransportHandler): void {
-    this.h = handler;
+    this.h_ = handler;
   }
 
   open(o: OpenOptions): void {
-    if (this.h === undefined) throw new Error('transport: no handler');
+    if (this.h_ === undefined) throw new Error('transport: no handler');
     if (this.cur !== undefined) throw new Error('transport: previous connection not closed');
     const a: MAttempt = {
       opened: false, closed: false, ended: false, errored: false, remote: false, reading: false,
@@ -153,17 +153,17 @@ export class ModemTransport implements Transport {
     this.cur = a;
     const self = this;
     let err: TransportError | undefined;
-    if (!this.m.isUp()) err = { code: 'unreachable', message: 'cellular link is down' };
+    if (!this.m_.isUp()) err = { code: 'unreachable', message: 'cellular link is down' };
     else if (o.tls !== undefined) err = { code: 'tls', message: 'TLS is not supported over the cellular modem' };
     if (err !== undefined) {
       const e = err;
-      this.m.timers.set(0, function () {
-        self.finish(a, e);
+      this.m_.timers.set(0, function () {
+        self.finish_(a, e);
       });
       return;
     }
-    this.m.at('AT+CIPSTART="TCP","' + o.host + '",' + o.port, 10000, function (ok, lines, fin) {
-      if (!ok) self.finish(a, { code: 'io', message: 'AT+CIPSTART: ' + fin });
+    this.m_.at('AT+CIPSTART="TCP","' + o.host + '",' + o.port, 10000, function (ok, lines, fin) {
+      if (!ok) self.finish_(a, { code: 'io', message: 'AT+CIPSTART: ' + fin });
     });
   }
 
@@ -171,10 +171,10 @@ export class ModemTransport implements Transport {
     const a = this.cur;
     if (a === undefined || !a.opened || a.closed || a.ended) return false;
     if (bytes.length === 0) return true;
-    a.out.push(this.m.E.toString(bytes));
+    a.out.push(this.m_.E.toString(bytes));
     a.pending += bytes.length;
-    this.pump(a);
-    if (a.pending > this.m.o.highWaterBytes) {
+    this.pump_(a);
+    if (a.pending > this.m_.o.highWaterBytes) {
       a.needDrain = true;
       return false;
     }
@@ -188,21 +188,21 @@ export class ModemTransport implements Transport {
     a.out = [];
     if (!a.ended) {
       a.ended = true;
-      if (this.m.isUp()) {
-        this.m.at('AT+CIPCLOSE=1', 5000, undefined, undefined, function (l) {
+      if (this.m_.isUp()) {
+        this.m_.at('AT+CIPCLOSE=1', 5000, undefined, undefined, function (l) {
           return l === 'CLOSE OK' ? 1 : 0;
         });
       }
       const self = this;
-      this.m.timers.set(0, function () {
-        self.deliverClose(a);
+      this.m_.timers.set(0, function () {
+        self.deliverClose_(a);
       });
     }
   }
 
-  private pump(a: MAttempt): void {
+  private pump_(a: MAttempt): void {
     if (a.sending || a.out.length === 0 || a.ended) return;
-    const max = this.m.o.maxSendBytes;
+    const max = this.m_.o.maxSendBytes;
     let s = a.out[0];
     if (s.length > max) {
       a.out[0] = s.substr(max);
@@ -210,19 +210,19 @@ export class ModemTransport implements Transport {
     } else a.out.shift();
     a.sending = true;
     const self = this;
-    this.m.at('AT+CIPSEND=' + s.length, 20000, function (ok, lines, fin) {
+    this.m_.at('AT+CIPSEND=' + s.length, 20000, function (ok, lines, fin) {
       a.sending = false;
       if (self.cur !== a || a.ended) return;
       if (!ok) {
-        self.finish(a, { code: 'io', message: 'AT+CIPSEND: ' + fin });
-        self.m.at('AT+CIPCLOSE=1', 5000);
+        self.finish_(a, { code: 'io', message: 'AT+CIPSEND: ' + fin });
+        self.m_.at('AT+CIPCLOSE=1', 5000);
         return;
       }
       a.pending -= s.length;
-      if (a.out.length > 0) self.pump(a);
+      if (a.out.length > 0) self.pump_(a);
       else if (a.needDrain) {
         a.needDrain = false;
-        (self.h as TransportHandler).onDrain();
+        (self.h_ as TransportHandler).onDrain();
       }
     }, s, SEND_FINAL);
   }
@@ -233,27 +233,27 @@ export class ModemTransport implements Transport {
     const a = this.cur;
     if (a === undefined || a.opened || a.ended) return;
     if (!ok) {
-      this.finish(a, { code: 'io', message: line });
+      this.finish_(a, { code: 'io', message: line });
       return;
     }
     a.opened = true;
-    (this.h as TransportHandler).onOpen();
+    (this.h_ as TransportHandler).onOpen();
   }
 
   readable(): void {
     const a = this.cur;
-    if (a !== undefined && a.opened && !a.ended) this.read(a);
+    if (a !== undefined && a.opened && !a.ended) this.read_(a);
   }
 
-  private read(a: MAttempt): void {
+  private read_(a: MAttempt): void {
     if (a.reading) return;
     a.reading = true;
     const self = this;
-    this.m.at('AT+CIPRXGET=2,' + this.m.o.maxReadBytes, 5000, function (ok) {
+    this.m_.at('AT+CIPRXGET=2,' + this.m_.o.maxReadBytes, 5000, function (ok) {
       a.reading = false;
       if (self.cur !== a || a.ended) return;
-      if (a.remote) self.finish(a, undefined);
-      else if (ok && a.left > 0) self.read(a);
+      if (a.remote) self.finish_(a, undefined);
+      else if (ok && a.left > 0) self.read_(a);
     });
   }
 
@@ -264,7 +264,7 @@ export class ModemTransport implements Transport {
 
   data(d: string): void {
     const a = this.cur;
-    if (a !== undefined && a.opened && !a.closed && !a.ended) (this.h as TransportHandler).onData(this.m.E.toUint8Array(d));
+    if (a !== undefined && a.opened && !a.closed && !a.ended) (this.h_ as TransportHandler).onData(this.m_.E.toUint8Array(d));
   }
 
   remoteClosed(): void {
@@ -272,7 +272,7 @@ export class ModemTransport implements Transport {
     if (a === undefined || !a.opened || a.ended) return;
     // data that came before the FIN may still wait in the modem: one last read, then the end
     a.remote = true;
-    this.read(a);
+    this.read_(a);
   }
 
   /** The link went away under the connection. */
@@ -280,23 +280,23 @@ export class ModemTransport implements Transport {
     const a = this.cur;
     if (a === undefined || a.ended) return;
     const code: TransportErrorCode = a.opened ? 'reset' : 'unreachable';
-    this.finish(a, { code: code, message: message });
+    this.finish_(a, { code: code, message: message });
   }
 
-  private finish(a: MAttempt, err: TransportError | undefined): void {
+  private finish_(a: MAttempt, err: TransportError | undefined): void {
     if (a.ended) return;
     a.ended = true;
     if (err !== undefined && !a.errored && !a.closed) {
       a.errored = true;
-      if (this.cur === a) (this.h as TransportHandler).onError(err);
+      if (this.cur === a) (this.h_ as TransportHandler).onError(err);
     }
-    this.deliverClose(a);
+    this.deliverClose_(a);
   }
 
-  private deliverClose(a: MAttempt): void {
+  private deliverClose_(a: MAttempt): void {
     if (this.cur !== a) return;
     this.cur = undefined;
-    (this.h as TransportHandler).onClose();
+    (this.h_ as TransportHandler).onClose();
   }
 }
 
@@ -338,17 +338,17 @@ export class CellularModem implements Link {
   readonly timers: TimerHost;
   readonly E: any;
   readonly o: Opts;
-  private eng: AtEngine;
-  private log: Log | undefined;
-  private h: LinkHandler | undefined;
-  private st: number; // 0 down, 1 attaching, 2 up
-  private epoch: number;
+  private eng_: AtEngine;
+  private log_: Log | undefined;
+  private h_: LinkHandler | undefined;
+  private st_: number; // 0 down, 1 attaching, 2 up
+  private epoch_: number;
   /** Timeouts are expected (probing a modem that may be off): no stuck recovery. */
-  private booting: boolean;
+  private booting_: boolean;
   /** We asked for the power down: "NORMAL POWER DOWN" is an answer, not news. */
-  private poweringDown: boolean;
-  private dbm: number | undefined;
-  private csqFresh: boolean;
+  private poweringDown_: boolean;
+  private dbm_: number | undefined;
+  private csqFresh_: boolean;
   /** Recoveries from a stuck modem (RESET pulses). */
   resets: number;
 
@@ -357,7 +357,7 @@ export class CellularModem implements Link {
     this.kind = 'cellular';
     this.timers = o.timers;
     this.E = o.E;
-    this.log = o.log;
+    this.log_ = o.log;
     this.o = {
       apn: o.apn,
       user: o.user || '',
@@ -381,26 +381,26 @@ export class CellularModem implements Link {
       maxReadBytes: num(o.maxReadBytes, 1024),
       powerOffOnDown: o.powerOffOnDown !== false,
     };
-    this.h = undefined;
-    this.st = 0;
-    this.epoch = 0;
-    this.booting = false;
-    this.poweringDown = false;
-    this.dbm = undefined;
-    this.csqFresh = false;
+    this.h_ = undefined;
+    this.st_ = 0;
+    this.epoch_ = 0;
+    this.booting_ = false;
+    this.poweringDown_ = false;
+    this.dbm_ = undefined;
+    this.csqFresh_ = false;
     this.resets = 0;
     this.transport = new ModemTransport(this);
     const self = this;
-    this.eng = new AtEngine(o.uart, o.timers);
-    this.eng.urc = function (line) {
-      return self.urc(line);
+    this.eng_ = new AtEngine(o.uart, o.timers);
+    this.eng_.urc = function (line) {
+      return self.urc_(line);
     };
-    this.eng.onRaw = function (d) {
+    this.eng_.onRaw = function (d) {
       self.transport.data(d);
     };
-    if (this.log !== undefined && this.log.enabled('debug')) {
-      const log = this.log;
-      this.eng.trace = function (dir, s) {
+    if (this.log_ !== undefined && this.log_.enabled('debug')) {
+      const log = this.log_;
+      this.eng_.trace = function (dir, s) {
         log.debug('modem', dir + ' ' + (s.indexOf('AT+CSTT=') === 0 ? 'AT+CSTT=<apn, credentials>' : s));
       };
     }
@@ -409,41 +409,41 @@ export class CellularModem implements Link {
   /** Send any AT command (queued behind the driver's own). Timeout default cmdTimeoutMs. */
   at(c: string, timeoutMs?: number, cb?: AtCallback, prompt?: string, final?: (line: string) => number): void {
     const self = this;
-    this.eng.cmd(c, timeoutMs || this.o.cmdTimeoutMs, function (ok, lines, fin) {
-      if (fin === 'TIMEOUT' && !self.booting) {
-        if (self.eng.timeouts >= self.o.stuckAfter) {
-          self.stuck();
+    this.eng_.cmd(c, timeoutMs || this.o.cmdTimeoutMs, function (ok, lines, fin) {
+      if (fin === 'TIMEOUT' && !self.booting_) {
+        if (self.eng_.timeouts >= self.o.stuckAfter) {
+          self.stuck_();
           return;
         }
         // is it the modem or just this command? a quick AT tells (counts towards stuckAfter)
-        if (self.eng.idle()) self.at('AT', 1000);
+        if (self.eng_.idle()) self.at('AT', 1000);
       }
       if (cb !== undefined) cb(ok, lines, fin);
     }, prompt, final);
   }
 
   setHandler(handler: LinkHandler): void {
-    this.h = handler;
+    this.h_ = handler;
   }
 
   up(): void {
-    if (this.st !== 0) return;
-    this.st = 1;
-    const ep = ++this.epoch;
+    if (this.st_ !== 0) return;
+    this.st_ = 1;
+    const ep = ++this.epoch_;
     const self = this;
-    this.booting = true;
+    this.booting_ = true;
     const o = this.o;
     // AT; else PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
     // switched a hung modem off)
-    this.poll(ep, 2, function (ok) {
-      if (ok) return self.init(ep);
-      self.press(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok2) {
-        if (ok2) return self.init(ep);
-        self.press(ep, o.resetPin, o.resetActive, o.resetMs, function (ok3) {
-          if (ok3) return self.init(ep);
-          self.press(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok4) {
-            if (ok4) self.init(ep);
-            else self.fail(ep, 'error: modem not responding');
+    this.poll_(ep, 2, function (ok) {
+      if (ok) return self.init_(ep);
+      self.press_(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok2) {
+        if (ok2) return self.init_(ep);
+        self.press_(ep, o.resetPin, o.resetActive, o.resetMs, function (ok3) {
+          if (ok3) return self.init_(ep);
+          self.press_(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok4) {
+            if (ok4) self.init_(ep);
+            else self.fail_(ep, 'error: modem not responding');
           });
         });
       });
@@ -451,28 +451,28 @@ export class CellularModem implements Link {
   }
 
   down(): void {
-    if (this.st === 0) return;
-    this.st = 0;
-    const ep = ++this.epoch;
-    this.booting = false;
+    if (this.st_ === 0) return;
+    this.st_ = 0;
+    const ep = ++this.epoch_;
+    this.booting_ = false;
     this.at('AT+CIPSHUT', 10000, undefined, undefined, shutFinal);
     if (this.o.powerOffOnDown) this.powerOff();
     const self = this;
     this.timers.set(0, function () {
       self.transport.lost('cellular link down');
-      if (self.epoch === ep && self.h !== undefined) self.h.onDown('requested');
+      if (self.epoch_ === ep && self.h_ !== undefined) self.h_.onDown('requested');
     });
   }
 
   isUp(): boolean {
-    return this.st === 2;
+    return this.st_ === 2;
   }
 
   /** Last AT+CSQ as dBm while up; refreshed in the background when older than 30 s. */
   signal(): number | undefined {
-    if (this.st !== 2) return undefined;
-    if (!this.csqFresh && this.eng.idle()) this.csq(undefined);
-    return this.dbm;
+    if (this.st_ !== 2) return undefined;
+    if (!this.csqFresh_ && this.eng_.idle()) this.csq_(undefined);
+    return this.dbm_;
   }
 
   networkId(): string {
@@ -481,10 +481,10 @@ export class CellularModem implements Link {
 
   /** AT+CPOWD=1 (normal power down). */
   powerOff(cb?: (ok: boolean) => void): void {
-    this.poweringDown = true;
+    this.poweringDown_ = true;
     const self = this;
     this.at('AT+CPOWD=1', 5000, function (ok) {
-      self.poweringDown = false;
+      self.poweringDown_ = false;
       if (cb !== undefined) cb(ok);
     }, undefined, function (l) {
       return l.indexOf('POWER DOWN') >= 0 ? 1 : 0;
@@ -512,102 +512,102 @@ export class CellularModem implements Link {
 
   // ---- attach ----
 
-  private csq(cb: (() => void) | undefined): void {
+  private csq_(cb: (() => void) | undefined): void {
     const self = this;
     this.at('AT+CSQ', 2000, function (ok, lines) {
       for (let i = 0; i < lines.length; i++) {
-        if (lines[i].indexOf('+CSQ:') === 0) self.dbm = csqToDbm(parseInt(lines[i].substr(5), 10));
+        if (lines[i].indexOf('+CSQ:') === 0) self.dbm_ = csqToDbm(parseInt(lines[i].substr(5), 10));
       }
-      self.csqFresh = true;
+      self.csqFresh_ = true;
       self.timers.set(30000, function () {
-        self.csqFresh = false;
+        self.csqFresh_ = false;
       });
       if (cb !== undefined) cb();
     });
   }
 
   /** Send AT up to `tries` times (1 s each); cb(true) at the first OK. */
-  private poll(ep: number, tries: number, cb: (ok: boolean) => void): void {
+  private poll_(ep: number, tries: number, cb: (ok: boolean) => void): void {
     const self = this;
     this.at('AT', 1000, function (ok) {
-      if (ep !== self.epoch) return;
+      if (ep !== self.epoch_) return;
       if (ok) cb(true);
-      else if (tries > 1) self.poll(ep, tries - 1, cb);
+      else if (tries > 1) self.poll_(ep, tries - 1, cb);
       else cb(false);
     });
   }
 
   /** Press a pin (PWRKEY or RESET) for `ms`, wait bootMs, poll AT. cb(false) without the pin. */
-  private press(ep: number, pin: any, active: number, ms: number, cb: (ok: boolean) => void): void {
+  private press_(ep: number, pin: any, active: number, ms: number, cb: (ok: boolean) => void): void {
     const set = this.o.setPin;
     if (set === undefined || pin === undefined) {
       cb(false);
       return;
     }
     const self = this;
-    if (this.log !== undefined) this.log.info('modem', 'pressing ' + (pin === this.o.resetPin ? 'RESET' : 'PWRKEY'));
-    this.eng.act(function () {
+    if (this.log_ !== undefined) this.log_.info('modem', 'pressing ' + (pin === this.o.resetPin ? 'RESET' : 'PWRKEY'));
+    this.eng_.act(function () {
       set(pin, active);
     }, ms);
-    this.eng.act(function () {
+    this.eng_.act(function () {
       set(pin, active ? 0 : 1);
     }, this.o.bootMs);
-    this.poll(ep, this.o.bootPolls, cb);
+    this.poll_(ep, this.o.bootPolls, cb);
   }
 
-  private init(ep: number): void {
-    this.booting = false;
+  private init_(ep: number): void {
+    this.booting_ = false;
     const self = this;
     this.at('ATE0', 0, function () {
       self.at('AT+CMEE=2', 0, function () {
-        self.sim(ep, 10);
+        self.sim_(ep, 10);
       });
     });
   }
 
-  private sim(ep: number, tries: number): void {
+  private sim_(ep: number, tries: number): void {
     const self = this;
     this.at('AT+CPIN?', 5000, function (ok, lines) {
-      if (ep !== self.epoch) return;
+      if (ep !== self.epoch_) return;
       let state = 'no answer';
       for (let i = 0; i < lines.length; i++) if (lines[i].indexOf('+CPIN:') === 0) state = lines[i].substr(6).trim();
-      if (state === 'READY') self.register(ep, 0);
+      if (state === 'READY') self.register_(ep, 0);
       else if (tries > 1) {
         self.timers.set(1000, function () {
-          if (ep === self.epoch) self.sim(ep, tries - 1);
+          if (ep === self.epoch_) self.sim_(ep, tries - 1);
         });
-      } else self.fail(ep, 'error: sim ' + state);
+      } else self.fail_(ep, 'error: sim ' + state);
     });
   }
 
-  private register(ep: number, waitedMs: number): void {
+  private register_(ep: number, waitedMs: number): void {
     const self = this;
     this.at('AT+CREG?', 0, function (ok, lines) {
-      if (ep !== self.epoch) return;
+      if (ep !== self.epoch_) return;
       const creg = regStatus(lines, '+CREG:');
-      if (self.o.sim800) self.registered(ep, waitedMs, creg, -1);
+      if (self.o.sim800) self.registered_(ep, waitedMs, creg, -1);
       else {
         self.at('AT+CEREG?', 0, function (ok2, lines2) {
-          if (ep === self.epoch) self.registered(ep, waitedMs, creg, regStatus(lines2, '+CEREG:'));
+          if (ep === self.epoch_) self.registered_(ep, waitedMs, creg, regStatus(lines2, '+CEREG:'));
         });
       }
     });
   }
 
-  private registered(ep: number, waitedMs: number, a: number, b: number): void {
+  private registered_(ep: number, waitedMs: number, a: number, b: number): void {
     if (a === 1 || a === 5 || b === 1 || b === 5) {
-      this.pdp(ep);
+      this.pdp_(ep);
       return;
     }
-    if (a === 3 && b !== 2) return this.fail(ep, 'error: registration denied');
-    if (waitedMs >= this.o.regTimeoutMs) return this.fail(ep, 'no-network');
+    if (a === 3 && b !== 2) return this.fail_(ep, 'error: registration denied');
+    if (waitedMs >= this.o.regTimeoutMs) return this.fail_(ep, 'no-network');
     const self = this;
     this.timers.set(this.o.regPollMs, function () {
-      if (ep === self.epoch) self.register(ep, waitedMs + self.o.regPollMs);
+      if (ep === self.epoch_) self.register_(ep, waitedMs + self.o.regPollMs);
     });
   }
 
-  private pdp(ep: number): void {
+  private pdp_(ep: number): void {
     const o = this.o;
     const steps: any[] = [
       ['AT+CIPSHUT', 65000, shutFinal],
@@ -618,17 +618,17 @@ export class CellularModem implements Link {
       ['AT+CIFSR', 10000, ipFinal],
     ];
     const self = this;
-    this.seq(ep, steps, 0, function () {
-      self.csq(function () {
-        if (ep !== self.epoch || self.st !== 1) return;
-        self.st = 2;
-        if (self.log !== undefined) self.log.info('modem', 'up, ' + self.dbm + ' dBm');
-        if (self.h !== undefined) self.h.onUp();
+    this.seq_(ep, steps, 0, function () {
+      self.csq_(function () {
+        if (ep !== self.epoch_ || self.st_ !== 1) return;
+        self.st_ = 2;
+        if (self.log_ !== undefined) self.log_.info('modem', 'up, ' + self.dbm_ + ' dBm');
+        if (self.h_ !== undefined) self.h_.onUp();
       });
     });
   }
 
-  private seq(ep: number, steps: any[], i: number, done: () => void): void {
+  private seq_(ep: number, steps: any[], i: number, done: () => void): void {
     if (i >= steps.length) {
       done();
       return;
@@ -636,44 +636,44 @@ export class CellularModem implements Link {
     const s = steps[i];
     const self = this;
     this.at(s[0], s[1], function (ok, lines, fin) {
-      if (ep !== self.epoch) return;
-      if (!ok) self.fail(ep, 'error: ' + s[0] + ' -> ' + fin);
-      else self.seq(ep, steps, i + 1, done);
+      if (ep !== self.epoch_) return;
+      if (!ok) self.fail_(ep, 'error: ' + s[0] + ' -> ' + fin);
+      else self.seq_(ep, steps, i + 1, done);
     }, undefined, s[2]);
   }
 
-  private fail(ep: number, reason: string): void {
-    if (ep !== this.epoch || this.st === 0) return;
-    this.st = 0;
-    this.epoch++;
-    this.booting = false;
-    if (this.log !== undefined) this.log.warn('modem', 'down: ' + reason);
+  private fail_(ep: number, reason: string): void {
+    if (ep !== this.epoch_ || this.st_ === 0) return;
+    this.st_ = 0;
+    this.epoch_++;
+    this.booting_ = false;
+    if (this.log_ !== undefined) this.log_.warn('modem', 'down: ' + reason);
     this.transport.lost(reason);
-    if (this.h !== undefined) this.h.onDown(reason);
+    if (this.h_ !== undefined) this.h_.onDown(reason);
   }
 
   /** The modem stopped answering: report, then pulse RESET (the next up() starts from the probe). */
-  private stuck(): void {
-    this.eng.flush();
+  private stuck_(): void {
+    this.eng_.flush();
     this.resets++;
-    if (this.log !== undefined) this.log.error('modem', 'not responding: resetting');
-    this.fail(this.epoch, 'error: modem not responding');
+    if (this.log_ !== undefined) this.log_.error('modem', 'not responding: resetting');
+    this.fail_(this.epoch_, 'error: modem not responding');
     this.transport.lost('modem not responding');
-    this.eng.timeouts = 0;
+    this.eng_.timeouts = 0;
     const set = this.o.setPin;
     const pin = this.o.resetPin;
     if (set !== undefined && pin !== undefined) {
       const active = this.o.resetActive;
-      this.eng.act(function () {
+      this.eng_.act(function () {
         set(pin, active);
       }, this.o.resetMs);
-      this.eng.act(function () {
+      this.eng_.act(function () {
         set(pin, active ? 0 : 1);
       }, this.o.bootMs);
     }
   }
 
-  private urc(line: string): number {
+  private urc_(line: string): number {
     const t = this.transport;
     let l = line;
     if (/^\d+, /.test(l)) l = l.substr(l.indexOf(' ') + 1); // "0, CLOSED" (multi-connection form)
@@ -690,10 +690,10 @@ export class CellularModem implements Link {
     if (l === 'CONNECT OK') t.connectResult(true, l);
     else if (l === 'CONNECT FAIL' || l === 'ALREADY CONNECT') t.connectResult(false, l);
     else if (l === 'CLOSED') t.remoteClosed();
-    else if (l === '+PDP: DEACT') this.fail(this.epoch, 'lost');
+    else if (l === '+PDP: DEACT') this.fail_(this.epoch_, 'lost');
     else if (l.indexOf('POWER DOWN') >= 0 || l === 'RDY') {
-      if (this.poweringDown || this.booting) return -1;
-      this.fail(this.epoch, 'error: modem restarted (' + l + ')');
+      if (this.poweringDown_ || this.booting_) return -1;
+      this.fail_(this.epoch_, 'error: modem restarted (' + l + ')');
     } else return -1;
     return 0;
   }

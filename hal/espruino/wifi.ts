@@ -37,108 +37,108 @@ const LEAVE = '8';
 
 export class WifiLink implements Link {
   readonly kind: LinkKind;
-  private env: EspruinoEnv;
-  private timers: TimerHost;
-  private o: WifiOptions;
-  private h: LinkHandler | undefined;
-  private wifi: any;
-  private st: number; // 0 down, 1 attaching, 2 up
-  private epoch: number;
+  private env_: EspruinoEnv;
+  private timers_: TimerHost;
+  private o_: WifiOptions;
+  private h_: LinkHandler | undefined;
+  private wifi_: any;
+  private st_: number; // 0 down, 1 attaching, 2 up
+  private epoch_: number;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options: WifiOptions) {
     this.kind = 'wifi';
-    this.env = env;
-    this.timers = timers;
-    this.o = options;
-    this.h = undefined;
-    this.wifi = undefined;
-    this.st = 0;
-    this.epoch = 0;
+    this.env_ = env;
+    this.timers_ = timers;
+    this.o_ = options;
+    this.h_ = undefined;
+    this.wifi_ = undefined;
+    this.st_ = 0;
+    this.epoch_ = 0;
   }
 
   setHandler(handler: LinkHandler): void {
-    this.h = handler;
+    this.h_ = handler;
   }
 
-  private module(): any {
-    if (this.wifi !== undefined) return this.wifi;
-    const w = this.env.require('Wifi');
+  private module_(): any {
+    if (this.wifi_ !== undefined) return this.wifi_;
+    const w = this.env_.require('Wifi');
     const self = this;
     w.on('connected', function () {
-      self.gotUp(self.epoch);
+      self.gotUp_(self.epoch_);
     });
     w.on('disconnected', function (d: any) {
       const reason = d && d.reason !== undefined ? String(d.reason) : '';
-      if (self.st === 1) {
+      if (self.st_ === 1) {
         if (reason === LEAVE) return; // our own earlier disconnect(), not this attempt's failure
-        self.fail(self.epoch, mapWifiReason(d && d.msg ? d.msg : reason));
-      } else if (self.st === 2) self.fail(self.epoch, 'lost');
+        self.fail_(self.epoch_, mapWifiReason(d && d.msg ? d.msg : reason));
+      } else if (self.st_ === 2) self.fail_(self.epoch_, 'lost');
     });
     w.on('dhcp_timeout', function () {
-      if (self.st === 1) self.fail(self.epoch, 'dhcp');
+      if (self.st_ === 1) self.fail_(self.epoch_, 'dhcp');
     });
-    this.wifi = w;
+    this.wifi_ = w;
     return w;
   }
 
   up(): void {
-    if (this.st !== 0) return;
-    this.st = 1;
-    const ep = ++this.epoch;
+    if (this.st_ !== 0) return;
+    this.st_ = 1;
+    const ep = ++this.epoch_;
     const self = this;
     try {
-      const w = this.module();
-      if (this.o.powersave !== undefined) w.setConfig({ powersave: this.o.powersave });
+      const w = this.module_();
+      if (this.o_.powersave !== undefined) w.setConfig({ powersave: this.o_.powersave });
       const opts: any = {};
-      if (this.o.password !== undefined) opts.password = this.o.password;
-      w.connect(this.o.ssid, opts, function (err: any) {
-        if (err) self.fail(ep, mapWifiReason(err));
-        else self.gotUp(ep);
+      if (this.o_.password !== undefined) opts.password = this.o_.password;
+      w.connect(this.o_.ssid, opts, function (err: any) {
+        if (err) self.fail_(ep, mapWifiReason(err));
+        else self.gotUp_(ep);
       });
     } catch (e) {
       const m = errText(e);
-      this.timers.set(0, function () {
-        self.fail(ep, 'error: ' + m);
+      this.timers_.set(0, function () {
+        self.fail_(ep, 'error: ' + m);
       });
     }
   }
 
   down(): void {
-    if (this.st === 0) return;
-    this.st = 0;
-    const ep = ++this.epoch;
+    if (this.st_ === 0) return;
+    this.st_ = 0;
+    const ep = ++this.epoch_;
     try {
-      if (this.wifi !== undefined) this.wifi.disconnect();
+      if (this.wifi_ !== undefined) this.wifi_.disconnect();
     } catch (e) {
       // already disconnected
     }
     const self = this;
-    this.timers.set(0, function () {
-      if (self.epoch === ep && self.h !== undefined) self.h.onDown('requested');
+    this.timers_.set(0, function () {
+      if (self.epoch_ === ep && self.h_ !== undefined) self.h_.onDown('requested');
     });
   }
 
-  private gotUp(ep: number): void {
-    if (ep !== this.epoch || this.st !== 1) return;
-    this.st = 2;
-    if (this.h !== undefined) this.h.onUp();
+  private gotUp_(ep: number): void {
+    if (ep !== this.epoch_ || this.st_ !== 1) return;
+    this.st_ = 2;
+    if (this.h_ !== undefined) this.h_.onUp();
   }
 
-  private fail(ep: number, reason: string): void {
-    if (ep !== this.epoch || this.st === 0) return;
-    this.st = 0;
-    this.epoch++;
-    if (this.h !== undefined) this.h.onDown(reason);
+  private fail_(ep: number, reason: string): void {
+    if (ep !== this.epoch_ || this.st_ === 0) return;
+    this.st_ = 0;
+    this.epoch_++;
+    if (this.h_ !== undefined) this.h_.onDown(reason);
   }
 
   isUp(): boolean {
-    return this.st === 2;
+    return this.st_ === 2;
   }
 
   signal(): number | undefined {
-    if (this.st !== 2 || this.wifi === undefined) return undefined;
+    if (this.st_ !== 2 || this.wifi_ === undefined) return undefined;
     try {
-      const s = this.wifi.getStatus();
+      const s = this.wifi_.getStatus();
       return s && typeof s.rssi === 'number' ? s.rssi : undefined;
     } catch (e) {
       return undefined;
@@ -146,12 +146,12 @@ export class WifiLink implements Link {
   }
 
   networkId(): string {
-    return this.o.ssid;
+    return this.o_.ssid;
   }
 
   /** Change the power save setting now (and for later attaches). */
   setPowerSave(mode: 'none' | 'min' | 'max'): void {
-    this.o.powersave = mode;
-    if (this.wifi !== undefined) this.wifi.setConfig({ powersave: mode });
+    this.o_.powersave = mode;
+    if (this.wifi_ !== undefined) this.wifi_.setConfig({ powersave: mode });
   }
 }
