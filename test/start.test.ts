@@ -16,7 +16,7 @@ describe('npm start', () => {
   });
 
   it('with --speed, goes active -> idle -> sleep, deep-sleeps, and checks in on the next boot', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'tools/start.ts', '--speed', '200', '--duration', '16', '--period', '1', '--burst', '2'], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', 'tools/start.ts', '--speed', '200', '--duration', '20', '--period', '1', '--burst', '2'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
