@@ -581,3 +581,13 @@ describe('client: subscriptions across connections', () => {
     expect(subs[1].subscriptions.map((x) => x.topic)).toEqual(['a']);
   });
 });
+
+describe('client: construction', () => {
+  it('refuses options without a client id or a broker (programmer errors, at construction)', () => {
+    const clock = new VirtualClock();
+    const log = new MemoryLog();
+    const hal = { scheduler: new Scheduler(clock, clock, log), transport: new MockNetwork(clock).transport(), random: new SeededRandom(1), log };
+    expect(() => new Client({ ...clientDefaults(), brokers: [{ host: 'b', port: 1 }] } as unknown as ClientOptions, hal)).toThrow(/clientId/);
+    expect(() => new Client({ ...clientDefaults(), clientId: 'x', brokers: [] }, hal)).toThrow(/broker/);
+  });
+});

@@ -258,7 +258,7 @@ export class Client {
   private queuedCbs_: Array<{ kind: number; list: Subscription[]; cb: SubscribeCallback | undefined }>;
 
   constructor(options: ClientOptions, hal: ClientHal) {
-    if (!options || !options.clientId === undefined) throw new Error('Client: options needed');
+    if (!options || typeof options.clientId !== 'string') throw new Error('Client: options with a clientId needed');
     if (!options.brokers || options.brokers.length === 0) throw new Error('Client: at least one broker');
     this.options = options;
     this.sched_ = hal.scheduler;
