@@ -12,7 +12,7 @@
 //
 // The cursor is module state, not an object: the codec is synchronous and never re-entered (no
 // callback runs while a packet is read or written), so one cursor serves every decoder and every
-// encode() call, and each entry point sets all of it before use (begin()). Plain module variables
+// encode() call, and each entry point sets all of it before use. Plain module variables
 // minify to single letters (the 10 KB budget), and everything that touches them lives in this one
 // module: read across modules, a live binding costs a getter call per access under tsx and vitest.
 //
@@ -45,26 +45,12 @@ let end = 0;
 /** Protocol level of the packet: 4 (3.1.1) or 5 (5.0). */
 let ver = 4;
 
-function begin(m: Mode, b: Uint8Array, p: number, e: number, v: number): void {
-  mode = m;
-  buf = b;
-  pos = p;
-  end = e;
-  ver = v;
-}
-
 /** Advances over n bytes (READ: they must be there); returns where they start. */
 function take(n: number): number {
   const p = pos;
   if (!mode && p + n > end) malformed('1.5', 'truncated');
   pos = p + n;
   return p;
-}
-
-/** READ: the rest of the packet, a view (or a copy when it is under half of `viewFrom` bytes). */
-function rest(viewFrom: number): Uint8Array {
-  const b = buf.subarray(take(end - pos), end);
-  return b.length * 2 >= viewFrom ? b : new Uint8Array(b);
 }
 
 function u8(v?: any): number {
@@ -200,52 +186,35 @@ const enum W {
   AU = 1 << 15,
 }
 
-type Row = [string, number, number];
-
-// The rows by identifier (a sparse array): [name, kind, where]. The encoder writes in this order.
-const PROPS: Array<Row | undefined> = [
-  /* 0x00 */ ,
-  /* 0x01 */ ['payloadFormatIndicator', K.BOOL, W.P | W.WILL],
-  /* 0x02 */ ['messageExpiryInterval', K.U32, W.P | W.WILL],
-  /* 0x03 */ ['contentType', K.STRING, W.P | W.WILL],
-  /* 0x04..0x07 */ , , , ,
-  /* 0x08 */ ['responseTopic', K.STRING | K.TOPIC, W.P | W.WILL],
-  /* 0x09 */ ['correlationData', K.BINARY, W.P | W.WILL],
-  /* 0x0a */ ,
-  /* 0x0b */ ['subscriptionIdentifiers', K.VARINT | K.NONZERO | K.LIST, W.P | W.S],
-  /* 0x0c..0x10 */ , , , , ,
-  /* 0x11 */ ['sessionExpiryInterval', K.U32, W.C | W.CA | W.D],
-  /* 0x12 */ ['assignedClientIdentifier', K.STRING, W.CA],
-  /* 0x13 */ ['serverKeepAlive', K.U16, W.CA],
-  /* 0x14 */ ,
-  /* 0x15 */ ['authenticationMethod', K.STRING, W.C | W.CA | W.AU],
-  /* 0x16 */ ['authenticationData', K.BINARY, W.C | W.CA | W.AU],
-  /* 0x17 */ ['requestProblemInformation', K.BOOL, W.C],
-  /* 0x18 */ ['willDelayInterval', K.U32, W.WILL],
-  /* 0x19 */ ['requestResponseInformation', K.BOOL, W.C],
-  /* 0x1a */ ['responseInformation', K.STRING, W.CA],
-  /* 0x1b */ ,
-  /* 0x1c */ ['serverReference', K.STRING, W.CA | W.D],
-  /* 0x1d..0x1e */ , ,
-  /* 0x1f */ ['reasonString', K.STRING, W.CA | W.ACKS | W.SA | W.UA | W.D | W.AU],
-  /* 0x20 */ ,
-  /* 0x21 */ ['receiveMaximum', K.U16 | K.NONZERO, W.C | W.CA],
-  /* 0x22 */ ['topicAliasMaximum', K.U16, W.C | W.CA],
-  /* 0x23 */ ['topicAlias', K.U16 | K.NONZERO, W.P],
-  /* 0x24 */ ['maximumQoS', K.BYTE, W.CA],
-  /* 0x25 */ ['retainAvailable', K.BOOL, W.CA],
-  /* 0x26 */ ['userProperties', K.PAIR | K.LIST, W.C | W.CA | W.P | W.ACKS | W.S | W.SA | W.U | W.UA | W.D | W.AU | W.WILL],
-  /* 0x27 */ ['maximumPacketSize', K.U32 | K.NONZERO, W.C | W.CA],
-  /* 0x28 */ ['wildcardSubscriptionAvailable', K.BOOL, W.CA],
-  /* 0x29 */ ['subscriptionIdentifiersAvailable', K.BOOL, W.CA],
-  /* 0x2a */ ['sharedSubscriptionAvailable', K.BOOL, W.CA],
-];
+// The rows in identifier order, ONE string (a table of arrays holds ~170 JsVars on Espruino, a
+// string a few): each row is ',' then one character for the identifier (48 + id), one for the kind
+// (64 + kind: its bits test as they are), the mask of packets that may carry it (4 hex digits), then
+// the name; a ',' ends the last row. Row characters are never ',', and no name ends with another
+// one. The encoder writes in this order. A row is passed around as its text (without the ',').
+//   0x01 payloadFormatIndicator, 0x02 messageExpiryInterval, 0x03 contentType, 0x08 responseTopic,
+//   0x09 correlationData, 0x0b subscriptionIdentifiers, 0x11 sessionExpiryInterval,
+//   0x12 assignedClientIdentifier, 0x13 serverKeepAlive, 0x15 authenticationMethod,
+//   0x16 authenticationData, 0x17 requestProblemInformation, 0x18 willDelayInterval,
+//   0x19 requestResponseInformation, 0x1a responseInformation, 0x1c serverReference, 0x1f reasonString,
+//   0x21 receiveMaximum, 0x22 topicAliasMaximum, 0x23 topicAlias, 0x24 maximumQoS, 0x25 retainAvailable,
+//   0x26 userProperties, 0x27 maximumPacketSize, 0x28 wildcardSubscriptionAvailable,
+//   0x29 subscriptionIdentifiersAvailable, 0x2a sharedSubscriptionAvailable
+const PROPS =
+  ',1@0009payloadFormatIndicator,2C0009messageExpiryInterval,3E0009contentType' +
+  ',8e0009responseTopic,9F0009correlationData,;\\0108subscriptionIdentifiers' +
+  ',AC4006sessionExpiryInterval,BE0004assignedClientIdentifier,CB0004serverKeepAlive' +
+  ',EE8006authenticationMethod,FF8006authenticationData,G@0002requestProblemInformation' +
+  ',HC0001willDelayInterval,I@0002requestResponseInformation,JE0004responseInformation' +
+  ',LE4004serverReference,OEcaf4reasonString,QJ0006receiveMaximum,RB0006topicAliasMaximum' +
+  ',SJ0008topicAlias,TA0004maximumQoS,U@0004retainAvailable,VWcfffuserProperties' +
+  ',WK0006maximumPacketSize,X@0004wildcardSubscriptionAvailable' +
+  ',Y@0004subscriptionIdentifiersAvailable,Z@0004sharedSubscriptionAvailable,';
 
 /** One value of a property: read, or checked and counted/written. */
-function value(row: Row, v?: any): any {
-  const kind = row[1];
+function value(row: string, v?: any): any {
+  const kind = row.charCodeAt(1);
   const k = kind & 7;
-  const name = row[0];
+  const name = row.slice(6);
   let x: any;
   if (k < K.U16) {
     x = u8(k ? v : v === true ? 1 : v === false ? 0 : 2);
@@ -271,28 +240,37 @@ function value(row: Row, v?: any): any {
 /** SIZE / WRITE: the block's contents, in table order, after checking each property. */
 function walk(bag: any, where: number): void {
   if (!bag) return;
-  let known = 0;
-  for (let id = 1; id < PROPS.length; id++) {
-    const row = PROPS[id];
-    const v = row && bag[row[0]];
-    if (v === undefined) continue;
-    known++;
-    const r = row as Row;
-    if (!(r[2] & where)) refuse('2.2.2', r[0] + ' not allowed');
-    if (r[1] & K.LIST) {
-      if (!Array.isArray(v)) refuse('2.2.2', 'bad ' + r[0]);
-      if (where === W.S && (r[1] & 7) === K.VARINT && v.length !== 1) refuse('3.8.2.1.2', 'not 1 subscription id');
+  // Where each present property's row starts (a whole name: ',' and a row head before it), sorted
+  // into identifier order; anything else is unknown, refused after the known ones are checked.
+  const at: number[] = [];
+  let unknown = false;
+  for (const k in bag) {
+    if (bag[k] === undefined) continue;
+    const s = PROPS.indexOf(k + ',') - 6;
+    if (PROPS[s - 1] === ',' && k.indexOf(',') < 0) at.push(s);
+    else unknown = true;
+  }
+  at.sort((x, y) => x - y);
+  for (const s of at) {
+    const row = PROPS.slice(s, PROPS.indexOf(',', s));
+    const id = row.charCodeAt(0) - 48;
+    const kind = row.charCodeAt(1);
+    const name = row.slice(6);
+    const v = bag[name];
+    if (!(parseInt(row.slice(2, 6), 16) & where)) refuse('2.2.2', name + ' not allowed');
+    if (kind & K.LIST) {
+      if (!Array.isArray(v)) refuse('2.2.2', 'bad ' + name);
+      if (where === W.S && (kind & 7) === K.VARINT && v.length !== 1) refuse('3.8.2.1.2', 'not 1 subscription id');
       for (const x of v) {
         u8(id);
-        value(r, x);
+        value(row, x);
       }
     } else {
       u8(id);
-      value(r, v);
+      value(row, v);
     }
   }
-  for (const k in bag) if (bag[k] !== undefined) known--;
-  if (known) refuse('2.2.2', 'unknown property');
+  if (unknown) refuse('2.2.2', 'unknown property');
 }
 
 /**
@@ -334,12 +312,14 @@ function props(o: any, where: number): void {
   const bag: any = {};
   while (pos < end) {
     const id = vbi();
-    const row = PROPS[id];
-    if (!row || !(row[2] & where)) malformed('2.2.2', 'bad property 0x' + id.toString(16));
-    const name = row[0];
+    // its row (identifiers above 0x2a are unknown, and would wrap in fromCharCode)
+    const s = id < 0x2b ? PROPS.indexOf(',' + String.fromCharCode(48 + id)) + 1 : 0;
+    const row = PROPS.slice(s, PROPS.indexOf(',', s));
+    if (!s || !(parseInt(row.slice(2, 6), 16) & where)) malformed('2.2.2', 'bad property 0x' + id.toString(16));
+    const name = row.slice(6);
     const v = value(row);
     const had = bag[name];
-    if (!(row[1] & K.LIST)) {
+    if (!(row.charCodeAt(1) & K.LIST)) {
       if (had !== undefined) refuse('2.2.2', name + ' repeated');
       bag[name] = v;
     } else if (!had) bag[name] = [v];
@@ -352,11 +332,6 @@ function props(o: any, where: number): void {
 
 // ---------------------------------------------------------------------------------------------
 // Packet layouts
-
-/** Fixed-header flags of every type but PUBLISH: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, else 0. */
-function fixedFlags(type: number): number {
-  return (0x540 >> (type - 1)) & 2;
-}
 
 /** PUBLISH flags: QoS 3 [MQTT-3.3.1-4] and DUP on QoS 0 [MQTT-3.3.1-2] are malformed. */
 function publishFlags(flags: number): void {
@@ -381,30 +356,20 @@ export function checkTopicFilter(filter: unknown): void {
   if (BAD_PLUS.test(filter)) refuse('4.7.1-3', '+ misplaced');
 }
 
-// Reason codes each packet type may carry in 5.0 (section 2.4 and each packet's table), one character
-// per code so they stay ASCII in the bundle: code + 0x20 for 0x00..0x1f, code - 0x40 for 0x80..0xbf.
-const V5_CODES = [
-  '',
-  '',
-  ' @ABCDEFGHIJLPUWYZ[\\]_', // CONNACK: 00 80-8a 8c 90 95 97 99-9d 9f
-  '',
-  ' 0@CGPQWY', // PUBACK: 00 10 80 83 87 90 91 97 99
-  ' 0@CGPQWY', // PUBREC: the same
-  ' R', // PUBREL: 00 92
-  ' R', // PUBCOMP: 00 92
-  '',
-  ' !"@CGOQW^ab', // SUBACK: 00 01 02 80 83 87 8f 91 97 9e a1 a2
-  '',
-  ' 1@CGOQ', // UNSUBACK: 00 11 80 83 87 8f 91
-  '',
-  '',
-  ' $@ABCGIKMNOPSTUVWXYZ[\\]^_`ab', // DISCONNECT: 00 04 80-83 87 89 8b 8d-90 93-a2
-  ' 89', // AUTH: 00 18 19
-];
+// Reason codes each packet type may carry in 5.0 (section 2.4 and each packet's table), one string
+// split on use (an array of strings holds ~35 JsVars on Espruino): the type-th ','-separated entry,
+// one character per code so they stay ASCII in the bundle: code + 0x20 for 0x00..0x1f, code - 0x40
+// for 0x80..0xbf (never ','). Empty for CONNECT, PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, PINGRESP.
+//   CONNACK 00 80-8a 8c 90 95 97 99-9d 9f; PUBACK, PUBREC 00 10 80 83 87 90 91 97 99;
+//   PUBREL, PUBCOMP 00 92; SUBACK 00 01 02 80 83 87 8f 91 97 9e a1 a2; UNSUBACK 00 11 80 83 87 8f 91;
+//   DISCONNECT 00 04 80-83 87 89 8b 8d-90 93-a2; AUTH 00 18 19
+const V5_CODES =
+  ',, @ABCDEFGHIJLPUWYZ[\\]_,, 0@CGPQWY, 0@CGPQWY, R, R,, !"@CGOQW^ab,, 1@CGOQ,,' +
+  ', $@ABCGIKMNOPSTUVWXYZ[\\]^_`ab, 89';
 
 /** A reason code the packet type may carry (3.1.1: CONNACK 0..5, SUBACK 0, 1, 2, 0x80, else none but 0). */
 function checkCode(type: number, c: any): number {
-  const valid = ver > 4 ? V5_CODES[type] : type === 2 ? ' !"#$%' : type === 9 ? ' !"@' : ' ';
+  const valid = ver > 4 ? V5_CODES.split(',')[type] : type === 2 ? ' !"#$%' : type === 9 ? ' !"@' : ' ';
   if (c !== (c & 0xff) || valid.indexOf(String.fromCharCode(c < 0x20 ? c + 0x20 : c < 0x80 ? 0 : c - 0x40)) < 0) {
     // the packet's statement: 3.<type>.2-1 (acks, DISCONNECT, AUTH), 3.9.3-2 / 3.11.3-2 (SUBACK,
     // UNSUBACK), 3.2.2-8 (CONNACK; 3.1.1 numbers none: its section 3.2.2)
@@ -419,21 +384,11 @@ function twoBits(v: any, rule: string): number {
   return v;
 }
 
-/** SIZE / WRITE: the application's reason code (default 0). */
-function reasonCode(o: any): any {
-  return o.reasonCode === undefined ? 0 : o.reasonCode;
-}
-
 /** A field: read into o[key], or o[key] checked by the primitive and counted/written. */
 function field(o: any, key: string, primitive: (v?: any) => any): any {
   const v = primitive(o[key]);
   if (!mode) o[key] = v;
   return v;
-}
-
-/** READ: sets o[key] (a value the encoder does not write itself, e.g. from flags). */
-function put(o: any, key: string, v: any): void {
-  if (!mode) o[key] = v;
 }
 
 /** Packet Identifier, 1..65535 [MQTT-2.2.1-3] / [MQTT-2.3.1-1]. */
@@ -455,32 +410,13 @@ function list(o: any, key: string, rule: string, item: (x?: any) => any): void {
   if (!i) refuse(rule, 'no ' + key);
 }
 
-/**
- * v5 acks, DISCONNECT, AUTH: [reason code [properties]], the code omitted when it is 0 and nothing
- * follows, the properties when empty. Decoded, reasonCode is always set. 3.1.1: nothing (the
- * encoder refuses a reason code other than 0, and properties).
- */
-function tail(o: any, type: number): void {
-  const where = 1 << type;
-  if (mode) {
-    const c = checkCode(type, reasonCode(o));
-    const n = propsSize(o, where);
-    if (ver > 4 && (c || n)) {
-      u8(c);
-      if (n) props(o, where);
-    }
-  } else if (ver > 4) {
-    o.reasonCode = pos < end ? checkCode(type, u8()) : 0;
-    if (pos < end) props(o, where);
-  }
-}
-
 /** READ: copy a PUBLISH payload out of the chunk unless it is at least half of this many bytes. */
 let viewFrom = 0;
 
 /**
  * The variable header and payload of one packet of `type` with fixed-header `flags` (SIZE / WRITE:
- * the flags fixedFlags() gives). Returns the flags to write (PUBLISH: from dup, qos, retain).
+ * the type's fixed flags, 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, else 0). Returns the flags
+ * to write (PUBLISH: from dup, qos, retain).
  */
 function body(o: any, type: number, flags: number): number {
   const where = 1 << type;
@@ -498,7 +434,9 @@ function body(o: any, type: number, flags: number): number {
       if (mode) bytes(o.payload);
       else {
         o.topic = topic;
-        o.payload = rest(viewFrom);
+        // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
+        const b = buf.subarray(take(end - pos), end);
+        o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
         o.qos = qos;
         o.retain = (flags & 1) === 1;
         o.dup = (flags & 8) === 8;
@@ -526,9 +464,9 @@ function body(o: any, type: number, flags: number): number {
       if (!(f & 4) && willQos) malformed(v5 ? '3.1.2-11' : '3.1.2-13', 'will QoS, no will');
       if (!(f & 4) && f & 0x20) malformed(v5 ? '3.1.2-13' : '3.1.2-15', 'will retain, no will');
       if (!v5 && (f & 0xc0) === 0x40) malformed('3.1.2-22', 'password, no user name');
-      put(o, 'protocolVersion', level);
+      if (!mode) o.protocolVersion = level;
       if (!isUint(field(o, 'keepAliveSec', u16), 0xffff)) refuse('3.1.2-10', 'bad keep alive');
-      put(o, 'clean', (f & 2) === 2);
+      if (!mode) o.clean = (f & 2) === 2;
       props(o, where);
       // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
       if (!field(o, 'clientId', str) && mode && !v5 && !(f & 2)) refuse('3.1.3-7', 'empty client id, not clean');
@@ -537,8 +475,8 @@ function body(o: any, type: number, flags: number): number {
         props(will, W.WILL);
         checkTopicName(field(will, 'topic', str), false);
         field(will, 'payload', bin);
-        put(will, 'qos', willQos);
-        put(will, 'retain', (f & 0x20) === 0x20);
+        if (!mode) will.qos = willQos;
+        if (!mode) will.retain = (f & 0x20) === 0x20;
       }
       if (f & 0x80) field(o, 'username', str);
       if (f & 0x40) field(o, 'password', bin);
@@ -547,10 +485,10 @@ function body(o: any, type: number, flags: number): number {
     case PacketType.CONNACK: {
       const ack = u8(mode ? (o.sessionPresent ? 1 : 0) : 0);
       if (ack & 0xfe) malformed('3.2.2-1', 'reserved flags');
-      const c = checkCode(type, u8(mode ? reasonCode(o) : 0));
+      const c = checkCode(type, u8(mode ? (o.reasonCode === undefined ? 0 : o.reasonCode) : 0));
       if (c && ack) refuse(ver > 4 ? '3.2.2-6' : '3.2.2-4', 'session present, refused');
-      put(o, 'sessionPresent', ack === 1);
-      put(o, 'reasonCode', c);
+      if (!mode) o.sessionPresent = ack === 1;
+      if (!mode) o.reasonCode = c;
       props(o, where);
       break;
     }
@@ -558,8 +496,23 @@ function body(o: any, type: number, flags: number): number {
     case PacketType.PUBREC:
     case PacketType.PUBREL:
     case PacketType.PUBCOMP:
-      packetId(o);
-      tail(o, type);
+    case PacketType.DISCONNECT:
+    case PacketType.AUTH:
+      // The acks' packet id, then (v5 acks, DISCONNECT, AUTH) [reason code [properties]], the code
+      // omitted when it is 0 and nothing follows, the properties when empty. Decoded, reasonCode is
+      // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
+      if (type < PacketType.SUBSCRIBE) packetId(o);
+      if (mode) {
+        const c = checkCode(type, o.reasonCode === undefined ? 0 : o.reasonCode);
+        const n = propsSize(o, where);
+        if (ver > 4 && (c || n)) {
+          u8(c);
+          if (n) props(o, where);
+        }
+      } else if (ver > 4) {
+        o.reasonCode = pos < end ? checkCode(type, u8()) : 0;
+        if (pos < end) props(o, where);
+      }
       break;
     case PacketType.SUBSCRIBE:
       packetId(o);
@@ -577,16 +530,16 @@ function body(o: any, type: number, flags: number): number {
             : 0,
         );
         if ((opts & 3) === 3) malformed('3-8.3-4', 'QoS 3');
-        put(s, 'qos', opts & 3);
+        if (!mode) s.qos = opts & 3;
         if (ver < 5) {
           if (opts & 0xfc) malformed('3-8.3-4', 'reserved bits');
         } else {
           if (opts & 0xc0) malformed('3.8.3-5', 'reserved bits');
           if ((opts & 0x30) === 0x30) refuse('3.8.3.1', 'retain handling 3');
           if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4', 'no local, shared');
-          put(s, 'noLocal', (opts & 4) === 4);
-          put(s, 'retainAsPublished', (opts & 8) === 8);
-          put(s, 'retainHandling', (opts >> 4) & 3);
+          if (!mode) s.noLocal = (opts & 4) === 4;
+          if (!mode) s.retainAsPublished = (opts & 8) === 8;
+          if (!mode) s.retainHandling = (opts >> 4) & 3;
         }
         return s;
       });
@@ -609,10 +562,6 @@ function body(o: any, type: number, flags: number): number {
       } else if (mode && o.reasonCodes && o.reasonCodes.length !== 0) {
         refuse('3.11.3', 'reason codes need v5');
       }
-      break;
-    case PacketType.DISCONNECT:
-    case PacketType.AUTH:
-      tail(o, type);
   }
   return flags;
 }
@@ -622,7 +571,11 @@ function body(o: any, type: number, flags: number): number {
  * PUBLISH is a view into data unless it is under half of viewFromLen bytes (0: always a view).
  */
 function decodePacket(data: Uint8Array, start: number, stop: number, version: number, viewFromLen: number): Packet {
-  begin(Mode.READ, data, start + 1, stop, version);
+  mode = Mode.READ;
+  buf = data;
+  pos = start + 1;
+  end = stop;
+  ver = version;
   vbi(); // the Remaining Length, checked by the caller
   viewFrom = viewFromLen;
   const type = data[start] >> 4;
@@ -644,13 +597,18 @@ export function encode(packet: Packet, version: Version): Uint8Array {
   if (version !== 4 && version !== 5) refuse('3.1.2-2', 'version not 4/5');
   const type = packet && (packet as { type: any }).type;
   if (!type || type !== (type & 15) || (type === 15 && version < 5)) refuse('2.1.2', 'packet type ' + type);
-  begin(Mode.SIZE, EMPTY, 0, 0, version);
-  const flags = body(packet, type, fixedFlags(type));
+  mode = Mode.SIZE;
+  pos = 0;
+  ver = version;
+  const flags = body(packet, type, (0x540 >> (type - 1)) & 2);
   const n = pos;
   if (n > 268435455) refuse('2.2.3', 'packet too large', Reason.PACKET_TOO_LARGE);
   vbi(n); // counts the Remaining Length's bytes
   const out = new Uint8Array(pos + 1);
-  begin(Mode.WRITE, out, 0, 0, version);
+  mode = Mode.WRITE;
+  buf = out;
+  pos = 0;
+  ver = version;
   u8((type << 4) | flags);
   vbi(n);
   body(packet, type, flags);
@@ -671,12 +629,17 @@ function header(data: Uint8Array, at: number, n: number, max: number, version: n
   const v5 = version > 4;
   if (!type || (type === PacketType.AUTH && !v5)) malformed(v5 ? '2.1.2' : '2.2.1', 'packet type ' + type);
   if (type === PacketType.PUBLISH) publishFlags(flags);
-  else if (flags !== fixedFlags(type)) malformed(v5 ? '2.1.3-1' : '2.2.2-2', 'bad flags');
+  // fixed-header flags of every type but PUBLISH: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, else 0
+  else if (flags !== ((0x540 >> (type - 1)) & 2)) malformed(v5 ? '2.1.3-1' : '2.2.2-2', 'bad flags');
   // Remaining Length: wait until its last byte (or its 4th) is there.
   let i = at + 1;
   while (i < n && data[i] > 0x7f && i < at + 4) i++;
   if (i >= n) return -1;
-  begin(Mode.READ, data, at + 1, n, version);
+  mode = Mode.READ;
+  buf = data;
+  pos = at + 1;
+  end = n;
+  ver = version;
   const total = vbi() + pos - at;
   if (total > max) refuse(v5 ? '3.1.2-24' : '2.2.3', 'packet of ' + total + ' > ' + max + ' bytes', Reason.PACKET_TOO_LARGE);
   return total;
