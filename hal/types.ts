@@ -263,6 +263,11 @@ export interface Power {
   wakeCause(): WakeCause;
   /** Battery voltage in millivolts, or undefined when not measurable (mains, no divider wired). */
   batteryMv(): number | undefined;
+  /**
+   * The longest single deep sleep the hardware can do, in ms (ESP32: 2^31-1 us = 35.79 min), or
+   * absent when unlimited. Longer sleeps are taken in parts: the firmware sleeps again on each wake.
+   */
+  maxDeepSleepMs?(): number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -33,10 +33,10 @@ function world(version: 4 | 5) {
     modes: string[];
   }
   const boots: Boot[] = [];
-  function boot(wake: WakeCause, over?: Partial<DeviceOptions>, clientOver?: Partial<ClientOptions>): Boot {
+  function boot(wake: WakeCause, over?: Partial<DeviceOptions>, clientOver?: Partial<ClientOptions>, maxDeepSleepMs?: number): Boot {
     const log = new MemoryLog();
     const sched = new Scheduler(clock, clock, log);
-    const power = new MockPower({ wakeCause: wake, clock, batteryMv: 3900 });
+    const power = new MockPower({ wakeCause: wake, clock, batteryMv: 3900, maxDeepSleepMs });
     const options: ClientOptions = {
       ...clientDefaults(),
       clientId: 'sleepy',
@@ -296,5 +296,31 @@ describe('device: cellular sleep', () => {
     expect(psm).toEqual([[1800, 10]]);
     device.wake();
     expect(psm).toEqual([[1800, 10], [0, 0]]);
+  });
+});
+
+describe('device: a check-in period longer than the hardware can sleep at once', () => {
+  it('sleeps in parts (radio off, no connection) and checks in only when the whole period is over', () => {
+    const w = world(4);
+    const CAP = 1_000_000; // like the ESP32's 35.79 min, smaller here: the 1800 s check-in takes 2 parts
+    const a = w.boot('power-on', undefined, undefined, CAP);
+    a.device.start();
+    w.clock.runFor(730_000);
+    expect(a.power.sleeps.map((s) => s.durationMs)).toEqual([1_000_000]);
+    const connectsBefore = w.broker.of(PacketType.CONNECT).length;
+    w.clock.runFor(1_000_000);
+    const b = w.boot('timer', undefined, undefined, CAP);
+    b.device.start();
+    w.clock.runFor(10_000);
+    expect(b.power.sleeps.map((s) => s.durationMs)).toEqual([800_000]); // the rest, at once
+    expect(w.broker.of(PacketType.CONNECT).length).toBe(connectsBefore); // no radio, no connection
+    expect(b.device.checkIns).toBe(0);
+    w.clock.runFor(800_000);
+    const c = w.boot('timer', undefined, undefined, CAP);
+    c.device.start();
+    w.clock.runFor(60_000);
+    expect(c.device.checkIns).toBe(1);
+    expect(w.broker.of(PacketType.CONNECT).length).toBe(connectsBefore + 1);
+    expect(c.power.sleeps.map((s) => s.durationMs)).toEqual([1_000_000]); // and the next period starts
   });
 });

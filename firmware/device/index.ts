@@ -91,6 +91,8 @@ interface Persisted {
   checkIns?: number;
   /** The protocol version "auto" settled on (so a check-in does not probe 5.0 every time). */
   mqtt?: number;
+  /** A check-in period longer than the hardware's longest deep sleep: what is left to sleep (ms). */
+  sleepLeftMs?: number;
 }
 
 const TAG = 'device';
@@ -106,6 +108,8 @@ export class Device {
   checkIns: number;
   /** Set when the device has asked the HAL for deep sleep (on a desktop/mock the call returns). */
   asleep: boolean;
+  /** Deep sleep still owed before the next check-in (a period longer than the hardware allows). */
+  sleepLeftMs: number;
 
   private hal_: DeviceHal;
   private handlers_: { [event: string]: Array<(a: unknown) => void> };
@@ -127,6 +131,7 @@ export class Device {
     this.linkBackoff_ = new Backoff(opts.linkBackoff);
     this.checkIns = 0;
     this.asleep = false;
+    this.sleepLeftMs = 0;
     this.handlers_ = {};
     this.tickTask_ = undefined;
     this.syncTask_ = undefined;
@@ -189,6 +194,12 @@ export class Device {
 
   /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
   start(): void {
+    if (this.modes.mode === 'sleep' && this.sleepLeftMs > 0 && this.hal_.power.wakeCause() === 'timer') {
+      // Part of a sleep longer than the hardware can do at once: sleep on, radio off, no check-in.
+      this.hal_.log.info(TAG, 'woke mid-sleep; ' + this.sleepLeftMs + ' ms left');
+      this.sleepFor_(this.sleepLeftMs);
+      return;
+    }
     if (this.hal_.link) this.hal_.link.up();
     if (this.modes.mode === 'sleep' && this.opts.transport !== 'cellular') {
       if (this.hal_.power.wakeCause() === 'timer') this.checkIns++;
@@ -366,15 +377,23 @@ export class Device {
   private deepSleep_(): void {
     const c = this.client;
     c.stop(c.version === 5 && this.connectedForSleep_ ? 0x04 : 0);
-    this.save_();
-    const ms = this.opts.modes.sleepCheckInSec * 1000;
     if (this.hal_.link) this.hal_.link.down();
+    this.sleepFor_(this.opts.modes.sleepCheckInSec * 1000);
+  }
+
+  /** Deep sleep `ms`, in parts no longer than the hardware allows (what is left is persisted). */
+  private sleepFor_(ms: number): void {
+    const p = this.hal_.power;
+    const cap = p.maxDeepSleepMs ? p.maxDeepSleepMs() : 0;
+    const now = cap > 0 && ms > cap ? cap : ms;
+    this.sleepLeftMs = ms - now;
+    this.save_();
     this.asleep = true;
-    this.hal_.log.info(TAG, 'deep sleep for ' + ms + ' ms');
-    this.emit_('sleep', ms);
-    // Nothing may run after this on the device (it reboots at the check-in): stop the loop.
+    this.hal_.log.info(TAG, 'deep sleep for ' + now + ' ms' + (this.sleepLeftMs ? ' (' + this.sleepLeftMs + ' ms more after)' : ''));
+    this.emit_('sleep', now);
+    // Nothing may run after this on the device (it reboots at the end): stop the loop.
     this.hal_.scheduler.halt();
-    this.hal_.power.sleep('deep', ms);
+    p.sleep('deep', now);
   }
 
   // ------------------------------------------------------------------ link
@@ -408,6 +427,7 @@ export class Device {
       paths: this.paths.toJSON(),
       checkIns: this.checkIns,
       mqtt: this.client.version,
+      sleepLeftMs: this.sleepLeftMs,
     };
     if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'cannot save device state: storage full');
   }
@@ -430,6 +450,7 @@ export class Device {
     if (typeof p.paths === 'string') this.paths.restore(p.paths);
     if (typeof p.checkIns === 'number') this.checkIns = p.checkIns;
     if (this.client.options.version === 'auto' && p.mqtt === 4) this.client.version = 4;
+    if (typeof p.sleepLeftMs === 'number' && p.sleepLeftMs > 0) this.sleepLeftMs = p.sleepLeftMs;
   }
 
   private emit_(event: string, a: unknown): void {

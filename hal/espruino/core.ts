@@ -191,6 +191,9 @@ export class EspruinoPower implements Power {
   wakeCause(): WakeCause {
     return this.cause_;
   }
+  maxDeepSleepMs(): number {
+    return Math.floor(MAX_DEEP_SLEEP_US / 1000);
+  }
   batteryMv(): number | undefined {
     const b = this.battery_;
     const env = this.env_;

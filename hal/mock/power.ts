@@ -16,13 +16,17 @@ export class MockPower implements Power {
   /** Called on every sleep() (e.g. a simulator that models a deep-sleep reboot). */
   onSleep: ((mode: SleepMode, durationMs: number) => void) | undefined;
   private clock: Clock | undefined;
+  /** Longest single deep sleep, like the ESP32's 35.79 min (absent: unlimited). */
+  maxDeepSleepMs: (() => number) | undefined;
 
   constructor(
-    options: { wakeCause?: WakeCause; batteryMv?: number; clock?: Clock } = {},
+    options: { wakeCause?: WakeCause; batteryMv?: number; clock?: Clock; maxDeepSleepMs?: number } = {},
   ) {
     this.wake = options.wakeCause ?? 'power-on';
     this.battery = options.batteryMv;
     this.clock = options.clock;
+    const cap = options.maxDeepSleepMs;
+    this.maxDeepSleepMs = cap === undefined ? undefined : () => cap;
   }
 
   sleep(mode: SleepMode, durationMs: number): void {
