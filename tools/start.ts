@@ -174,7 +174,8 @@ async function main(): Promise<void> {
     const mode = fw ? fw.device.mode : 'sleep';
     const state = fw ? fw.client.state : 'asleep ' + fmtDuration(Math.max(0, dev.asleepUntil - dev.deviceNow()));
     const ka = fw ? Math.round(fw.client.interval() / 1000) + 's' : '-';
-    const rtt = fw && fw.client.stats.lastPingRttMs >= 0 ? fw.client.stats.lastPingRttMs.toFixed(1) + 'ms' : '-';
+    // Round trip in real milliseconds (the device clock runs --speed times faster).
+    const rtt = fw && fw.client.stats.lastPingRttMs >= 0 ? (fw.client.stats.lastPingRttMs / speed).toFixed(1) + 'ms' : '-';
     const q = fw ? fw.client.session.stats().messages : 0;
     return (
       'device time ' + fmtDuration(dev.deviceNow()) + ' | mode ' + mode + ' | ' + state + ' | ping every ' + ka + ' | last PINGRESP ' + rtt +
