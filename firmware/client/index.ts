@@ -960,12 +960,16 @@ export class Client {
       this.log_.error(TAG, 'cannot encode packet type ' + p.type + ': ' + String(e));
       return false;
     }
+    this.write_(bytes);
+    return true;
+  }
+
+  /** Write encoded bytes to the transport (counting them; backpressure stops the pump). */
+  private write_(bytes: Uint8Array): void {
     this.lastTx_ = this.sched_.now();
     this.stats.packetsOut++;
     this.stats.bytesOut += bytes.length;
-    const ok = this.transport_.write(bytes);
-    if (!ok) this.blocked_ = true;
-    return true;
+    if (!this.transport_.write(bytes)) this.blocked_ = true;
   }
 
   private publishPacket_(m: OutMessage, dup: boolean): PublishPacket {
@@ -987,21 +991,21 @@ export class Client {
         if (id === 0) return;
       }
       m.packetId = id;
-      const p = this.publishPacket_(m, false);
-      let size = -1;
+      // Encoded once: the size check and the write use the same bytes.
+      let bytes: Uint8Array | undefined;
       try {
-        size = encode(p, this.version).length;
+        bytes = encode(this.publishPacket_(m, false), this.version);
       } catch (e) {
-        size = -1;
+        bytes = undefined;
       }
-      if (size < 0 || size > this.limitOut_()) {
+      if (!bytes || bytes.length > this.limitOut_()) {
         // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
         this.session.markSent(m.seq, id);
         if (m.qos > 0) this.session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
         this.finish_(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' exceeds the broker maximum packet size ' + this.limitOut_() });
         continue;
       }
-      this.send_(p);
+      this.write_(bytes);
       this.session.markSent(m.seq, id);
       if (m.qos === 0) this.finish_(m.seq, undefined);
       else if (this.ackWaitSince_ < 0) {
