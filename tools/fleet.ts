@@ -14,7 +14,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { findMosquitto, killAllSync, startBroker } from './fleet/broker';
+import { mosquittoBin } from './brokers';
+import { killAllSync, startBroker } from './fleet/broker';
 import type { BrokerKind, FleetBroker } from './fleet/broker';
 import { runFleet } from './fleet/run';
 import type { Jitter, RunConfig, RunResult } from './fleet/run';
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
   const p = parse();
   const started = Date.now();
   let kind: BrokerKind;
-  if (p.broker === 'auto') kind = findMosquitto() ? 'mosquitto' : 'aedes';
+  if (p.broker === 'auto') kind = mosquittoBin() ? 'mosquitto' : 'aedes';
   else kind = p.broker;
 
   // Bound the whole tool: two runs of (ramp + settle + outage + 3 x cap) plus slack.

@@ -10,8 +10,8 @@ import { clientOptionsFor, deviceOptionsFor, validateBoard } from '../firmware/c
 import { ConsoleLog } from '../hal/node/misc';
 import { MemoryStorage } from '../hal/mock/storage';
 import { FileStorage } from '../hal/node/storage';
-import { startEmbeddedBroker } from './desktop/broker';
-import type { EmbeddedBroker } from './desktop/broker';
+import { startAedes } from './brokers';
+import type { AedesHandle } from './brokers';
 import { DesktopDevice } from './desktop/run';
 
 const USAGE = `usage: npm start -- [options]
@@ -111,13 +111,13 @@ async function main(): Promise<void> {
   const device = deviceOptionsFor(board);
   device.transport = 'host';
 
-  let embedded: EmbeddedBroker | undefined;
+  let embedded: AedesHandle | undefined;
   if (args.broker) {
     const m = /^mqtt:\/\/([^:/]+):(\d+)\/?$/.exec(args.broker);
     if (!m) fail(2, '--broker must look like mqtt://HOST:PORT, got "' + args.broker + '"');
     client.brokers = [{ host: m[1], port: Number(m[2]) }];
   } else if (!args.board) {
-    embedded = await startEmbeddedBroker();
+    embedded = await startAedes();
     client.brokers = [{ host: embedded.host, port: embedded.port }];
   }
 
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     line('stopping (' + why + ')');
     dev.stop();
     await new Promise((r) => setTimeout(r, 100)); // let the DISCONNECT go out
-    if (embedded) await embedded.close();
+    if (embedded) await embedded.stop();
     line('summary: ' + status());
     process.exit(0);
   };

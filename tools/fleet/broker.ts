@@ -1,13 +1,14 @@
 // The broker for tools/fleet: a separate process on 127.0.0.1 that can be crashed (SIGKILL) and
 // started again on the same port.
 //
-// - mosquitto (preferred): its own process, handles thousands of connections. Found like the tests
-//   find it: $MOSQUITTO_BIN, PATH, /usr/sbin, /usr/local/sbin, /opt/homebrew/sbin.
+// - mosquitto (preferred): its own process, handles thousands of connections. Found by
+//   tools/brokers.ts mosquittoBin(): $MOSQUITTO_BIN, PATH, /usr/sbin, /usr/local/sbin, /opt/homebrew/sbin.
 // - aedes (fallback): tools/fleet/aedes-child.ts in a CHILD node process, so the broker's CPU does
 //   not share the event loop with the clients being timed.
 //
-// Written for the tool (test/helpers/brokers.ts imports vitest). Every PID we spawn is tracked and
-// SIGKILLed on process exit as a safety net; temp dirs are removed.
+// The crash-and-restart process handling is the tool's own (it times a real SIGKILL); port, probe and
+// binary lookup come from tools/brokers.ts. Every PID we spawn is tracked and SIGKILLed on process exit
+// as a safety net; temp dirs are removed.
 
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,10 +17,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOOPBACK, freePort, mosquittoBin, probe } from '../brokers';
+
+export { LOOPBACK };
 
 export type BrokerKind = 'mosquitto' | 'aedes';
-
-export const LOOPBACK = '127.0.0.1';
 
 /** True for an IPv4/IPv6 loopback address or "localhost". */
 export function isLoopback(host: string): boolean {
@@ -79,51 +81,6 @@ export function killAllSync(): void {
 }
 
 // ------------------------------------------------------------------ helpers
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** Path of the mosquitto binary, or undefined ($WREN_NO_MOSQUITTO=1 pretends there is none). */
-export function findMosquitto(): string | undefined {
-  if (process.env.WREN_NO_MOSQUITTO) return undefined;
-  const c: string[] = [];
-  if (process.env.MOSQUITTO_BIN) c.push(process.env.MOSQUITTO_BIN);
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) if (dir) c.push(path.join(dir, 'mosquitto'));
-  c.push('/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/opt/homebrew/sbin/mosquitto');
-  return c.find(isExecutable);
-}
-
-/** A port that was free a moment ago on 127.0.0.1 (bind 0, read, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, LOOPBACK, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function probe(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ port, host: LOOPBACK });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -205,7 +162,7 @@ export async function startBroker(opts: StartOptions): Promise<FleetBroker> {
   let dir: string | undefined;
 
   if (opts.kind === 'mosquitto') {
-    const bin = findMosquitto();
+    const bin = mosquittoBin();
     if (!bin) throw new Error('mosquitto not installed (apt-get install mosquitto), use --broker aedes');
     const v = spawnSync(bin, ['-h'], { encoding: 'utf8', timeout: 5000 });
     const m = /mosquitto version (\S+)/.exec((v.stdout ?? '') + (v.stderr ?? ''));
@@ -235,7 +192,7 @@ export async function startBroker(opts: StartOptions): Promise<FleetBroker> {
           cur = undefined;
           throw new Error('mosquitto exited while starting (' + p.exitInfo() + '): ' + lastLine(logText));
         }
-        if (await probe(port)) return;
+        if (await probe(port, LOOPBACK)) return;
         if (Date.now() > deadline) {
           await terminate(p, 'SIGKILL');
           cur = undefined;
