@@ -11,6 +11,7 @@ import type { DeviceOptions } from '../../firmware/device/index';
 import type { PowerModel } from '../../firmware/config/index';
 import type { Log, Power, SleepMode, Storage, WakeCause } from '../../hal/types';
 import { nodeHal } from '../../hal/node/runtime';
+import { chargeMah } from '../sim/power';
 
 /** Power on the desktop: a deep sleep ends this boot and schedules the next one. */
 class DesktopPower implements Power {
@@ -119,22 +120,21 @@ export class DesktopDevice {
   account(): void {
     const p = this.opts.power;
     const now = this.deviceNow();
-    const dtH = (now - this.lastAccount) / 3600000;
+    const dt = now - this.lastAccount;
     this.lastAccount = now;
     const fw = this.fw;
     if (!fw) {
-      this.chargeMah += (dtH * p.deepSleepUa) / 1000;
+      this.chargeMah += chargeMah(0, dt, 0, p);
       return;
     }
+    // The simulator's power model (tools/sim/power.ts); an exchange is counted per packet sent (the
+    // answer shares its radio window), the closest the client's counters come to the sim's rule.
     const st = fw.client.stats;
-    const packets = st.packetsIn + st.packetsOut;
-    const connects = st.connects;
-    const exchanges = packets - this.lastPackets;
-    const reconnects = connects - this.lastConnects;
-    this.lastPackets = packets;
-    this.lastConnects = connects;
-    const radioH = (exchanges * p.exchangeMs + reconnects * p.reconnectMs) / 3600000;
-    this.chargeMah += dtH * p.idleConnectedMa + radioH * p.radioActiveMa;
+    const exchanges = st.packetsOut - this.lastPackets;
+    const reconnects = st.connects - this.lastConnects;
+    this.lastPackets = st.packetsOut;
+    this.lastConnects = st.connects;
+    this.chargeMah += chargeMah(dt, 0, exchanges * p.exchangeMs + reconnects * p.reconnectMs, p);
   }
 
   /** Leave cleanly: DISCONNECT, no further boots. */
