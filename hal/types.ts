@@ -199,6 +199,11 @@ export interface Link {
    * unknown.
    */
   networkId(): string;
+  /**
+   * Cellular power saving (PSM), where the radio offers it: request a periodic TAU of tauSec and an
+   * active time of activeSec; (0, 0) turns it off. Absent on links without it (Wi-Fi).
+   */
+  setPsm?(tauSec: number, activeSec: number): void;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -253,8 +253,8 @@ export class Device {
     else {
       if (ch.from === 'sleep') {
         this.sleeping_ = false;
-        const psm = this.hal_.link as unknown as { setPsm?: (tauSec: number, activeSec: number) => void } | undefined;
-        if (this.opts.transport === 'cellular' && psm && typeof psm.setPsm === 'function') psm.setPsm(0, 0);
+        const link = this.hal_.link;
+        if (this.opts.transport === 'cellular' && link && link.setPsm) link.setPsm(0, 0);
         this.prepareConnect_(ch.to);
         if (this.client.state === 'stopped' || this.client.state === 'idle') this.client.start();
       }
@@ -328,8 +328,8 @@ export class Device {
       this.prepareConnect_('sleep');
       c.setPingInterval(0);
       if (c.state === 'connected') c.reconnect('sleep: declare the check-in keep-alive');
-      const psm = this.hal_.link as unknown as { setPsm?: (tauSec: number, activeSec: number) => void } | undefined;
-      if (psm && typeof psm.setPsm === 'function') psm.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
+      const link = this.hal_.link;
+      if (link && link.setPsm) link.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
       return;
     }
     if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep_ && c.options.will) {
