@@ -16,13 +16,14 @@
 // boardBundle below). Device firmware bundles per board.json will come from boardBundle().
 
 import * as esbuild from 'esbuild';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { checkBundle, formatFinding } from './tools/bundle-check.mjs';
-import { espruinoBuildOptions } from './tools/esbuild-espruino.mjs';
+import { deviceProgram, espruinoBuildOptions, globalNames } from './tools/esbuild-espruino.mjs';
 
 export const ROOT = dirname(fileURLToPath(import.meta.url));
 
@@ -34,7 +35,11 @@ export const ROOT = dirname(fileURLToPath(import.meta.url));
  * @property {string} [exposeAs]    for libraries: a global `var <exposeAs>` set to an object holding
  *   every value the entry exports (so the bundle is the entry's public API, tree-shaken to it, and
  *   callable from a script appended to the bundle). Without it the entry runs as a program.
- * @property {Record<string, string>} [define]  esbuild define (e.g. a board's config, later)
+ * @property {Record<string, string>} [define]  esbuild define (e.g. a board's transport type)
+ * @property {Record<string, unknown>} [globals]  values compiled in as global constants (esbuild
+ *   inject): unlike a define, an object's keys are code, so they are mangled with the accesses to them
+ * @property {boolean} [program]  a whole program (a device build): every property name it owns is
+ *   shortened (deviceMangle() in tools/esbuild-espruino.mjs)
  * @property {string} [description]
  */
 
@@ -145,9 +150,20 @@ export async function boardBundle(boardJsonPath, opts = {}) {
     name: board.device,
     entry: 'firmware/main.ts',
     budgetBytes: DEVICE_BUDGET_BYTES,
-    define: { WREN_BOARD: JSON.stringify(board), WREN_TRANSPORT: JSON.stringify(board.transport.type) },
+    define: { WREN_TRANSPORT: JSON.stringify(board.transport.type) },
+    globals: { WREN_BOARD: board },
+    program: true,
     description: 'device firmware for ' + boardJsonPath + ' (' + board.transport.type + ')',
   };
+}
+
+/** JSON-like data as JavaScript source whose identifier keys are unquoted (so esbuild may mangle them). */
+export function jsLiteral(v) {
+  if (Array.isArray(v)) return '[' + v.map(jsLiteral).join(',') + ']';
+  if (v && typeof v === 'object') {
+    return '{' + Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => (IDENT.test(k) ? k : JSON.stringify(k)) + ':' + jsLiteral(x)).join(',') + '}';
+  }
+  return v === undefined ? 'undefined' : JSON.stringify(v);
 }
 
 /** Value exports of an entry (types excluded), from an esbuild ESM pass with a metafile. */
@@ -221,6 +237,16 @@ async function buildOne(spec, opts) {
     absWorkingDir: ROOT,
     define: spec.define,
   };
+  const program = spec.program ? deviceProgram() : undefined;
+  if (program) Object.assign(options, program.options);
+  let injectDir;
+  if (spec.globals || program) {
+    injectDir = mkdtempSync(join(tmpdir(), 'wren-build-'));
+    const file = join(injectDir, 'globals.js');
+    const values = Object.entries(spec.globals || {}).map(([k, v]) => 'export var ' + k + ' = ' + jsLiteral(v) + ';\n');
+    writeFileSync(file, values.join('') + (program ? program.reserve : ''));
+    options.inject = [file];
+  }
   try {
     if (spec.exposeAs) {
       if (!IDENT.test(spec.exposeAs)) throw new BuildError('exposeAs is not an identifier: ' + spec.exposeAs);
@@ -247,6 +273,8 @@ async function buildOne(spec, opts) {
     if (err && Array.isArray(err.errors) && err.errors.length) res.errors.push(...err.errors.map(esbuildMessage));
     else res.errors.push(err && err.message ? err.message : String(err));
     return res;
+  } finally {
+    if (injectDir) rmSync(injectDir, { recursive: true, force: true });
   }
   res.bytes = Buffer.byteLength(res.text, 'utf8');
   res.gzipBytes = gzipSync(res.text, { level: 9 }).length;
@@ -256,7 +284,7 @@ async function buildOne(spec, opts) {
   const map = JSON.parse(res.map);
   const mapDir = dirname(outfile);
   map.sources = map.sources.map((s) => relative(ROOT, resolve(mapDir, s)));
-  res.findings = checkBundle(res.text, { fileName: relative(ROOT, outfile), sourceMap: map });
+  res.findings = checkBundle(res.text, { fileName: relative(ROOT, outfile), sourceMap: map, globals: program ? globalNames() : undefined });
 
   if (opts.write) {
     mkdirSync(opts.outDir, { recursive: true });
@@ -384,12 +412,12 @@ async function main(argv) {
   for (const p of out.problems) process.stderr.write(p + '\n');
   process.stdout.write(out.report + '\n');
   if (v.board) for (const r of out.results) if (r.errors.length === 0) process.stdout.write('wrote ' + relative(process.cwd(), r.outfile) + '\n');
+  if (v.verbose) {
+    for (const r of out.results) if (r.errors.length === 0) process.stdout.write('\n' + r.name + ':\n' + inputsReport(r) + '\n');
+  }
   if (!out.ok && v['allow-over-budget'] && out.results.every((r) => r.errors.length === 0 && r.findings.length === 0)) {
     process.stderr.write('build: WARNING: over budget, continuing because of --allow-over-budget\n');
     return 0;
-  }
-  if (v.verbose) {
-    for (const r of out.results) if (r.errors.length === 0) process.stdout.write('\n' + r.name + ':\n' + inputsReport(r) + '\n');
   }
   return out.ok ? 0 : 1;
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
+import * as acorn from 'acorn';
 import * as esbuild from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -49,9 +50,14 @@ const FIXTURES = 'test/fixtures/bundle-check';
 const CODEC_BUDGET = 10240;
 // build.mjs and tools/*.mjs are plain JavaScript (tsconfig has no allowJs): typed dynamic imports.
 const { buildBundles, BUNDLES } = (await import(new URL('../build.mjs', import.meta.url).href)) as BuildModule;
-const { espruinoBuildOptions } = (await import(
+const { espruinoBuildOptions, globalNames, reservedNames, DATA_NAMES } = (await import(
   new URL('../tools/esbuild-espruino.mjs', import.meta.url).href
-)) as { espruinoBuildOptions(): esbuild.BuildOptions };
+)) as {
+  espruinoBuildOptions(): esbuild.BuildOptions;
+  globalNames(): string[];
+  reservedNames(): Set<string>;
+  DATA_NAMES: string[];
+};
 const { checkBundle } = (await import(new URL('../tools/bundle-check.mjs', import.meta.url).href)) as {
   checkBundle(js: string): Finding[];
 };
@@ -153,6 +159,41 @@ describe('node build.mjs', () => {
     const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
     expect(js).toContain('desk-1'); // the board is compiled in
     expect(js).not.toContain('AT+CIPSTART'); // a host board carries no modem driver
+  });
+
+  it('--board: a program at the global scope, property names shortened, interpreter and data names kept', () => {
+    const out = tmp();
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', 'board.json', '--out-dir', out, '--allow-over-budget'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status).toBe(0);
+    const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
+    // Not wrapped in a function (a function at the top level costs one JsVar less on Espruino).
+    expect(js.startsWith('(()=>{')).toBe(false);
+    expect(js.startsWith('(function')).toBe(false);
+    // Names the firmware owns are gone (one from the client, one from the session, one from the board) ...
+    for (const own of ['pingTimeoutMs', 'nextQueued', 'maxInflight']) expect(js).not.toContain('.' + own);
+    // ... names Espruino owns, names read from strings and persisted names stay.
+    for (const kept of ['.toUint8Array(', '.CRC32(', 'keepAliveSec', 'sleepLeftMs:', '.require(']) expect(js).toContain(kept);
+    // No top-level name takes an interpreter global.
+    const ast = acorn.parse(js, { ecmaVersion: 'latest', sourceType: 'script' }) as unknown as { body: Array<{ type: string; id?: { name: string }; declarations?: Array<{ id: { name: string } }> }> };
+    const top = ast.body.flatMap((st) => (st.declarations ? st.declarations.map((d) => d.id.name) : st.id ? [st.id.name] : []));
+    expect(top.length).toBeGreaterThan(50);
+    const globals = new Set(globalNames());
+    expect(globals.has('E') && globals.has('ESP32') && globals.has('D16')).toBe(true);
+    expect(top.filter((n) => globals.has(n))).toEqual([]);
+  });
+
+  it('the device build keeps every MQTT 5 property name (the codec reads them from its string table)', () => {
+    const codec = readFileSync(join(ROOT, 'firmware/mqtt/codec.ts'), 'utf8');
+    const table = /const PROPS =([\s\S]*?),';/.exec(codec);
+    expect(table).not.toBeNull();
+    const names = [...(table as RegExpExecArray)[1].matchAll(/[0-9a-f]{4}([A-Za-z]+)(?=[,']|$)/g)].map((m) => m[1]);
+    expect(names.length).toBe(27);
+    const reserved = reservedNames();
+    expect(names.filter((n) => !DATA_NAMES.includes(n) || !reserved.has(n))).toEqual([]);
   });
 
   it('--board refuses a bad board.json naming every problem, and builds nothing', () => {

@@ -39,7 +39,9 @@ const { espruinoBuildOptions } = (await import(
   new URL('../tools/esbuild-espruino.mjs', import.meta.url).href
 )) as { espruinoBuildOptions(): esbuild.BuildOptions };
 
-const rulesOf = (js: string): string[] => checkBundle(js).map((f) => f.rule);
+/** The interpreter globals the global-clobber snippets use (a device build passes globalNames()). */
+const GLOBALS = ['ESP32', 'D16', 'LED1'];
+const rulesOf = (js: string): string[] => checkBundle(js, { globals: GLOBALS }).map((f) => f.rule);
 
 /** [rule, snippet]: the snippet must produce (at least) a finding of that rule. */
 const MUST_FLAG: Array<[string, string]> = [
@@ -118,6 +120,10 @@ const MUST_FLAG: Array<[string, string]> = [
   ['loop-closure', 'for (let i = 0; i < 3; i++) setTimeout(function () { log(i); }, 0);'],
   ['loop-closure', 'for (let i = 0; i < 3; i++) handlers.push(() => i);'],
   // Hoisting: a function used before its declaration has run.
+  ['global-clobber', 'var LED1 = 1;'],
+  ['global-clobber', 'function ESP32() {}'],
+  ['global-clobber', 'var a = 1, D16 = 2;'],
+  ['global-clobber', 'var Q = class {}; let LED1 = 2;'],
   ['hoisting', 'f(); function f() {}'],
   ['hoisting', 'var x = f; function f() {}'],
   ['hoisting', '(() => { var a = g(); function g() { return 1; } })();'],
@@ -179,7 +185,14 @@ describe('bundle check rules', () => {
   });
 
   it.each(MUST_PASS.map((js) => [js]))('does not flag %s', (js) => {
-    expect(checkBundle(js)).toEqual([]);
+    expect(checkBundle(js, { globals: GLOBALS })).toEqual([]);
+  });
+
+  it('global-clobber: only the top level, and only when the bundle runs at the global scope', () => {
+    expect(checkBundle('(function () { var LED1 = 1; })(); function f(ESP32) { var D16 = ESP32; return D16; } f(1);', { globals: GLOBALS })).toEqual([]);
+    expect(checkBundle('var ESP32 = 1;')).toEqual([]);
+    const f = checkBundle('var a = 1;\nvar ESP32 = 2;', { globals: GLOBALS });
+    expect(f.map((x) => [x.rule, x.line, x.message])).toEqual([['global-clobber', 2, expect.stringContaining(': ESP32')]]);
   });
 
   it('has at least one must-flag snippet for every rule it defines', () => {

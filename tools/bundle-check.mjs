@@ -8,7 +8,8 @@
 // identifier through a real scope analysis (so `x.Map`, `{Set: 1}`, a local named Map, strings and
 // comments are not findings), and reports each use of something Espruino does not have.
 //
-// API:  checkBundle(jsText, { fileName, sourceMap }) -> Finding[]
+// API:  checkBundle(jsText, { fileName, sourceMap, globals }) -> Finding[]   (globals: names a bundle run
+//       at the global scope must not declare, rule global-clobber)
 //       Finding = { rule, message, line, column, snippet, source? }   (line and column are 1-based;
 //       source = { file, line, column } from the source map when one is given)
 // CLI:  node tools/bundle-check.mjs dist/codec.js [...]   (uses file.js.map when it exists)
@@ -51,6 +52,7 @@ export const RULES = {
   'strict-mode': '"use strict" does not run on Espruino',
   'loop-closure': 'closures created in a for (let ...) loop all see the last value on Espruino',
   hoisting: 'function declarations are not hoisted on Espruino (not defined before their statement runs)',
+  'global-clobber': 'a top-level declaration replaces an Espruino global of the same name',
 };
 
 /** Globals Espruino does not have (a read or write of the global, not a property name). */
@@ -220,7 +222,7 @@ function patternIds(pattern, out = []) {
 /**
  * Check one bundle's text for what Espruino cannot run.
  * @param {string} jsText the bundle (minified or not)
- * @param {{fileName?: string, sourceMap?: object|string}} [options]
+ * @param {{fileName?: string, sourceMap?: object|string, globals?: string[]}} [options]
  * @returns {Array<{rule: string, message: string, line: number, column: number, snippet: string,
  *   source?: {file: string, line: number, column: number}}>} sorted by position
  */
@@ -271,6 +273,15 @@ export function checkBundle(jsText, options = {}) {
     const loc = err && err.loc ? err.loc : { line: 1, column: 0 };
     report('parse-error', loc, err && err.message ? err.message : String(err));
     return finish();
+  }
+
+  // A bundle that runs at the global scope (a device program) must not declare an interpreter global.
+  if (options.globals) {
+    const taken = new Set(options.globals);
+    for (const st of ast.body) {
+      const ids = st.type === 'VariableDeclaration' ? st.declarations.map((d) => d.id) : st.id ? [st.id] : [];
+      for (const id of ids) if (id && id.type === 'Identifier' && taken.has(id.name)) at(id, 'global-clobber', id.name);
+    }
   }
 
   // ---- Pass 1: scopes, references, and every rule that needs only the node and its bindings. ----

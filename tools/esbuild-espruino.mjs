@@ -3,6 +3,10 @@
 // the Espruino tests and the size report. Syntax Espruino lacks is a build error here; what esbuild
 // cannot see (Map, Set, hoisting, ...) is caught afterwards by tools/bundle-check.mjs.
 
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 /** esbuild `supported` table: each false turns that syntax into a build error (or a lowering). */
 export const espruinoSupported = {
   destructuring: false,
@@ -60,5 +64,131 @@ export function espruinoBuildOptions() {
     // codec sends (an escaped \\xE9 would be a lone byte, not UTF-8).
     charset: 'utf8',
     logLevel: 'silent',
+  };
+}
+
+/**
+ * Names that are data, not code: they are written to flash or sent on the wire, or read back by
+ * name from a string, so the device build must keep them (deviceMangle()).
+ * - the device record `wren.dev` (firmware/device, liveness toJSON()): it outlives a firmware update;
+ * - the MQTT 5 property names: the codec reads and writes them through its string table (PROPS in
+ *   firmware/mqtt/codec.ts; test/build.test.ts checks every one is here), and the session persists
+ *   a message's properties as JSON;
+ * - servername: a TLS option handed to Espruino's tls.connect.
+ */
+export const DATA_NAMES = [
+  'v', 'modes', 'rotation', 'paths', 'checkIns', 'mqtt', 'sleepLeftMs', 'mode', 'low', 'current', 'attempts', 'attempt',
+  'payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData',
+  'subscriptionIdentifiers', 'sessionExpiryInterval', 'assignedClientIdentifier', 'serverKeepAlive',
+  'authenticationMethod', 'authenticationData', 'requestProblemInformation', 'willDelayInterval',
+  'requestResponseInformation', 'responseInformation', 'serverReference', 'reasonString', 'receiveMaximum',
+  'topicAliasMaximum', 'topicAlias', 'maximumQoS', 'retainAvailable', 'userProperties', 'maximumPacketSize',
+  'wildcardSubscriptionAvailable', 'subscriptionIdentifiersAvailable', 'sharedSubscriptionAvailable',
+  'servername',
+];
+
+/** Property names of JavaScript's own built-ins (as Node has them): a superset of Espruino's. */
+function builtinNames() {
+  const out = new Set();
+  const add = (o) => {
+    for (let p = o; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) for (const k of Object.getOwnPropertyNames(p)) out.add(k);
+  };
+  add(globalThis);
+  add(Object.prototype);
+  for (const k of Object.getOwnPropertyNames(globalThis)) {
+    const v = globalThis[k];
+    if ((typeof v === 'function' || typeof v === 'object') && v !== null) {
+      add(v);
+      if (typeof v === 'function' && v.prototype) add(v.prototype);
+    }
+  }
+  add(Object.getPrototypeOf(Uint8Array));
+  add(Object.getPrototypeOf(Uint8Array.prototype));
+  return out;
+}
+
+/**
+ * Every string literal of the firmware's sources (firmware/, hal/) that is a whole identifier, such as
+ * 'keepAliveSec' in the codec's field(o, 'keepAliveSec', ...): such a string is a property name
+ * used through o[name], so it must not be mangled.
+ */
+export function stringNames() {
+  const out = new Set();
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const walk = (dir) => {
+    for (const e of readdirSync(dir)) {
+      const p = join(dir, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (e.endsWith('.ts')) for (const m of readFileSync(p, 'utf8').matchAll(/'([A-Za-z_$][A-Za-z0-9_$]*)'|"([A-Za-z_$][A-Za-z0-9_$]*)"/g)) out.add(m[1] || m[2]);
+    }
+  };
+  walk(join(root, 'firmware'));
+  walk(join(root, 'hal'));
+  return out;
+}
+
+/**
+ * Every name the device build keeps: Espruino's (tools/espruino-names.txt), JavaScript's, DATA_NAMES
+ * and the firmware's identifier-shaped strings (stringNames()).
+ */
+export function reservedNames() {
+  const file = new URL('./espruino-names.txt', import.meta.url);
+  const espruino = readFileSync(file, 'utf8').split('\n').filter((l) => l && l[0] !== '#');
+  return new Set([...espruino, ...builtinNames(), ...DATA_NAMES, ...stringNames()]);
+}
+
+/**
+ * esbuild options that shorten EVERY property name the firmware owns (the device build): property
+ * names survive ordinary minification, and in this code base they were a fifth of the bundle. A name
+ * Espruino or JavaScript defines, or one in DATA_NAMES, is kept; a `_`-suffixed name is always
+ * shortened. Only for a bundle that is a whole program: code outside the bundle would not know the
+ * new names (tests that read a bundle's JSON output use espruinoBuildOptions() alone).
+ * @returns {import('esbuild').BuildOptions}
+ */
+export function deviceMangle() {
+  const keep = [...reservedNames()].filter((n) => !/_$/.test(n)).map((n) => n.replace(/\$/g, '\\$'));
+  // ALL_CAPS names are kept too: they are const enum members, which esbuild stops inlining once
+  // their names are mangled.
+  return { mangleProps: /^[A-Za-z_$][A-Za-z0-9_$]*$/, reserveProps: new RegExp('^(?:[A-Z][A-Z0-9_]*|' + keep.join('|') + ')$') };
+}
+
+/** Words that cannot be variable names (they are dropped from globalNames()). */
+const KEYWORDS = new Set(('break case catch class const continue debugger default delete do else enum export extends false ' +
+  'finally for function if implements import in instanceof interface let new null package private protected public ' +
+  'return static super switch this throw true try typeof var void while with yield await arguments eval').split(' '));
+
+/**
+ * Names a device bundle's top level must not take. A device bundle runs at the interpreter's global
+ * scope (deviceProgram()), where a top-level `var E` would replace Espruino's E: every name the
+ * interpreter may define globally (tools/espruino-globals.txt, the pins D0..D63 and A0..A15, and
+ * JavaScript's globals).
+ */
+export function globalNames() {
+  const out = new Set();
+  const file = new URL('./espruino-globals.txt', import.meta.url);
+  for (const l of readFileSync(file, 'utf8').split('\n')) if (l && l[0] !== '#') out.add(l);
+  for (let i = 0; i < 64; i++) out.add('D' + i);
+  for (let i = 0; i < 16; i++) out.add('A' + i);
+  for (const k of Object.getOwnPropertyNames(globalThis)) out.add(k);
+  for (const k of KEYWORDS) out.delete(k);
+  return [...out].filter((n) => /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n));
+}
+
+/**
+ * Options for a device bundle, a whole program: every property name it owns is shortened
+ * (deviceMangle()), and it is not wrapped in a function. At the global scope a function costs one
+ * JsVar less than inside a wrapper (it keeps no link to an enclosing scope): measured on Espruino
+ * 2v29, 40 methods took 255 JsVars at the top level and 297 in an IIFE, and the whole firmware
+ * 2,660 instead of 3,037 after connect. Its top-level names must then keep clear of the
+ * interpreter's globals (tools/espruino-globals.txt): `reserve` is source for the bundle (build.mjs injects it) with a function
+ * that names every one of globalNames(). The function is never called and esbuild drops it, but
+ * esbuild never gives a top-level symbol a name the bundle refers to as a global, so none of them can
+ * be taken; tools/bundle-check.mjs checks the result (rule global-clobber).
+ * @returns {{ options: import('esbuild').BuildOptions, reserve: string }}
+ */
+export function deviceProgram() {
+  return {
+    options: { ...deviceMangle(), format: 'esm' },
+    reserve: 'function wrenReservedGlobals(){return [' + globalNames().join(',') + '];}\n',
   };
 }
