@@ -150,20 +150,53 @@ export async function boardBundle(boardJsonPath, opts = {}) {
     name: board.device,
     entry: 'firmware/main.ts',
     budgetBytes: DEVICE_BUDGET_BYTES,
-    define: { WREN_TRANSPORT: JSON.stringify(board.transport.type) },
+    // Feature switches (firmware/flags.d.ts): esbuild drops the code of a feature the board does not use.
+    define: {
+      WREN_TRANSPORT: JSON.stringify(board.transport.type),
+      WREN_V5: String(board.mqtt.version !== '4'),
+      WREN_TLS: String(board.brokers.some((b) => !!b.tls)),
+    },
     globals: { WREN_BOARD: board },
     program: true,
     description: 'device firmware for ' + boardJsonPath + ' (' + board.transport.type + ')',
   };
 }
 
-/** JSON-like data as JavaScript source whose identifier keys are unquoted (so esbuild may mangle them). */
-export function jsLiteral(v) {
-  if (Array.isArray(v)) return '[' + v.map(jsLiteral).join(',') + ']';
+/**
+ * JSON-like data as JavaScript source whose identifier keys are unquoted (so esbuild may mangle them).
+ * `shared` (string -> variable name) replaces a string by a variable holding it.
+ */
+export function jsLiteral(v, shared) {
+  if (Array.isArray(v)) return '[' + v.map((x) => jsLiteral(x, shared)).join(',') + ']';
   if (v && typeof v === 'object') {
-    return '{' + Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => (IDENT.test(k) ? k : JSON.stringify(k)) + ':' + jsLiteral(x)).join(',') + '}';
+    return '{' + Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => (IDENT.test(k) ? k : JSON.stringify(k)) + ':' + jsLiteral(x, shared)).join(',') + '}';
   }
+  if (typeof v === 'string' && shared && shared.has(v)) return shared.get(v);
   return v === undefined ? 'undefined' : JSON.stringify(v);
+}
+
+/**
+ * The module that compiles `globals` in (esbuild inject): `export var NAME = value;` each. A long
+ * string that occurs more than once (the same CA for every broker) is written once, in a variable.
+ */
+export function globalsModule(globals) {
+  const seen = new Map();
+  const count = (v) => {
+    if (Array.isArray(v)) v.forEach(count);
+    else if (v && typeof v === 'object') Object.values(v).forEach(count);
+    else if (typeof v === 'string' && v.length >= 64) seen.set(v, (seen.get(v) || 0) + 1);
+  };
+  Object.values(globals).forEach(count);
+  const shared = new Map();
+  let out = '';
+  for (const [str, n] of seen) {
+    if (n < 2) continue;
+    const name = 'wrenShared' + shared.size;
+    shared.set(str, name);
+    out += 'var ' + name + ' = ' + JSON.stringify(str) + ';\n';
+  }
+  for (const [k, v] of Object.entries(globals)) out += 'export var ' + k + ' = ' + jsLiteral(v, shared) + ';\n';
+  return out;
 }
 
 /** Value exports of an entry (types excluded), from an esbuild ESM pass with a metafile. */
@@ -243,8 +276,7 @@ async function buildOne(spec, opts) {
   if (spec.globals || program) {
     injectDir = mkdtempSync(join(tmpdir(), 'wren-build-'));
     const file = join(injectDir, 'globals.js');
-    const values = Object.entries(spec.globals || {}).map(([k, v]) => 'export var ' + k + ' = ' + jsLiteral(v) + ';\n');
-    writeFileSync(file, values.join('') + (program ? program.reserve : ''));
+    writeFileSync(file, globalsModule(spec.globals || {}) + (program ? program.reserve : ''));
     options.inject = [file];
   }
   try {

@@ -49,7 +49,9 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = 'test/fixtures/bundle-check';
 const CODEC_BUDGET = 10240;
 // build.mjs and tools/*.mjs are plain JavaScript (tsconfig has no allowJs): typed dynamic imports.
-const { buildBundles, BUNDLES } = (await import(new URL('../build.mjs', import.meta.url).href)) as BuildModule;
+const { buildBundles, BUNDLES, globalsModule } = (await import(new URL('../build.mjs', import.meta.url).href)) as BuildModule & {
+  globalsModule(globals: Record<string, unknown>): string;
+};
 const { espruinoBuildOptions, globalNames, reservedNames, DATA_NAMES } = (await import(
   new URL('../tools/esbuild-espruino.mjs', import.meta.url).href
 )) as {
@@ -184,6 +186,17 @@ describe('node build.mjs', () => {
     const globals = new Set(globalNames());
     expect(globals.has('E') && globals.has('ESP32') && globals.has('D16')).toBe(true);
     expect(top.filter((n) => globals.has(n))).toEqual([]);
+  });
+
+  it('compiles the board in once: a long string used twice (the CA of both brokers) is one variable', () => {
+    const long = 'x'.repeat(80);
+    const src = globalsModule({ WREN_BOARD: { brokers: [{ host: 'a', tls: { ca: long } }, { host: 'b', tls: { ca: long } }], 'not-ident': 1, s: 'short' } });
+    expect(src.split(long).length - 1).toBe(1);
+    const run = new Function(src.replace(/export var /g, 'var ') + '; return WREN_BOARD;') as () => { brokers: Array<{ tls: { ca: string } }> };
+    const b = run();
+    expect(b.brokers[1].tls.ca).toBe(long);
+    expect(b).toMatchObject({ 'not-ident': 1, s: 'short' });
+    expect(src).toContain('{brokers:[{host:"a"');
   });
 
   it('the device build keeps every MQTT 5 property name (the codec reads them from its string table)', () => {

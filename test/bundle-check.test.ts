@@ -19,7 +19,7 @@ interface Finding {
   source?: { file: string; line: number; column: number };
 }
 interface BundleCheckModule {
-  checkBundle(js: string, options?: { fileName?: string; sourceMap?: unknown }): Finding[];
+  checkBundle(js: string, options?: { fileName?: string; sourceMap?: unknown; globals?: string[] }): Finding[];
   RULES: Record<string, string>;
 }
 interface BuildModule {
