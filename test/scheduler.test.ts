@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { elapsedMs, MAX_TIMER_MS, Scheduler } from '../firmware/scheduler/index';
+import { every, MAX_TIMER_MS, pending, Scheduler } from '../firmware/scheduler/index';
 import type { TimerHandle, TimerHost } from '../hal/types';
 import { MemoryLog, VirtualClock } from '../hal/mock/index';
 import { NodeClock, NodeTimerHost } from '../hal/node/index';
@@ -40,6 +40,11 @@ class CountingHost implements TimerHost {
   }
 }
 
+/** Is the task still pending (or a periodic task not cancelled)? */
+function has(s: Scheduler, id: number | undefined): boolean {
+  return pending(s).some((p) => p.id === id);
+}
+
 function setup(opts?: { startMs?: number; wrapAtMs?: number; maxPerTurn?: number }) {
   const clock = new VirtualClock({ startMs: opts?.startMs, wrapAtMs: opts?.wrapAtMs });
   const host = new CountingHost(clock);
@@ -62,7 +67,7 @@ describe('Scheduler on the virtual clock', () => {
     expect(ranAt).toEqual([250]);
     clock.advance(1);
     expect(ranAt).toEqual([250, 1000]);
-    expect(s.size()).toBe(0);
+    expect(pending(s).length).toBe(0);
     expect(clock.pendingTimers()).toBe(0);
   });
 
@@ -99,12 +104,12 @@ describe('Scheduler on the virtual clock', () => {
     const ran: string[] = [];
     const a = s.after(100, () => ran.push('a'));
     const b = s.after(200, () => ran.push('b'));
-    expect(s.has(a)).toBe(true);
+    expect(has(s, a)).toBe(true);
     expect(s.cancel(a)).toBe(true);
     expect(s.cancel(a)).toBe(false);
     expect(s.cancel(9999)).toBe(false);
     expect(s.cancel(undefined)).toBe(false);
-    expect(s.has(a)).toBe(false);
+    expect(has(s, a)).toBe(false);
     // the host timer moved to b's deadline
     expect(clock.nextTimerAt()).toBe(200);
     expect(host.armed).toBe(1);
@@ -197,9 +202,8 @@ describe('Scheduler on the virtual clock', () => {
     clock.set(0, () => (ioAt = n));
     clock.flush();
     expect(n).toBe(35);
-    expect(s.yields).toBe(3);
     expect(ioAt).toBe(10); // ran after the first bounded turn, not after all 35
-    expect(host.sets.slice(1)).toEqual([0, 0, 0]);
+    expect(host.sets.slice(1)).toEqual([0, 0, 0]); // three turns stopped at maxPerTurn and yielded
     expect(clock.now()).toBe(0);
   });
 
@@ -212,14 +216,14 @@ describe('Scheduler on the virtual clock', () => {
     expect(s.runDue()).toBe(4);
     expect(sets[sets.length - 1]).toBe(0);
     expect(s.runDue()).toBe(2);
-    expect(s.size()).toBe(0);
+    expect(pending(s).length).toBe(0);
   });
 
   it('every() fires 1440 times in a simulated day at exact 60 s multiples', () => {
     const { clock, s, host } = setup();
     const times: number[] = [];
     const t0 = performance.now();
-    s.every(60_000, () => times.push(clock.now()), 'heartbeat');
+    every(s, 60_000, () => times.push(clock.now()), 'heartbeat');
     clock.runFor(24 * 3600 * 1000);
     const wallMs = performance.now() - t0;
     expect(times.length).toBe(1440);
@@ -244,14 +248,14 @@ describe('Scheduler on the virtual clock', () => {
   it('every() can be cancelled from inside its own run, and skips missed runs instead of bunching', () => {
     const { clock, s } = setup();
     let n = 0;
-    const id = s.every(100, () => {
+    const id = every(s, 100, () => {
       n++;
       if (n === 3) s.cancel(id);
     });
-    expect(s.has(id)).toBe(true);
+    expect(has(s, id)).toBe(true);
     clock.advance(1000);
     expect(n).toBe(3);
-    expect(s.has(id)).toBe(false);
+    expect(has(s, id)).toBe(false);
 
     // fell behind: the host timer is late by 350 ms (e.g. a long blocking task elsewhere)
     const times: number[] = [];
@@ -259,7 +263,7 @@ describe('Scheduler on the virtual clock', () => {
     let armed: (() => void) | undefined;
     const host: TimerHost = { set: (_d, cb) => ((armed = cb), 1), clear: () => (armed = undefined) };
     const s2 = new Scheduler(manualClock, host);
-    s2.every(100, () => times.push(manualClock.now()));
+    every(s2, 100, () => times.push(manualClock.now()));
     manualClock.advance(450);
     armed!();
     expect(times).toEqual([450]);
@@ -268,16 +272,17 @@ describe('Scheduler on the virtual clock', () => {
     expect(times).toEqual([450, 550]); // next deadline was 450 + 100, not 200/300/400
   });
 
-  it('nextDeadline and nextDelay report the earliest task', () => {
+  it('pending() lists the tasks in run order, the earliest first', () => {
     const { clock, s } = setup();
-    expect(s.nextDeadline()).toBeUndefined();
-    expect(s.nextDelay()).toBeUndefined();
-    s.after(500, () => {});
+    expect(pending(s)).toEqual([]);
+    s.after(500, () => {}, 'late');
     s.after(300, () => {});
     clock.advance(100);
-    expect(s.nextDeadline()).toBe(300);
-    expect(s.nextDelay()).toBe(200);
-    expect(s.pending().map((p) => p.due)).toEqual([300, 500]);
+    expect(s.now()).toBe(100);
+    expect(pending(s)).toEqual([
+      { id: 2, name: '', due: 300 },
+      { id: 1, name: 'late', due: 500 },
+    ]);
   });
 
   it('handles a device clock that wraps at 2^32 ms', () => {
@@ -286,7 +291,7 @@ describe('Scheduler on the virtual clock', () => {
     expect(clock.now()).toBe(W - 90_000);
     const seen: Array<[number, number]> = [];
     const start = s.now();
-    s.every(60_000, () => seen.push([clock.now(), s.now() - start]));
+    every(s, 60_000, () => seen.push([clock.now(), s.now() - start]));
     const once: number[] = [];
     s.after(100_000, () => once.push(clock.now()));
     clock.runFor(300_000);
@@ -297,12 +302,21 @@ describe('Scheduler on the virtual clock', () => {
     expect(clock.elapsed(W - 90_000)).toBe(300_000);
   });
 
-  it('elapsedMs is wrap-safe and never negative', () => {
-    expect(elapsedMs(100, 250)).toBe(150);
-    expect(elapsedMs(2 ** 32 - 10, 5)).toBe(15);
-    expect(elapsedMs(2 ** 32 - 0.5, 0.25)).toBe(0.75);
-    expect(elapsedMs(1000, 999)).toBe(0); // a small backwards step is not a wrap
-    expect(elapsedMs(5, 5)).toBe(0);
+  it('reads the clock wrap-safe and never backwards', () => {
+    let raw = 0;
+    const s = new Scheduler({ now: () => raw, elapsed: () => 0 }, new VirtualClock());
+    /** How far the scheduler timeline moves when the raw clock goes from `from` to `to`. */
+    const elapsed = (from: number, to: number) => {
+      raw = from;
+      const t = s.now();
+      raw = to;
+      return s.now() - t;
+    };
+    expect(elapsed(100, 250)).toBe(150);
+    expect(elapsed(2 ** 32 - 10, 5)).toBe(15);
+    expect(elapsed(2 ** 32 - 0.5, 0.25)).toBe(0.75);
+    expect(elapsed(1000, 999)).toBe(0); // a small backwards step is not a wrap
+    expect(elapsed(5, 5)).toBe(0);
   });
 
   it('clamps very long sleeps to the host limit and re-arms', () => {
@@ -351,16 +365,25 @@ describe('Scheduler on the real Node clock', () => {
 // The scheduler on the real thing: bundled with the shared Espruino options, checked by the bundle
 // check, and run on the Espruino Linux interpreter (skipped, with the reason, without ESPRUINO_BIN).
 const ESPRUINO_ENTRY = `
-import { Scheduler } from ${JSON.stringify(path.resolve(__dirname, '../firmware/scheduler/index.ts'))};
+import { Scheduler, every, pending } from ${JSON.stringify(path.resolve(__dirname, '../firmware/scheduler/index.ts'))};
 declare const getTime: () => number;
 declare function quit(): void;
 const clock = {
   now: function () { return getTime() * 1000; },
   elapsed: function (since: number) { const d = getTime() * 1000 - since; return d < 0 ? d + 4294967296 : d; },
 };
+let spins = 0;
+// A turn that stopped at maxPerTurn re-arms with delay 0: count those while the spin loop runs.
+let yields = 0;
+// As the TimerHost contract asks, clearing a timer that already fired does nothing (Espruino reuses ids).
 const host = {
-  set: function (d: number, cb: () => void) { return setTimeout(cb, d); },
-  clear: function (h: unknown) { clearTimeout(h as number); },
+  set: function (d: number, cb: () => void) {
+    if (d === 0 && spins > 0 && spins < 30) yields++;
+    const t = { id: 0 as unknown, done: false };
+    t.id = setTimeout(function () { t.done = true; cb(); }, d);
+    return t;
+  },
+  clear: function (h: unknown) { const t = h as { id: unknown; done: boolean }; if (!t.done) { t.done = true; clearTimeout(t.id as number); } },
 };
 const errs: string[] = [];
 const log = {
@@ -382,12 +405,11 @@ s.cancel(x);
 s.cancel(424242);
 s.after(40, function () { order.push('b'); });
 let n = 0;
-const id = s.every(15, function () { n++; if (n === 3) s.cancel(id); });
-let spins = 0;
+const id = every(s, 15, function () { n++; if (n === 3) s.cancel(id); });
 function spin() { spins++; if (spins < 30) s.post(spin); }
 s.post(spin);
 s.after(100, function () {
-  console.log('RESULT ' + JSON.stringify({ order: order, errs: errs, n: n, spins: spins, yields: s.yields, size: s.size() }));
+  console.log('RESULT ' + JSON.stringify({ order: order, errs: errs, n: n, spins: spins, yields: yields, size: pending(s).length }));
   quit();
 });
 `;
@@ -463,7 +485,7 @@ describe('Scheduler.halt (power cut / before deep sleep)', () => {
     s.after(5, () => ran.push('e'));
     clock.runFor(100);
     expect(ran).toEqual(['a']);
-    expect(s.size()).toBe(0);
+    expect(pending(s).length).toBe(0);
     expect(clock.pendingTimers()).toBe(0);
   });
 });

@@ -7,12 +7,14 @@
 //
 // Time: the scheduler keeps its own monotonic timeline (now()), unwrapped: it starts at the clock's
 // value at construction and adds the clock's wrap-safe elapsed time at every read, so a device clock
-// that wraps at 2^32 ms never reaches the task queue. at() and nextDeadline() use that timeline. On the
-// virtual clock (which starts at 0 and does not wrap) scheduler time equals clock time.
+// that wraps at 2^32 ms never reaches the task queue. at() uses that timeline. On the virtual clock
+// (which starts at 0 and does not wrap) scheduler time equals clock time.
+//
+// The class holds only what the firmware calls (now, at, after, post, cancel, halt, runDue). What only
+// tests and tools use (every, pending) are plain functions below the class: the device bundle drops
+// them, as it keeps every method of a class.
 //
 // Espruino-safe: no Map/Set, no default/rest params, no class fields, no self-reference in the body.
-// Kept small (the firmware has a 32 KB budget): array methods over hand-written loops, no single-use
-// helpers, private members named with a trailing '_' (mangled to short names in Espruino bundles).
 
 import type { Clock, Log, TimerHandle, TimerHost } from '../../hal/types';
 
@@ -22,34 +24,18 @@ export type TaskId = number;
 /** Longest single host sleep (setTimeout's limit); longer waits re-arm when it fires. */
 export const MAX_TIMER_MS = 2147483647;
 
-const WRAP_MS = 4294967296;
-const HALF_WRAP_MS = 2147483648;
-
 /** A scheduled task (internal; exported for the type of pending()). */
 export interface Task {
   id: TaskId;
-  /** Deadline on the scheduler timeline. Ties run in insertion order (insert_() goes after equal deadlines). */
+  /** Deadline on the scheduler timeline. Ties run in insertion order (at() goes after equal deadlines). */
   due: number;
   fn: () => void;
-  name: string;
-  /** > 0 for every(): the period in ms. */
-  periodMs: number;
-  /** Set when cancelled while running (so a periodic task is not re-inserted). */
-  cancelled: boolean;
-}
-
-/**
- * Wrap-safe `to - from` for two readings of a clock that may wrap at 2^32 ms. A small backwards step
- * (a misbehaving clock) counts as 0, never as a wrap.
- */
-export function elapsedMs(from: number, to: number): number {
-  const d = to - from;
-  return d >= 0 ? d : d < -HALF_WRAP_MS ? d + WRAP_MS : 0;
+  name: string | undefined;
 }
 
 export class Scheduler {
-  /** Tasks not yet run, sorted by (due, insertion order). */
-  private q_: Task[];
+  /** Tasks not yet run, sorted by (due, insertion order). Internal (read by pending() and every()). */
+  q_: Task[];
   private clock_: Clock;
   private host_: TimerHost;
   private log_: Log | undefined;
@@ -58,20 +44,15 @@ export class Scheduler {
   private t_: number;
   private lastRaw_: number;
   private nextId_: number;
-  /** The armed host timer (undefined = none) and the deadline it was armed for. */
+  /** The last host timer armed (it may have fired since; clearing a fired one does nothing). */
   private handle_: TimerHandle;
-  private armedFor_!: number;
-  private running_: boolean;
-  private current_: Task | undefined;
+  /** True while runDue() runs tasks (unset: false). */
+  private running_: boolean | undefined;
   private fire_: () => void;
   /** Tasks that threw (caught and logged). */
   errors: number;
-  /** Tasks run since construction. */
-  ran: number;
-  /** Turns that stopped at maxPerTurn and yielded to the host with work still due. */
-  yields: number;
-  /** Set by halt(): the loop is over. */
-  halted: boolean;
+  /** Set by halt(): the loop is over (unset: false). */
+  halted: boolean | undefined;
 
   /**
    * @param clock the time source
@@ -85,48 +66,46 @@ export class Scheduler {
     this.clock_ = clock;
     this.host_ = host;
     this.log_ = log;
-    this.maxPerTurn_ = (maxPerTurn as number) > 0 ? (maxPerTurn as number) : 64;
+    this.maxPerTurn_ = maxPerTurn || 64;
     this.t_ = this.lastRaw_ = clock.now();
     this.nextId_ = 1;
-    this.running_ = this.halted = false;
-    this.errors = this.ran = this.yields = 0;
-    const self = this;
-    this.fire_ = function () {
-      self.handle_ = undefined;
-      self.runDue();
-    };
+    this.errors = 0;
+    this.fire_ = this.runDue.bind(this);
   }
 
   /** Milliseconds on the scheduler timeline (monotonic, never wraps). */
   now(): number {
     const raw = this.clock_.now();
-    this.t_ += elapsedMs(this.lastRaw_, raw);
+    let d = raw - this.lastRaw_;
     this.lastRaw_ = raw;
-    return this.t_;
+    // A step back of more than half the 2^32 ms range is the clock wrapping; a smaller one (a
+    // misbehaving clock) counts as 0.
+    if (d < 0) d = d < -2147483648 ? d + 4294967296 : 0;
+    return (this.t_ += d);
   }
 
   /**
    * Run `fn` at `timeMs` on the scheduler timeline. A time already past counts as now: the task runs
-   * after the tasks already due (like post()), never ahead of them.
+   * after the tasks already due (like post()), never ahead of them. After halt() nothing is queued.
    */
   at(timeMs: number, fn: () => void, name?: string): TaskId {
-    const now = this.now();
-    return this.add_(timeMs > now ? timeMs : now, 0, fn, name);
+    const id = this.nextId_++;
+    if (!this.halted) {
+      const q = this.q_;
+      const now = this.now();
+      const due = timeMs > now ? timeMs : now;
+      // after every task with a deadline <= due (searched from the end: most new tasks go last)
+      let i = q.length;
+      while (i > 0 && q[i - 1].due > due) i--;
+      q.splice(i, 0, { id: id, due: due, fn: fn, name: name });
+      if (!i) this.arm_();
+    }
+    return id;
   }
 
   /** Run `fn` once, `delayMs` from now (negative counts as 0). */
   after(delayMs: number, fn: () => void, name?: string): TaskId {
-    return this.add_(this.now() + (delayMs > 0 ? delayMs : 0), 0, fn, name);
-  }
-
-  /**
-   * Run `fn` every `periodMs` (> 0), first at now + periodMs. Deadlines do not drift (each is the
-   * previous deadline + period); if the loop fell behind by more than a period, missed runs are
-   * skipped, not bunched. The id stays the same for every run: cancel(id) stops it, also from inside fn.
-   */
-  every(periodMs: number, fn: () => void, name?: string): TaskId {
-    if (!(periodMs > 0)) throw new Error('every: periodMs must be > 0');
-    return this.add_(this.now() + periodMs, periodMs, fn, name);
+    return this.at(this.now() + delayMs, fn, name);
   }
 
   /**
@@ -135,96 +114,46 @@ export class Scheduler {
    * Posted work runs in post order, after tasks already due.
    */
   post(fn: () => void, name?: string): TaskId {
-    return this.add_(this.now(), 0, fn, name);
+    return this.at(0, fn, name);
   }
 
   /**
    * Cancel a task. Idempotent; unknown, already-run and already-cancelled ids (and undefined) are
-   * ignored. Returns true if a pending task (or the periodic task now running) was cancelled.
+   * ignored. Returns true if a pending task (or the next run of a periodic one) was cancelled.
    */
   cancel(id: TaskId | undefined): boolean {
-    const was = this.has(id);
-    const cur = this.current_;
-    if (cur && cur.id === id) {
-      cur.cancelled = true;
-    } else if (was) {
-      const i = this.q_.findIndex((t) => t.id === id);
-      this.q_.splice(i, 1);
-      if (!i) this.arm_();
+    const q = this.q_;
+    for (let i = 0; i < q.length; i++) {
+      if (q[i].id === id) {
+        q.splice(i, 1);
+        if (!i) this.arm_();
+        return true;
+      }
     }
-    return was;
-  }
-
-  /** True if the task is still pending (or is a periodic task not cancelled). */
-  has(id: TaskId | undefined): boolean {
-    const cur = this.current_;
-    if (cur && cur.id === id) return cur.periodMs > 0 && !cur.cancelled;
-    return this.q_.some((t) => t.id === id);
-  }
-
-  /** Number of pending tasks. */
-  size(): number {
-    return this.q_.length;
-  }
-
-  /** The earliest deadline on the scheduler timeline, or undefined when nothing is scheduled. */
-  nextDeadline(): number | undefined {
-    const t = this.q_[0];
-    return t && t.due;
-  }
-
-  /** Milliseconds until the earliest deadline (0 if due), or undefined when nothing is scheduled. */
-  nextDelay(): number | undefined {
-    const t = this.q_[0];
-    if (!t) return undefined;
-    const d = t.due - this.now();
-    return d > 0 ? d : 0;
-  }
-
-  /** Names and deadlines of the pending tasks, in run order (for logs and tests). */
-  pending(): Array<{ id: TaskId; name: string; due: number }> {
-    return this.q_.map((t) => ({ id: t.id, name: t.name, due: t.due }));
+    return false;
   }
 
   /**
    * Run every task whose deadline has come, in (deadline, insertion) order; tasks added during the
-   * turn that are already due run in the same turn, up to maxPerTurn tasks. A task's exception is
-   * caught, counted and logged, and the loop goes on. Then re-arms the single host timer for the
-   * earliest remaining deadline. A nested call (from inside a task) does nothing. Returns the number
-   * of tasks run.
+   * turn that are already due run in the same turn, up to maxPerTurn tasks (then the host timer is
+   * re-armed with delay 0: the host's own events get their turn). A task's exception is caught,
+   * counted and logged, and the loop goes on. Then re-arms the single host timer for the earliest
+   * remaining deadline. A nested call (from inside a task) does nothing. Returns the number of tasks run.
    */
   runDue(): number {
     if (this.running_) return 0;
     this.running_ = true;
     let n = 0;
     const q = this.q_;
-    while (q.length > 0 && q[0].due <= this.now()) {
-      if (n >= this.maxPerTurn_) {
-        this.yields++;
-        break;
-      }
+    while (q.length > 0 && q[0].due <= this.now() && n < this.maxPerTurn_) {
       const task = q.shift() as Task;
       n++;
-      this.ran++;
-      this.current_ = task;
       try {
         task.fn();
-      } catch (e) {
+      } catch (e: any) {
         this.errors++;
-        const log = this.log_;
-        try {
-          const m = e && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
-          if (log) log.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + (typeof m === 'string' ? m : String(e)));
-        } catch (e2) {
-          // a failing log must not stop the loop
-        }
-      }
-      this.current_ = undefined;
-      const p = task.periodMs;
-      if (p > 0 && !task.cancelled) {
-        const due = task.due + p;
-        task.due = due > this.t_ ? due : this.t_ + p;
-        this.insert_(task);
+        // Log methods never throw (hal/types.ts). An Error shows its message, anything else itself.
+        if (this.log_) this.log_.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + ((e && e.message) || e));
       }
     }
     this.running_ = false;
@@ -239,43 +168,52 @@ export class Scheduler {
   halt(): void {
     this.halted = true;
     this.q_.splice(0, this.q_.length); // in place: runDue() may hold this array
-    this.disarm_();
+    this.arm_();
   }
 
-  private add_(due: number, periodMs: number, fn: () => void, name?: string): TaskId {
-    const id = this.nextId_++;
-    if (!this.halted && !this.insert_({ id: id, due: due, fn: fn, name: name || '', periodMs: periodMs, cancelled: false })) this.arm_();
-    return id;
-  }
-
-  /** Insert in (due, insertion) order: after every task with due <= its due. Returns the index. */
-  private insert_(task: Task): number {
-    const q = this.q_;
-    let lo = 0;
-    let hi = q.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (q[mid].due <= task.due) lo = mid + 1;
-      else hi = mid;
-    }
-    q.splice(lo, 0, task);
-    return lo;
-  }
-
-  private disarm_(): void {
+  /**
+   * Keep exactly one host timer armed, for the earliest deadline (none when idle). Called when the
+   * head of the queue changed and at the end of a turn (not during one: runDue() arms when it ends).
+   */
+  private arm_(): void {
+    if (this.running_) return;
     const h = this.handle_;
+    const t = this.q_[0];
     if (h !== undefined) this.host_.clear(h);
     this.handle_ = undefined;
+    if (t) {
+      const d = t.due - this.now();
+      this.handle_ = this.host_.set(d > 0 ? (d < MAX_TIMER_MS ? d : MAX_TIMER_MS) : 0, this.fire_);
+    }
   }
+}
 
-  /** Keep exactly one host timer armed, for the earliest deadline (none when idle). */
-  private arm_(): void {
-    const t = this.q_[0];
-    if (this.running_ || (t && this.handle_ !== undefined && this.armedFor_ === t.due)) return;
-    this.disarm_();
-    if (!t) return;
-    const d = t.due - this.now();
-    this.armedFor_ = t.due;
-    this.handle_ = this.host_.set(d < 0 ? 0 : d > MAX_TIMER_MS ? MAX_TIMER_MS : d, this.fire_);
-  }
+/** The pending tasks in run order (for logs and tests): their count, ids, names and deadlines. */
+export function pending(s: Scheduler): Array<{ id: TaskId; name: string; due: number }> {
+  return s.q_.map(function (t) {
+    return { id: t.id, name: t.name || '', due: t.due };
+  });
+}
+
+/**
+ * Run `fn` every `periodMs` (> 0) on `s`, first at now + periodMs. Deadlines do not drift (each is the
+ * previous deadline + period); if the loop fell behind by more than a period, missed runs are
+ * skipped, not bunched. The id stays the same for every run: s.cancel(id) stops it, also from inside fn.
+ */
+export function every(s: Scheduler, periodMs: number, fn: () => void, name?: string): TaskId {
+  if (!(periodMs > 0)) throw new Error('every: periodMs must be > 0');
+  let due = s.now() + periodMs;
+  let id = 0;
+  const run = function (): void {
+    // The next run is queued before fn runs, so that s.cancel(id) from inside fn finds it; it takes
+    // over the id of the first run.
+    const now = s.now();
+    due = due + periodMs > now ? due + periodMs : now + periodMs;
+    const next = s.at(due, run, name);
+    const q = s.q_;
+    for (let i = 0; i < q.length; i++) if (q[i].id === next) q[i].id = id;
+    fn();
+  };
+  id = s.at(due, run, name);
+  return id;
 }
