@@ -174,7 +174,10 @@ function walk(schemaPath: string, obj: { [k: string]: unknown }, where: string, 
   return out;
 }
 
-/** Validates a parsed board.json and fills in defaults. */
+/**
+ * Validates a parsed board.json and fills in defaults. In a valid board, "{device}" in the client id
+ * and the topics is already replaced by the device name, and board.subscriptions are the client's.
+ */
 export function validateBoard(raw: unknown): BoardResult {
   const errors: string[] = [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -196,73 +199,69 @@ export function validateBoard(raw: unknown): BoardResult {
   const k = b.keepAlive;
   if (k && k.activeSec > k.idleSec) errors.push('keepAlive.activeSec: must not exceed keepAlive.idleSec');
   if (b.backoff && b.backoff.baseMs > b.backoff.capMs) errors.push('backoff.baseMs: must not exceed backoff.capMs');
-  return { board: errors.length ? undefined : b, errors: errors };
+  if (errors.length) return { board: undefined, errors: errors };
+  // "{device}" is replaced by the device name here, once (at build time for a device bundle); "{mac}"
+  // in the client id is only known on the chip: clientOptionsFor() replaces it.
+  const named = function (s: string): string {
+    return s.split('{device}').join(b.device);
+  };
+  const w = b.mqtt.will;
+  b.clientId = named(b.clientId);
+  b.statusTopic = named(b.statusTopic);
+  if (w) w.topic = named(w.topic);
+  for (let i = 0; i < b.subscriptions.length; i++) b.subscriptions[i].topic = named(b.subscriptions[i].topic);
+  return { board: b, errors: errors };
 }
 
-/** The client options a board asks for (TLS material already resolved to PEM text). */
+/**
+ * The client options a board (from validateBoard()) asks for, TLS material already resolved to PEM
+ * text. The board's brokers and queue have the client's shape: they are shared, not copied.
+ */
 export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
   const d = clientDefaults();
   const m = b.mqtt;
   const k = b.keepAlive;
-  const t = b.timeouts;
   const bo = b.backoff;
-  const q = b.queue;
-  const o: ClientOptions = {
+  const w = m.will;
+  return {
+    // board versions are the strings 'auto', '4' and '5'
     version: m.version === 'auto' ? 'auto' : m.version === '5' ? 5 : 4,
     keepAliveSec: k.maxSec > 0 && k.idleSec > k.maxSec ? k.maxSec : k.idleSec,
     clean: m.clean,
     sessionExpirySec: m.sessionExpirySec,
+    username: m.username,
+    password: m.password,
+    will: w && { topic: w.topic, payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain },
     maxPacketSize: m.maxPacketSizeBytes,
     maxInflight: m.maxInflight,
-    connectTimeoutMs: t.connectMs,
+    connectTimeoutMs: b.timeouts.connectMs,
     pingTimeoutMs: k.pingTimeoutMs,
     ackProbeMs: k.ackProbeMs,
     pingJitter: d.pingJitter,
-    ackTimeoutMs: t.subackMs,
+    ackTimeoutMs: b.timeouts.subackMs,
     backoff: { baseMs: bo.baseMs, capMs: bo.capMs, factor: bo.factor, stableAfterMs: bo.stableAfterSec * 1000 },
-    queue: { maxMessages: q.maxMessages, maxBytes: q.maxBytes, overflow: q.overflow },
+    queue: b.queue,
     sessionName: d.sessionName,
-    clientId: b.clientId.split('{device}').join(b.device).split('{mac}').join(mac || '000000000000'),
-    brokers: b.brokers.map(function (x) {
-      const s = x.tls;
-      return s ? { host: x.host, port: x.port, tls: { ca: s.ca, cert: s.cert, key: s.key, servername: s.servername } } : { host: x.host, port: x.port };
-    }),
+    clientId: b.clientId.split('{mac}').join(mac || '000000000000'),
+    brokers: b.brokers,
   };
-  if (m.username !== undefined) o.username = m.username;
-  if (m.password !== undefined) o.password = m.password;
-  const w = m.will;
-  if (w) o.will = { topic: w.topic.split('{device}').join(b.device), payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain };
-  return o;
 }
 
-/** The device (power modes, sleep) options a board asks for. */
+/** The device (power modes, sleep) options a board asks for: the device defaults and the board's. */
 export function deviceOptionsFor(b: Board): DeviceOptions {
-  const d = deviceDefaults();
+  const o = deviceDefaults() as DeviceOptions;
   const k = b.keepAlive;
-  return {
-    maxKeepAliveSec: k.maxSec,
-    sleepGraceSec: k.sleepGraceSec,
-    statusTopic: b.statusTopic.split('{device}').join(b.device),
-    lingerMs: d.lingerMs,
-    syncTimeoutMs: d.syncTimeoutMs,
-    pathLimits: d.pathLimits,
-    stateRecord: d.stateRecord,
-    linkBackoff: d.linkBackoff,
-    transport: b.transport.type,
-    modes: {
-      activeKeepAliveSec: k.activeSec,
-      idleKeepAliveSec: k.idleSec,
-      sleepCheckInSec: k.sleepCheckInSec,
-      idleAfterSec: k.idleAfterSec,
-      sleepAfterSec: k.sleepAfterSec,
-      lowBatteryMv: b.battery ? b.battery.lowMv : 0,
-    },
+  o.maxKeepAliveSec = k.maxSec;
+  o.sleepGraceSec = k.sleepGraceSec;
+  o.statusTopic = b.statusTopic;
+  o.transport = b.transport.type;
+  o.modes = {
+    activeKeepAliveSec: k.activeSec,
+    idleKeepAliveSec: k.idleSec,
+    sleepCheckInSec: k.sleepCheckInSec,
+    idleAfterSec: k.idleAfterSec,
+    sleepAfterSec: k.sleepAfterSec,
+    lowBatteryMv: b.battery ? b.battery.lowMv : 0,
   };
-}
-
-/** The board's subscriptions with "{device}" replaced by the device name. */
-export function subscriptionsFor(b: Board): Array<{ topic: string; qos: 0 | 1 | 2 }> {
-  return b.subscriptions.map(function (s) {
-    return { topic: s.topic.split('{device}').join(b.device), qos: s.qos };
-  });
+  return o;
 }
