@@ -21,8 +21,7 @@ export interface DemoOptions {
 }
 
 export interface Demo {
-  readings: number;
-  commands: number;
+  /** Stops the burst under way (a command can start another). */
   stop(): void;
 }
 
@@ -32,35 +31,25 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
   let period = options.periodMs;
   let left = 0;
   let task: TaskId | undefined;
-  const demo: Demo = {
-    readings: 0,
-    commands: 0,
-    stop: function () {
-      if (task !== undefined) sched.cancel(task);
-      task = undefined;
-    },
-  };
   /** One reading; while `left` > 0 (a burst, not a quiet check-in), the next one `period` later. */
   function step(quiet?: boolean): void {
-    task = undefined;
-    const t = Math.round((sched.now() - bootAt) / 1000);
-    const v = Math.round((21 + 3 * Math.sin(sched.now() / 3600000)) * 100) / 100;
-    client.publish(base + 'reading', '{"t":' + t + ',"v":' + v + '}', { qos: 1, quiet: quiet });
-    demo.readings++;
-    if (!quiet && --left > 0) task = sched.after(period, step, 'demo.reading');
+    const now = sched.now();
+    const v = Math.round((21 + 3 * Math.sin(now / 3600000)) * 100) / 100;
+    client.publish(base + 'reading', '{"t":' + Math.round((now - bootAt) / 1000) + ',"v":' + v + '}', { qos: 1, quiet: quiet });
+    if (!quiet && --left > 0) task = sched.after(period, step);
   }
-  function burst(): void {
-    demo.stop();
-    left = options.burst;
+  /** Cancels the burst under way, then starts one of `n` readings. Without n it only stops: stop(). */
+  function burst(n?: number): void {
+    sched.cancel(task);
+    left = n || 0;
     if (left > 0) step();
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
-    demo.commands++;
     let text = '';
     for (let i = 0; i < payload.length && i < 64; i++) text += String.fromCharCode(payload[i]);
     let r: string | undefined;
     if (text === 'ping') r = 'pong';
-    else if (text === 'burst') burst();
+    else if (text === 'burst') burst(options.burst);
     else if (text === 'sleep') device.sleep();
     else if (text.indexOf('period ') === 0) {
       const sec = parseInt(text.substring(7), 10);
@@ -70,9 +59,9 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
         r = 'period ' + sec;
       }
     } else r = 'unknown command';
-    if (r !== undefined) client.publish(base + 'reply', r, { qos: 1 });
+    if (r) client.publish(base + 'reply', r, { qos: 1 });
   });
   if (device.checkingIn) step(true);
-  else burst();
-  return demo;
+  else burst(options.burst);
+  return { stop: burst };
 }
