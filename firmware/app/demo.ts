@@ -34,8 +34,8 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
   /** One reading; while `left` > 0 (a burst, not a quiet check-in), the next one `period` later. */
   function step(quiet?: boolean): void {
     const now = sched.now();
-    const v = Math.round((21 + 3 * Math.sin(now / 3600000)) * 100) / 100;
-    client.publish(base + 'reading', '{"t":' + Math.round((now - bootAt) / 1000) + ',"v":' + v + '}', { qos: 1, quiet: quiet });
+    // t: whole seconds since boot; v: 21 +- 3 over a day, two decimals
+    client.publish(base + 'reading', '{"t":' + (((now - bootAt) / 1000) | 0) + ',"v":' + (21 + 3 * Math.sin(now / 3600000)).toFixed(2) + '}', { qos: 1, quiet: quiet });
     if (!quiet && --left > 0) task = sched.after(period, step);
   }
   /** Cancels the burst under way, then starts one of `n` readings. Without n it only stops: stop(). */
@@ -45,6 +45,7 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
     if (left > 0) step();
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
+    // (the first 64 bytes are enough to know a command; apply() takes no Uint8Array on Espruino)
     let text = '';
     for (let i = 0; i < payload.length && i < 64; i++) text += String.fromCharCode(payload[i]);
     let r: string | undefined;

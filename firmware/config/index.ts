@@ -224,8 +224,8 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
   const bo = b.backoff;
   const w = m.will;
   return {
-    // board versions are the strings 'auto', '4' and '5'
-    version: m.version === 'auto' ? 'auto' : m.version === '5' ? 5 : 4,
+    // the board's '4' and '5' are strings
+    version: m.version === 'auto' ? 'auto' : (+m.version as 4 | 5),
     keepAliveSec: k.maxSec > 0 && k.idleSec > k.maxSec ? k.maxSec : k.idleSec,
     clean: m.clean,
     sessionExpirySec: m.sessionExpirySec,
@@ -242,7 +242,7 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
     backoff: { baseMs: bo.baseMs, capMs: bo.capMs, factor: bo.factor, stableAfterMs: bo.stableAfterSec * 1000 },
     queue: b.queue,
     sessionName: d.sessionName,
-    clientId: b.clientId.split('{mac}').join(mac || '000000000000'),
+    clientId: b.clientId.replace('{mac}', mac || '000000000000'),
     brokers: b.brokers,
   };
 }

@@ -44,7 +44,7 @@ export class Scheduler {
   private t_: number;
   private lastRaw_: number;
   private nextId_: number;
-  /** The last host timer armed (it may have fired since; clearing a fired one does nothing). */
+  /** The last host timer armed, undefined when none (it may have fired since: clearing it then does nothing). */
   private handle_: TimerHandle;
   /** True while runDue() runs tasks (unset: false). */
   private running_: boolean | undefined;
@@ -118,19 +118,17 @@ export class Scheduler {
   }
 
   /**
-   * Cancel a task. Idempotent; unknown, already-run and already-cancelled ids (and undefined) are
-   * ignored. Returns true if a pending task (or the next run of a periodic one) was cancelled.
+   * Cancel a task (or the next run of a periodic one). Idempotent; unknown, already-run and
+   * already-cancelled ids (and undefined) are ignored.
    */
-  cancel(id: TaskId | undefined): boolean {
+  cancel(id: TaskId | undefined): void {
     const q = this.q_;
     for (let i = 0; i < q.length; i++) {
       if (q[i].id === id) {
         q.splice(i, 1);
         if (!i) this.arm_();
-        return true;
       }
     }
-    return false;
   }
 
   /**
@@ -145,7 +143,7 @@ export class Scheduler {
     this.running_ = true;
     let n = 0;
     const q = this.q_;
-    while (q.length > 0 && q[0].due <= this.now() && n < this.maxPerTurn_) {
+    while (q[0] && q[0].due <= this.now() && n < this.maxPerTurn_) {
       const task = q.shift() as Task;
       n++;
       try {
@@ -176,14 +174,10 @@ export class Scheduler {
    * head of the queue changed and at the end of a turn (not during one: runDue() arms when it ends).
    */
   private arm_(): void {
-    if (this.running_) return;
-    const h = this.handle_;
-    const t = this.q_[0];
-    if (h !== undefined) this.host_.clear(h);
-    this.handle_ = undefined;
-    if (t) {
-      const d = t.due - this.now();
-      this.handle_ = this.host_.set(d > 0 ? (d < MAX_TIMER_MS ? d : MAX_TIMER_MS) : 0, this.fire_);
+    if (!this.running_) {
+      const t = this.q_[0];
+      if (this.handle_ !== undefined) this.host_.clear(this.handle_);
+      this.handle_ = t && this.host_.set(Math.min(Math.max(t.due - this.now(), 0), MAX_TIMER_MS), this.fire_);
     }
   }
 }
