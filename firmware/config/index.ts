@@ -215,36 +215,30 @@ export function validateBoard(raw: unknown): BoardResult {
 
 /**
  * The client options a board (from validateBoard()) asks for, TLS material already resolved to PEM
- * text. The board's brokers and queue have the client's shape: they are shared, not copied.
+ * text: the client defaults, then the board's mqtt section (its clean, sessionExpirySec, username,
+ * password and maxInflight have the client's names; its other fields are overridden or unread), then
+ * the rest. The board's brokers and queue have the client's shape: they are shared, not copied.
  */
 export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
-  const d = clientDefaults();
   const m = b.mqtt;
   const k = b.keepAlive;
   const bo = b.backoff;
   const w = m.will;
-  return {
+  return Object.assign(clientDefaults(), m, {
     // the board's '4' and '5' are strings
     version: m.version === 'auto' ? 'auto' : (+m.version as 4 | 5),
     keepAliveSec: k.maxSec > 0 && k.idleSec > k.maxSec ? k.maxSec : k.idleSec,
-    clean: m.clean,
-    sessionExpirySec: m.sessionExpirySec,
-    username: m.username,
-    password: m.password,
     will: w && { topic: w.topic, payload: utf8Bytes(w.payload), qos: w.qos, retain: w.retain },
     maxPacketSize: m.maxPacketSizeBytes,
-    maxInflight: m.maxInflight,
     connectTimeoutMs: b.timeouts.connectMs,
     pingTimeoutMs: k.pingTimeoutMs,
     ackProbeMs: k.ackProbeMs,
-    pingJitter: d.pingJitter,
     ackTimeoutMs: b.timeouts.subackMs,
     backoff: { baseMs: bo.baseMs, capMs: bo.capMs, factor: bo.factor, stableAfterMs: bo.stableAfterSec * 1000 },
     queue: b.queue,
-    sessionName: d.sessionName,
     clientId: b.clientId.replace('{mac}', mac || '000000000000'),
     brokers: b.brokers,
-  };
+  });
 }
 
 /** The device (power modes, sleep) options a board asks for: the device defaults and the board's. */
