@@ -172,6 +172,8 @@ export class Scheduler {
   /**
    * Keep exactly one host timer armed, for the earliest deadline (none when idle). Called when the
    * head of the queue changed and at the end of a turn (not during one: runDue() arms when it ends).
+   * The last timer is cleared even when it has fired (then TimerHost.clear() does nothing), so the
+   * timer's callback can be runDue() itself.
    */
   private arm_(): void {
     if (!this.running_) {
