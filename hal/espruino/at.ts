@@ -21,7 +21,10 @@ export type AtCallback = (ok: boolean, lines: string[], final: string) => void;
 export type AtItem = string | (() => void) | undefined;
 
 interface Item {
-  c: AtItem;
+  /** The command, or '' for an action or a pause. */
+  c: string;
+  /** The action (a function), if any. */
+  a: AtItem;
   /** Timeout (ms) or, for an action or pause, its length. */
   t: number;
   /** Data sent after the '>' prompt. */
@@ -97,11 +100,13 @@ export class AtEngine {
         const r = (self.urc as UrcHook)(line);
         if (r > 0) self.raw_ = r;
         // a URC, or noise between commands
-        if (r >= 0 || !it || typeof it.c !== 'string') continue;
+        if (r >= 0 || !it || !it.c) continue;
         // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, the IP
-        // address of AT+CIFSR, NORMAL POWER DOWN of AT+CPOWD=1), failure; else an info line
-        if (/^(OK|SHUT OK|SEND OK|CLOSE OK|(\d+\.){3}\d+)$|POWER DOWN/.test(line)) self.next_(true, line);
-        else if (/^(ERROR$|\+CM[ES] ERROR|SEND FAIL)/.test(line)) self.next_(false, line);
+        // address of AT+CIFSR, NORMAL POWER DOWN of AT+CPOWD=1), failure; else an info line.
+        // (Espruino's regular expressions ignore a `$` after a group of alternatives, and fail on
+        // `(x)?`, `{n}` and `(?:`: keep them simple.)
+        if (/^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line) || line.indexOf('POWER DOWN') >= 0) self.next_(true, line);
+        else if (/^(ERROR|\+CM[ES] ERROR|SEND FAIL)/.test(line)) self.next_(false, line);
         else it.lines.push(line);
       }
     });
@@ -109,7 +114,7 @@ export class AtEngine {
 
   /** Queue a command (timeout default timeoutMs_), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
   at(c: AtItem, timeoutMs?: number, cb?: AtCallback, prompt?: string): void {
-    this.q_.push({ c: c, t: timeoutMs || (this.timeoutMs_ as number), p: prompt, cb: cb, lines: [] });
+    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || (this.timeoutMs_ as number), p: prompt, cb: cb, lines: [] });
     this.next_();
   }
 
@@ -137,15 +142,14 @@ export class AtEngine {
     }
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);
-    const c = n.c;
     const self = this;
     this.timer_ = this.timers.set(n.t, function () {
       // a command times out; an action or a pause is over
-      if (typeof c !== 'string') return self.next_(true, '');
+      if (!n.c) return self.next_(true, '');
       self.timeouts++;
       self.next_(false, 'TIMEOUT');
     });
-    if (typeof c === 'string') this.uart_.write(c + '\r');
-    else if (c) c();
+    if (n.c) this.uart_.write(n.c + '\r');
+    else if (n.a) (n.a as () => void)();
   }
 }

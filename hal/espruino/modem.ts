@@ -67,8 +67,14 @@ export interface CellularOptions {
   log?: Log;
 }
 
-/** Smallest unit (pairs: seconds per step, unit code) whose 5-bit count reaches `sec`: "uuuvvvvv". */
-function timerBits(sec: number, units: number[]): string {
+/**
+ * 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, the periodic TAU) or, `active`, Timer 2 (T3324, the
+ * active time) as the 8-bit string AT+CPSMS takes: "uuuvvvvv", the smallest unit whose 5-bit count
+ * reaches `sec`.
+ */
+function timerBits(sec: number, active: boolean): string {
+  // pairs: seconds per step, unit code
+  const units = active ? [2, 0, 60, 1, 360, 2] : [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6];
   let i = 0;
   while (units[i + 2] && sec > 31 * units[i]) i += 2;
   return (256 + units[i + 1] * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
@@ -76,12 +82,12 @@ function timerBits(sec: number, units: number[]): string {
 
 /** 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, periodic TAU) as the 8-bit string AT+CPSMS takes. */
 export function psmTauBits(sec: number): string {
-  return timerBits(sec, [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6]);
+  return timerBits(sec, false);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 2 (T3324, active time) as the 8-bit string AT+CPSMS takes. */
 export function psmActiveBits(sec: number): string {
-  return timerBits(sec, [2, 0, 60, 1, 360, 2]);
+  return timerBits(sec, true);
 }
 
 /** AT+CSQ rssi (0..31, 99 unknown) -> dBm. */
@@ -91,14 +97,17 @@ export function csqToDbm(rssi: number): number | undefined {
 
 /** The value of the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
 function reply(lines: string[], prefix: string): string {
-  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return lines[i].substr(prefix.length).trim();
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    if (l.indexOf(prefix) === 0) return l.substr(l.indexOf(':') + 1).trim();
+  }
   return '';
 }
 
 /** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5, "+CEREG: 2" -> 2), or -1. */
 export function regStatus(lines: string[], prefix: string): number {
   const v = reply(lines, prefix);
-  return v ? parseInt(v.split(',')[1] || v, 10) : -1;
+  return v ? parseInt(v.split(',')[1] || v) : -1;
 }
 
 /** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
@@ -106,15 +115,17 @@ export function setEdrx(m: CellularModem, act: number, code: number, cb?: (ok: b
   m.at(code >= 0 ? 'AT+CEDRXS=1,' + act + ',"' + ('000' + code.toString(2)).substr(-4) + '"' : 'AT+CEDRXS=0', 5000, cb);
 }
 
+const STUCK = 'error: modem not responding';
+
 /** Link states. */
 const enum St {
   DOWN,
+  /** down() called, onDown('requested') is coming. */
+  CLOSING,
   /** Probing (and pressing keys): timeouts are expected, RDY / POWER DOWN are not news. */
   BOOT,
   ATTACH,
   UP,
-  /** down() called, onDown('requested') is coming. */
-  CLOSING,
 }
 
 /** The attach steps, in order (see attach_). */
@@ -134,52 +145,57 @@ const enum Step {
   CSQ,
 }
 
+/** A connection attempt (flags start undefined: false). */
 interface MAttempt {
-  opened: boolean;
+  opened?: boolean;
   /** No more events but onClose (close() called, or over). */
-  ended: boolean;
+  ended?: boolean;
   /** The peer closed: end once its last bytes are read. */
-  remote: boolean;
+  remote?: boolean;
   /** The modem holds received bytes: read them. */
-  rx: boolean;
+  rx?: boolean;
   /** A command of the attempt is in flight (they go one at a time). */
-  busy: boolean;
+  inFlight?: boolean;
   /** Bytes not yet handed to AT+CIPSEND. */
-  out: string;
-  needDrain: boolean;
+  unsent: string;
+  needDrain?: boolean;
   /** The result of every command of the attempt, and of its timers (then without arguments). */
   cb: AtCallback;
 }
 
-/** The modem's one TCP connection as a hal Transport (its URCs arrive through CellularModem.urc). */
-export class ModemTransport implements Transport {
-  m_: CellularModem;
-  h_?: TransportHandler;
-  cur_?: MAttempt;
+/**
+ * The modem's one TCP connection as a hal Transport: the layer between the AT engine and the Link
+ * (CellularModem, which is its own `transport`). Its URCs arrive through CellularModem.urc.
+ */
+export abstract class ModemTransport extends AtEngine implements Transport {
+  o!: CellularOptions;
+  th_?: TransportHandler;
+  lh_?: LinkHandler;
+  /** The current connection attempt. */
+  tcp_?: MAttempt;
+  abstract isUp(): boolean;
 
-  constructor(m: CellularModem) {
-    this.m_ = m;
-  }
-
-  setHandler(handler: TransportHandler): void {
-    this.h_ = handler;
+  /** The Transport's handler, or the Link's (CellularModem is both): told apart by their events. */
+  setHandler(handler: TransportHandler | LinkHandler): void {
+    if ((handler as TransportHandler).onOpen) this.th_ = handler as TransportHandler;
+    else this.lh_ = handler as LinkHandler;
   }
 
   open(options: OpenOptions): void {
-    if (!this.h_ || this.cur_) throw new Error('transport busy');
+    if (!this.th_ || this.tcp_) throw new Error('busy');
     const self = this;
-    const m = this.m_;
-    const h = this.h_;
+    const h = this.th_;
     // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
-    const why: TransportErrorCode | '' = !m.isUp() ? 'unreachable' : options.tls ? 'tls' : '';
+    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : options.tls ? 'tls' : '';
     const a: MAttempt = {
-      opened: false, ended: false, remote: false, rx: false, busy: true, out: '', needDrain: false,
+      inFlight: true,
+      unsent: '',
       cb: function (ok, lines, fin) {
-        a.busy = false;
+        a.inFlight = false;
         if (!ok && !a.remote) self.end_(a, why || 'io', 'modem: ' + (fin || why));
         else if (a.ended || (a.remote && !a.rx)) self.end_(a);
         else {
-          if (a.needDrain && !a.out) {
+          if (a.needDrain && !a.unsent) {
             a.needDrain = false;
             h.onDrain();
           }
@@ -187,40 +203,40 @@ export class ModemTransport implements Transport {
         }
       },
     };
-    this.cur_ = a;
-    if (why) m.timers.set(0, a.cb as () => void);
-    else m.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
+    this.tcp_ = a;
+    if (why) this.timers.set(0, a.cb as () => void);
+    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
   }
 
   write(bytes: Uint8Array): boolean {
-    const a = this.cur_;
+    const a = this.tcp_;
     if (!a || !a.opened || a.ended) return false;
-    a.out += this.m_.o.E.toString(bytes);
+    a.unsent += this.o.E.toString(bytes);
     this.io_(a);
-    if (a.out.length <= (this.m_.o.highWaterBytes || 4096)) return true;
+    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
     a.needDrain = true;
     return false;
   }
 
   close(): void {
-    const a = this.cur_;
+    const a = this.tcp_;
     if (!a || a.ended) return;
     a.ended = true;
-    this.m_.timers.set(0, a.cb as () => void);
+    this.timers.set(0, a.cb as () => void);
   }
 
   /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
   io_(a: MAttempt): void {
-    const o = this.m_.o;
-    const s = a.out.substr(0, o.maxSendBytes || 1024);
-    if (a.busy || a.ended || !(a.rx || s)) return;
-    a.busy = true;
+    const o = this.o;
+    const s = a.unsent.substr(0, o.maxSendBytes || 1024);
+    if (a.inFlight || a.ended || !(a.rx || s)) return;
+    a.inFlight = true;
     if (a.rx) {
       a.rx = false;
-      this.m_.at('AT+CIPRXGET=2,' + (o.maxReadBytes || 1024), 5000, a.cb);
+      this.at('AT+CIPRXGET=2,' + (o.maxReadBytes || 1024), 5000, a.cb);
     } else {
-      a.out = a.out.substr(s.length);
-      this.m_.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
+      a.unsent = a.unsent.substr(s.length);
+      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
     }
   }
 
@@ -229,10 +245,10 @@ export class ModemTransport implements Transport {
    * modem's socket is closed too unless the peer closed it or the link is down.
    */
   end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
-    const h = this.h_ as TransportHandler;
-    if (this.cur_ !== a) return;
-    this.cur_ = undefined;
-    if (!a.remote && this.m_.isUp()) this.m_.at('AT+CIPCLOSE=1', 5000);
+    const h = this.th_ as TransportHandler;
+    if (this.tcp_ !== a) return;
+    this.tcp_ = undefined;
+    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
     if (code && !a.ended) h.onError({ code: code, message: message as string });
     a.ended = true;
     h.onClose();
@@ -240,45 +256,37 @@ export class ModemTransport implements Transport {
 }
 
 /**
- * The modem: a hal Link (attach = power-on, SIM, registration, PDP) with its Transport in
- * `transport`; the AT engine it extends (at() for any other command, queued behind the driver's own).
+ * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and its Transport, over the AT
+ * engine (at() for any other command, queued behind the driver's own).
  */
-export class CellularModem extends AtEngine implements Link {
+export class CellularModem extends ModemTransport implements Link {
   readonly kind: LinkKind;
-  readonly transport: ModemTransport;
-  readonly o: CellularOptions;
+  readonly transport: Transport;
   /** Recoveries from a stuck modem (RESET pulses). */
   resets: number;
-  private h_?: LinkHandler;
   private st_: St;
   /** Attach generation: a reply to an older one is ignored. */
   private epoch_: number;
   /** Tries left of the attach step that repeats (probe, SIM, registration), and PWRKEY/RESET presses done. */
-  private n_: number;
-  private presses_: number;
-  private creg_: number;
+  private n_!: number;
+  private presses_!: number;
+  /** The CREG status, until CEREG's comes. */
+  private creg_!: number;
   private dbm_?: number;
 
   constructor(options: CellularOptions) {
     super(options.uart, options.timers);
     this.o = options;
     this.kind = 'cellular';
+    this.transport = this;
     this.timeoutMs_ = options.cmdTimeoutMs || 2000;
     this.st_ = St.DOWN;
     this.epoch_ = 0;
-    this.n_ = 0;
-    this.presses_ = 0;
-    this.creg_ = -1;
     this.resets = 0;
-    this.transport = new ModemTransport(this);
-  }
-
-  setHandler(handler: LinkHandler): void {
-    this.h_ = handler;
   }
 
   up(): void {
-    if (this.st_ !== St.DOWN && this.st_ !== St.CLOSING) return;
+    if (this.st_ > St.CLOSING) return; // attaching or up
     this.st_ = St.BOOT;
     this.n_ = 2;
     this.presses_ = 0;
@@ -287,7 +295,7 @@ export class CellularModem extends AtEngine implements Link {
 
   down(): void {
     const self = this;
-    if (this.st_ === St.DOWN || this.st_ === St.CLOSING) return;
+    if (this.st_ <= St.CLOSING) return; // down or going down
     const ep = ++this.epoch_; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
@@ -317,7 +325,7 @@ export class CellularModem extends AtEngine implements Link {
    * off when tauSec is 0. The network may grant other values.
    */
   setPsm(tauSec: number, activeSec: number, cb?: (ok: boolean) => void): void {
-    this.at(tauSec > 0 ? 'AT+CPSMS=1,,,"' + psmTauBits(tauSec) + '","' + psmActiveBits(activeSec) + '"' : 'AT+CPSMS=0', 5000, cb);
+    this.at(tauSec > 0 ? 'AT+CPSMS=1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 'AT+CPSMS=0', 5000, cb);
   }
 
   /**
@@ -342,8 +350,8 @@ export class CellularModem extends AtEngine implements Link {
       }
       return;
     }
-    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5
-    const pre = cmd.substr(2).replace('?', '') + ':';
+    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5 (the prefix: "+CPIN", "+CERE"...)
+    const pre = cmd.substr(2, 5);
     const v = reply(lines, pre);
     const stat = regStatus(lines, pre);
     const poll = o.regPollMs || 2000;
@@ -358,12 +366,10 @@ export class CellularModem extends AtEngine implements Link {
       else {
         // PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
         // switched a hung modem off). A press is skipped when its pin is not wired.
-        const pins = o.setPin ? [o.pwrkeyPin, o.resetPin, o.pwrkeyPin] : [];
-        let pin;
-        while (pin === undefined && this.presses_ < pins.length) pin = pins[this.presses_++];
-        if (pin === undefined) why = 'error: modem not responding';
+        let pressed = false;
+        while (!pressed && this.presses_ < 3) pressed = this.pulse_(this.presses_++ === 1 ? o.resetPin : o.pwrkeyPin);
+        if (!pressed) why = STUCK;
         else {
-          this.pulse_(pin);
           this.n_ = o.bootPolls || 10;
           next = i;
         }
@@ -386,11 +392,11 @@ export class CellularModem extends AtEngine implements Link {
       } else why = 'no-network';
     } else if (i === Step.CSQ) {
       // also the background refresh of signal()
-      if (v) this.dbm_ = csqToDbm(parseInt(v, 10));
+      if (v) this.dbm_ = csqToDbm(parseInt(v));
       if (this.st_ !== St.ATTACH) return;
       this.st_ = St.UP;
       if (o.log) o.log.info('modem', 'up, ' + this.dbm_ + ' dBm');
-      if (this.h_) this.h_.onUp();
+      if (this.lh_) this.lh_.onUp();
       return;
     } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
     if (why) return this.fail_(why);
@@ -399,11 +405,15 @@ export class CellularModem extends AtEngine implements Link {
     this.attach_(ep, next);
   }
 
-  /** Press PWRKEY or RESET, then wait bootMs (in the command queue: what follows waits for it). */
-  private pulse_(pin: any): void {
+  /**
+   * Press PWRKEY or RESET, then wait bootMs (in the command queue: what follows waits for it). False
+   * when the pin (or setPin) is not there.
+   */
+  private pulse_(pin: any): boolean {
     const o = this.o;
-    const set = o.setPin as (pin: any, value: number) => void;
+    const set = o.setPin;
     const reset = pin === o.resetPin;
+    if (!set || pin === undefined) return false;
     let level = (reset ? o.resetActive : o.pwrkeyActive) || 0;
     // run twice: press, then release
     const toggle = function () {
@@ -412,18 +422,18 @@ export class CellularModem extends AtEngine implements Link {
     };
     this.at(toggle, reset ? o.resetMs || 300 : o.pwrkeyMs || 1200);
     this.at(toggle, o.bootMs || 2500);
+    return true;
   }
 
   /** The end of the link (failed, lost or down()): the connection over it ends too, then onDown. */
   private fail_(reason: string): void {
     const was = this.st_;
-    const t = this.transport;
-    const a = t.cur_;
+    const a = this.tcp_;
     this.st_ = St.DOWN;
-    if (a) t.end_(a, a.opened ? 'reset' : 'unreachable', 'link down: ' + reason);
+    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', 'link down: ' + reason);
     if (was === St.DOWN) return;
     this.epoch_++;
-    if (this.h_) this.h_.onDown(reason);
+    if (this.lh_) this.lh_.onDown(reason);
   }
 
   /** From the engine: a command timed out. */
@@ -439,15 +449,14 @@ export class CellularModem extends AtEngine implements Link {
     this.flush();
     this.timeouts = 0;
     this.resets++;
-    this.fail_('error: modem not responding');
-    if (o.setPin && o.resetPin !== undefined) this.pulse_(o.resetPin);
+    this.fail_(STUCK);
+    this.pulse_(o.resetPin);
     return true;
   }
 
   /** From the engine: every line; -1 when it is not a URC (see UrcHook). */
   urc(l: string): number {
-    const t = this.transport;
-    const a = t.cur_;
+    const a = this.tcp_;
     const live = a && a.opened && !a.ended;
     const st = this.st_;
     const rx = /^\+CIPRXGET: 2,(\d+),(\d+)/.exec(l);
@@ -462,18 +471,17 @@ export class CellularModem extends AtEngine implements Link {
         if (live) {
           a.rx = true;
           if (l === 'CLOSED') a.remote = true;
-          t.io_(a);
+          this.io_(a);
         }
         break;
       case 'CONNECT OK':
         if (a && !a.opened && !a.ended) {
           a.opened = true;
-          (t.h_ as TransportHandler).onOpen();
+          (this.th_ as TransportHandler).onOpen();
         }
         break;
       case 'CONNECT FAIL':
-      case 'ALREADY CONNECT':
-        if (a && !a.opened) t.end_(a, 'io', l);
+        if (a && !a.opened) this.end_(a, 'io', l);
         break;
       case '+PDP: DEACT':
         this.fail_('lost');
@@ -482,7 +490,7 @@ export class CellularModem extends AtEngine implements Link {
         if (l !== 'RDY' && l.indexOf('POWER DOWN') < 0) return -1;
         // a restart: news while attaching or up; expected while booting (we pressed a key);
         // after down() the answer to AT+CPOWD=1
-        if (st === St.ATTACH || st === St.UP) this.fail_('error: modem restarted (' + l + ')');
+        if (st > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
         else if (st !== St.BOOT) return -1;
     }
     return 0;
@@ -490,8 +498,7 @@ export class CellularModem extends AtEngine implements Link {
 
   /** From the engine: the raw bytes of a read. */
   onRaw(data: string): void {
-    const t = this.transport;
-    const a = t.cur_;
-    if (a && a.opened && !a.ended) (t.h_ as TransportHandler).onData(this.o.E.toUint8Array(data));
+    const a = this.tcp_;
+    if (a && a.opened && !a.ended) (this.th_ as TransportHandler).onData(this.o.E.toUint8Array(data));
   }
 }
