@@ -15,8 +15,8 @@
 //              closed); AT+CIPCLOSE=1; URC "+PDP: DEACT" (network dropped the context) -> link lost
 //   signal     AT+CSQ -> dBm = -113 + 2 * rssi (99 = unknown)
 //   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX, setEdrx())
-//   recovery   a command timeout is followed by an AT probe; stuckAfter consecutive timeouts (default
-//              3) -> the connection gets onError + onClose, the
+//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts
+//              -> the connection gets onError + onClose, the
 //              link onDown('error: modem not responding'), then a RESET pin pulse; the next up()
 //              starts again from the AT probe.
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
@@ -44,23 +44,15 @@ export interface CellularOptions {
   /** Pin level that presses PWRKEY / RESET (default 0: the module's own pins are active low). */
   pwrkeyActive?: number;
   resetActive?: number;
-  /** PWRKEY press (default 1200 ms), RESET press (default 300 ms). */
-  pwrkeyMs?: number;
-  resetMs?: number;
-  /** Wait after a PWRKEY/RESET press before polling AT (default 2500 ms), and AT polls (default 10 x 1 s). */
+  /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
-  bootPolls?: number;
   /** Default command timeout (2000 ms). */
   cmdTimeoutMs?: number;
-  /** Registration: give up after (default 180000 ms), poll every (default 2000 ms). */
+  /** Registration (polled every 2 s): give up after (default 180000 ms). */
   regTimeoutMs?: number;
-  regPollMs?: number;
-  /** Consecutive command timeouts that mean the modem is stuck (default 3). */
-  stuckAfter?: number;
   /** Transport write() returns false above this many unsent bytes (default 4096). */
   highWaterBytes?: number;
-  /** Bytes per AT+CIPSEND (default 1024) and per AT+CIPRXGET=2 read (default 1024). */
-  maxSendBytes?: number;
+  /** Bytes per AT+CIPRXGET=2 read (default 1024; AT+CIPSEND sends at most 1024). */
   maxReadBytes?: number;
   /** down() also powers the modem off with AT+CPOWD=1 (default true). */
   powerOffOnDown?: boolean;
@@ -95,19 +87,21 @@ export function csqToDbm(rssi: number): number | undefined {
   return rssi >= 0 && rssi <= 31 ? -113 + 2 * rssi : undefined;
 }
 
-/** The value of the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
+/** The value in the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
 function reply(lines: string[], prefix: string): string {
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i];
-    if (l.indexOf(prefix) === 0) return l.substr(l.indexOf(':') + 1).trim();
-  }
+  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return lines[i].substr(lines[i].indexOf(':') + 1).trim();
   return '';
+}
+
+/** A registration status ("0,5" -> 5 in a query reply, "2" -> 2 in a URC), NaN for ''. */
+function stat(v: string): number {
+  return parseInt(v.split(',')[1] || v);
 }
 
 /** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5, "+CEREG: 2" -> 2), or -1. */
 export function regStatus(lines: string[], prefix: string): number {
   const v = reply(lines, prefix);
-  return v ? parseInt(v.split(',')[1] || v) : -1;
+  return v ? stat(v) : -1;
 }
 
 /** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
@@ -192,7 +186,7 @@ export abstract class ModemTransport extends AtEngine implements Transport {
       unsent: '',
       cb: function (ok, lines, fin) {
         a.inFlight = false;
-        if (!ok && !a.remote) self.end_(a, why || 'io', 'modem: ' + (fin || why));
+        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
         else if (a.ended || (a.remote && !a.rx)) self.end_(a);
         else {
           if (a.needDrain && !a.unsent) {
@@ -228,7 +222,7 @@ export abstract class ModemTransport extends AtEngine implements Transport {
   /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
   io_(a: MAttempt): void {
     const o = this.o;
-    const s = a.unsent.substr(0, o.maxSendBytes || 1024);
+    const s = a.unsent.substr(0, 1024);
     if (a.inFlight || a.ended || !(a.rx || s)) return;
     a.inFlight = true;
     if (a.rx) {
@@ -353,8 +347,7 @@ export class CellularModem extends ModemTransport implements Link {
     // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5 (the prefix: "+CPIN", "+CERE"...)
     const pre = cmd.substr(2, 5);
     const v = reply(lines, pre);
-    const stat = regStatus(lines, pre);
-    const poll = o.regPollMs || 2000;
+    const reg = stat(v);
     let next = i + 1;
     let wait = 0;
     let why = '';
@@ -370,25 +363,25 @@ export class CellularModem extends ModemTransport implements Link {
         while (!pressed && this.presses_ < 3) pressed = this.pulse_(this.presses_++ === 1 ? o.resetPin : o.pwrkeyPin);
         if (!pressed) why = STUCK;
         else {
-          this.n_ = o.bootPolls || 10;
+          this.n_ = 10;
           next = i;
         }
       }
     } else if (i === Step.CPIN) {
-      if (v === 'READY') this.n_ = (o.regTimeoutMs || 180000) / poll + 1; // registration polls
+      if (v === 'READY') this.n_ = (o.regTimeoutMs || 180000) / 2000 + 1; // registration polls
       else if (--this.n_ > 0) {
         next = i;
         wait = 1000;
       } else why = 'error: sim ' + (v || 'no answer');
-    } else if (i === Step.CREG) this.creg_ = stat;
+    } else if (i === Step.CREG) this.creg_ = reg;
     else if (i === Step.CEREG) {
       const c = this.creg_;
-      if (c === 1 || c === 5 || stat === 1 || stat === 5) {
+      if (c === 1 || c === 5 || reg === 1 || reg === 5) {
         // registered, at home or roaming
-      } else if (c === 3 && stat !== 2) why = 'error: registration denied';
+      } else if (c === 3 && reg !== 2) why = 'error: registration denied';
       else if (--this.n_ > 0) {
         next = Step.CREG;
-        wait = poll;
+        wait = 2000;
       } else why = 'no-network';
     } else if (i === Step.CSQ) {
       // also the background refresh of signal()
@@ -420,7 +413,7 @@ export class CellularModem extends ModemTransport implements Link {
       set(pin, level);
       level = level ? 0 : 1;
     };
-    this.at(toggle, reset ? o.resetMs || 300 : o.pwrkeyMs || 1200);
+    this.at(toggle, reset ? 300 : 1200);
     this.at(toggle, o.bootMs || 2500);
     return true;
   }
@@ -430,7 +423,7 @@ export class CellularModem extends ModemTransport implements Link {
     const was = this.st_;
     const a = this.tcp_;
     this.st_ = St.DOWN;
-    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', 'link down: ' + reason);
+    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
     if (was === St.DOWN) return;
     this.epoch_++;
     if (this.lh_) this.lh_.onDown(reason);
@@ -440,8 +433,8 @@ export class CellularModem extends ModemTransport implements Link {
   timedOut(): boolean {
     const o = this.o;
     if (this.st_ === St.BOOT) return false; // probing a modem that may be off
-    if (this.timeouts < (o.stuckAfter || 3)) {
-      // is it the modem or just this command? a quick AT tells (it counts towards stuckAfter)
+    if (this.timeouts < 3) {
+      // is it the modem or just this command? a quick AT tells (its timeout counts too)
       if (this.idle()) this.at('AT', 1000);
       return false;
     }
@@ -457,7 +450,6 @@ export class CellularModem extends ModemTransport implements Link {
   /** From the engine: every line; -1 when it is not a URC (see UrcHook). */
   urc(l: string): number {
     const a = this.tcp_;
-    const live = a && a.opened && !a.ended;
     const st = this.st_;
     const rx = /^\+CIPRXGET: 2,(\d+),(\d+)/.exec(l);
     if (rx) {
@@ -468,14 +460,14 @@ export class CellularModem extends ModemTransport implements Link {
     switch (l) {
       case '+CIPRXGET: 1': // bytes waiting
       case 'CLOSED': // the peer closed: read what it sent before, then end
-        if (live) {
+        if (a && a.opened && !a.ended) {
           a.rx = true;
           if (l === 'CLOSED') a.remote = true;
           this.io_(a);
         }
         break;
       case 'CONNECT OK':
-        if (a && !a.opened && !a.ended) {
+        if (a && !a.ended) {
           a.opened = true;
           (this.th_ as TransportHandler).onOpen();
         }
