@@ -39,7 +39,8 @@ interface Item {
  */
 export type UrcHook = (line: string) => number;
 
-// The hooks: set as properties, or implemented as methods by a subclass. urc and onRaw are required.
+// The hooks: set as properties, or implemented as methods by a subclass. urc is required, onRaw as
+// soon as urc asks for raw bytes.
 export interface AtEngine {
   urc?(line: string): number;
   onRaw?(data: string): void;
