@@ -11,6 +11,7 @@ import { AtEngine, CellularModem, csqToDbm, psmActiveBits, psmTauBits, regStatus
 import type { CellularOptions } from '../hal/espruino/index';
 import { binToBytes, bytesToBin, makeFakeE } from './helpers/fake-espruino';
 import { FakeModem } from './helpers/fake-modem';
+import { setEdrx } from '../hal/espruino/modem';
 import type { FakeModemOptions } from './helpers/fake-modem';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -378,8 +379,8 @@ describe('robust line handling', () => {
     };
     eng.onRaw = (d) => raws.push(d);
     const results: string[] = [];
-    eng.cmd('AT+X', 1000, (ok, lines, fin) => results.push(ok + ' ' + lines.join('|') + ' ' + fin));
-    eng.cmd('AT+Y', 1000, (ok, lines, fin) => results.push(ok + ' ' + fin));
+    eng.at('AT+X', 1000, (ok, lines, fin) => results.push(ok + ' ' + lines.join('|') + ' ' + fin));
+    eng.at('AT+Y', 1000, (ok, lines, fin) => results.push(ok + ' ' + fin));
     expect(sent).toEqual(['AT+X\r']);
     feed('AT+X\r\r\n+X: 1\r\nRI');
     feed('NG\r\n+RAW:5\r\nab\r\nc\r\nOK');
@@ -391,13 +392,13 @@ describe('robust line handling', () => {
     clock.advance(1000);
     expect(results[1]).toBe('false TIMEOUT');
     expect(eng.timeouts).toBe(1);
-    eng.cmd('AT+S=3', 1000, (ok, _l, fin) => results.push(ok + ' ' + fin), 'xyz', (l) => (l === 'SEND OK' ? 1 : 0));
+    eng.at('AT+S=3', 1000, (ok, _l, fin) => results.push(ok + ' ' + fin), 'xyz');
     feed('\r\n>');
     expect(sent[sent.length - 1]).toBe('xyz');
     feed(' \r\nSEND OK\r\n');
     expect(results[2]).toBe('true SEND OK');
     expect(eng.timeouts).toBe(0);
-    eng.cmd('AT+Z', 1000, () => results.push('never'));
+    eng.at('AT+Z', 1000, () => results.push('never'));
     eng.flush();
     clock.advance(5000);
     expect(results.length).toBe(3);
@@ -474,7 +475,7 @@ describe('sleep settings and conversions', () => {
     r.clock.advance(100);
     expect(r.fm.psm).toBe('1,,,"00011000","00011110"');
     r.m.setPsm(0, 0, (ok) => res.push(ok));
-    r.m.setEdrx(4, 5, (ok) => res.push(ok));
+    setEdrx(r.m, 4, 5, (ok) => res.push(ok));
     r.clock.advance(100);
     expect(r.fm.psm).toBe('0');
     expect(r.fm.edrx).toBe('1,4,"0101"');

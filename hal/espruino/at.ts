@@ -2,7 +2,9 @@
 // queue, a timeout per command (TimerHost), lines assembled across 'data' chunks of any size, control
 // and non-ASCII noise dropped from lines, the "> " data prompt, raw binary reads of a known length
 // (e.g. after "+CIPRXGET: 2,<n>,<left>"), and unsolicited result codes (URCs) handed to a hook.
-// Queue items may also be actions (pin toggles) followed by a pause, so power sequences keep order.
+// Queue items may also be actions (pin toggles) or pauses, so power sequences and polls keep order.
+// The final lines are those of the SIMCom modules (OK, SEND OK, ...). The cellular modem (modem.ts)
+// extends it and implements the hooks.
 
 import type { TimerHandle, TimerHost } from '../types';
 
@@ -15,16 +17,18 @@ export interface Uart {
 /** A command's outcome: ok, the lines it returned (info lines, not echo/URCs), its final line or 'TIMEOUT'. */
 export type AtCallback = (ok: boolean, lines: string[], final: string) => void;
 
+/** A queue item: a command, an action (run when the item starts) or, undefined, a pause. */
+export type AtItem = string | (() => void) | undefined;
+
 interface Item {
-  /** Command text without CR; '' for an action item. */
+  /** The command, or '' for an action or a pause. */
   c: string;
-  /** Timeout (ms) or, for an action, the pause after it. */
+  /** The action (a function), if any. */
+  a: AtItem;
+  /** Timeout (ms) or, for an action or pause, its length. */
   t: number;
   /** Data sent after the '>' prompt. */
   p: string | undefined;
-  /** Extra final lines: 1 = success, 2 = failure, 0 = not final. */
-  f: ((line: string) => number) | undefined;
-  a: (() => void) | undefined;
   cb: AtCallback | undefined;
   lines: string[];
 }
@@ -35,50 +39,83 @@ interface Item {
  */
 export type UrcHook = (line: string) => number;
 
+// The hooks: set as properties, or implemented as methods by a subclass. urc is required, onRaw as
+// soon as urc asks for raw bytes.
+export interface AtEngine {
+  urc?(line: string): number;
+  onRaw?(data: string): void;
+  /** A command timed out (already counted in `timeouts`): true when handled, its callback is then not called. */
+  timedOut?(): boolean;
+}
+
 export class AtEngine {
-  private uart_: Uart;
-  private timers_: TimerHost;
-  private q_: Item[];
-  private cur_: Item | undefined;
-  private timer_: TimerHandle | undefined;
-  private buf_: string;
-  private raw_: number;
-  private rawData_: string;
+  timers: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
   timeouts: number;
-  urc: UrcHook | undefined;
-  onRaw: ((data: string) => void) | undefined;
-  /** Every line seen (for a debug log), or undefined. */
-  trace: ((dir: string, s: string) => void) | undefined;
+  /** Timeout of a command queued without one. */
+  timeoutMs_?: number;
+  private uart_: Uart;
+  private q_: Item[];
+  private cur_?: Item;
+  private timer_?: TimerHandle;
+  private buf_: string;
+  /** Raw bytes expected (they wait in buf_ until all are there). */
+  private raw_: number;
 
   constructor(uart: Uart, timers: TimerHost) {
     this.uart_ = uart;
-    this.timers_ = timers;
+    this.timers = timers;
     this.q_ = [];
-    this.cur_ = undefined;
-    this.timer_ = undefined;
     this.buf_ = '';
     this.raw_ = 0;
-    this.rawData_ = '';
     this.timeouts = 0;
-    this.urc = undefined;
-    this.onRaw = undefined;
-    this.trace = undefined;
     const self = this;
+    // bytes from the UART
     uart.on('data', function (d: string) {
-      self.input(d);
+      self.buf_ += d;
+      for (;;) {
+        const b = self.buf_;
+        const n = self.raw_;
+        const it = self.cur_;
+        if (n > 0) {
+          if (b.length < n) return;
+          self.raw_ = 0;
+          self.buf_ = b.substr(n);
+          (self.onRaw as (data: string) => void)(b.substr(0, n));
+          continue;
+        }
+        // the data prompt "> " (no line end), after nothing printable: send the payload
+        if (it && it.p && /^[^!-~]*>/.test(b)) {
+          self.buf_ = b.substr(b.indexOf('>') + 1);
+          self.uart_.write(it.p);
+          it.p = undefined;
+          continue;
+        }
+        const i = b.indexOf('\n');
+        if (i < 0) return;
+        self.buf_ = b.substr(i + 1);
+        const line = b.substr(0, i).replace(/[^ -~]/g, '').trim();
+        if (!line) continue;
+        self.timeouts = 0;
+        if (it && line === it.c) continue; // echo
+        const r = (self.urc as UrcHook)(line);
+        if (r > 0) self.raw_ = r;
+        // a URC, or noise between commands
+        if (r >= 0 || !it || !it.c) continue;
+        // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, the IP
+        // address of AT+CIFSR, NORMAL POWER DOWN of AT+CPOWD=1), failure; else an info line.
+        // (Espruino's regular expressions ignore a `$` after a group of alternatives, and fail on
+        // `(x)?`, `{n}` and `(?:`: keep them simple.)
+        if (/^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line) || line.indexOf('POWER DOWN') >= 0) self.next_(true, line);
+        else if (/^(ERROR|\+CM[ES] ERROR|SEND FAIL)/.test(line)) self.next_(false, line);
+        else it.lines.push(line);
+      }
     });
   }
 
-  /** Queue a command. `prompt`: data to send at the '>' prompt; `final`: extra final lines. */
-  cmd(c: string, timeoutMs: number, cb?: AtCallback, prompt?: string, final?: (line: string) => number): void {
-    this.q_.push({ c: c, t: timeoutMs, p: prompt, f: final, a: undefined, cb: cb, lines: [] });
-    this.next_();
-  }
-
-  /** Queue an action (e.g. a pin change) and a pause of `pauseMs` after it. */
-  act(a: () => void, pauseMs: number, cb?: AtCallback): void {
-    this.q_.push({ c: '', t: pauseMs, p: undefined, f: undefined, a: a, cb: cb, lines: [] });
+  /** Queue a command (timeout default timeoutMs_), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
+  at(c: AtItem, timeoutMs?: number, cb?: AtCallback, prompt?: string): void {
+    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || (this.timeoutMs_ as number), p: prompt, cb: cb, lines: [] });
     this.next_();
   }
 
@@ -88,112 +125,32 @@ export class AtEngine {
     this.cur_ = undefined;
     this.buf_ = '';
     this.raw_ = 0;
-    this.rawData_ = '';
-    if (this.timer_ !== undefined) this.timers_.clear(this.timer_);
-    this.timer_ = undefined;
+    this.timers.clear(this.timer_); // (an item ran before: the handle is set)
   }
 
   /** True when nothing is running or queued. */
   idle(): boolean {
-    return this.cur_ === undefined && this.q_.length === 0;
+    return !this.cur_ && !this.q_.length;
   }
 
-  private next_(): void {
-    if (this.cur_ !== undefined || this.q_.length === 0) return;
-    const it = this.q_.shift() as Item;
-    this.cur_ = it;
-    const self = this;
-    this.timer_ = this.timers_.set(it.t, function () {
-      self.timer_ = undefined;
-      if (self.cur_ !== it) return;
-      if (it.a !== undefined) self.done_(true, 'DONE');
-      else {
-        self.timeouts++;
-        self.done_(false, 'TIMEOUT');
-      }
-    });
-    if (it.a !== undefined) it.a();
-    else {
-      if (this.trace) this.trace('>', it.c);
-      this.uart_.write(it.c + '\r');
-    }
-  }
-
-  private done_(ok: boolean, final: string): void {
+  /** With `final`: end the running item with that outcome. Then start the next item if none runs. */
+  private next_(ok?: boolean, final?: string): void {
     const it = this.cur_ as Item;
-    this.cur_ = undefined;
-    if (this.timer_ !== undefined) this.timers_.clear(this.timer_);
-    this.timer_ = undefined;
-    if (it.cb !== undefined) it.cb(ok, it.lines, final);
-    this.next_();
-  }
-
-  /** Bytes from the UART. */
-  input(d: string): void {
-    this.buf_ += d;
-    for (;;) {
-      if (this.raw_ > 0) {
-        const n = Math.min(this.raw_, this.buf_.length);
-        if (n === 0) return;
-        this.rawData_ += this.buf_.substr(0, n);
-        this.buf_ = this.buf_.substr(n);
-        this.raw_ -= n;
-        if (this.raw_ > 0) return;
-        const data = this.rawData_;
-        this.rawData_ = '';
-        if (this.onRaw !== undefined) this.onRaw(data);
-        continue;
-      }
-      const it = this.cur_;
-      if (it !== undefined && it.p !== undefined) {
-        const g = this.buf_.indexOf('>');
-        if (g >= 0 && /^[\r\n ]*$/.test(this.buf_.substr(0, g))) {
-          // the data prompt ("> ", no line end): send the payload
-          this.buf_ = this.buf_.substr(g + 1);
-          if (this.buf_.charAt(0) === ' ') this.buf_ = this.buf_.substr(1);
-          this.prompt_(it);
-          continue;
-        }
-      }
-      const i = this.buf_.indexOf('\n');
-      if (i < 0) return;
-      const line = this.buf_.substr(0, i).replace(/[^\x20-\x7e]/g, '').trim();
-      this.buf_ = this.buf_.substr(i + 1);
-      if (line.length > 0) this.line_(line);
+    if (final !== undefined) {
+      this.cur_ = undefined;
+      this.timers.clear(this.timer_);
+      if (!(final === 'TIMEOUT' && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
     }
-  }
-
-  private prompt_(it: Item): void {
-    const p = it.p as string;
-    it.p = undefined;
-    if (this.trace) this.trace('>', '<' + p.length + ' bytes>');
-    this.uart_.write(p);
-  }
-
-  private line_(line: string): void {
-    this.timeouts = 0;
-    if (this.trace) this.trace('<', line);
-    const it = this.cur_;
-    if (it !== undefined && it.a === undefined && line === it.c) return; // echo
-    if (it !== undefined && it.p !== undefined && line.charAt(0) === '>') {
-      this.prompt_(it); // a prompt with noise before it
-      return;
-    }
-    if (this.urc !== undefined) {
-      const r = this.urc(line);
-      if (r > 0) {
-        this.raw_ = r;
-        this.rawData_ = '';
-      }
-      if (r >= 0) return;
-    }
-    if (it === undefined || it.a !== undefined) return; // noise between commands
-    let f = it.f !== undefined ? it.f(line) : 0;
-    if (f === 0) {
-      if (line === 'OK') f = 1;
-      else if (line === 'ERROR' || line.indexOf('+CME ERROR') === 0 || line.indexOf('+CMS ERROR') === 0) f = 2;
-    }
-    if (f === 0) it.lines.push(line);
-    else this.done_(f === 1, line);
+    if (this.cur_ || !this.q_.length) return;
+    const n = (this.cur_ = this.q_.shift() as Item);
+    const self = this;
+    this.timer_ = this.timers.set(n.t, function () {
+      // a command times out; an action or a pause is over
+      if (!n.c) return self.next_(true, '');
+      self.timeouts++;
+      self.next_(false, 'TIMEOUT');
+    });
+    if (n.c) this.uart_.write(n.c + '\r');
+    else if (n.a) (n.a as () => void)();
   }
 }

@@ -8,24 +8,25 @@
 //   register   AT+CREG? (and AT+CEREG? on SIM7000) polled until home (1) or roaming (5); denied (3)
 //              -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
 //   PDP        AT+CIPSHUT, AT+CIPMUX=0, AT+CIPRXGET=1 (manual receive), AT+CSTT="apn","user","pwd",
-//              AT+CIICR, AT+CIFSR (the IP) -> onUp
+//              AT+CIICR, AT+CIFSR (the IP), AT+CSQ -> onUp
 //   TCP        AT+CIPSTART="TCP","host",port -> OK ... "CONNECT OK" | "CONNECT FAIL";
 //              AT+CIPSEND=<n> -> "> " -> bytes -> "SEND OK"; URC "+CIPRXGET: 1" (data waiting) ->
 //              AT+CIPRXGET=2,<max> -> "+CIPRXGET: 2,<n>,<left>" + n raw bytes; URC "CLOSED" (peer
 //              closed); AT+CIPCLOSE=1; URC "+PDP: DEACT" (network dropped the context) -> link lost
 //   signal     AT+CSQ -> dBm = -113 + 2 * rssi (99 = unknown)
-//   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX)
-//   recovery   a command timeout is followed by an AT probe; stuckAfter consecutive timeouts (default
-//              3) -> the connection gets onError + onClose, the
+//   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX, setEdrx())
+//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts
+//              -> the connection gets onError + onClose, the
 //              link onDown('error: modem not responding'), then a RESET pin pulse; the next up()
 //              starts again from the AT probe.
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
 // open() with tls fails with a 'tls' error.
 
-import type { Link, LinkHandler, LinkKind, Log, OpenOptions, TimerHost, Transport, TransportError, TransportErrorCode, TransportHandler } from '../types';
+import type { Link, LinkHandler, LinkKind, Log, OpenOptions, TimerHost, Transport, TransportErrorCode, TransportHandler } from '../types';
 import { AtEngine } from './at';
 import type { AtCallback, Uart } from './at';
 
+/** The modem's options. A number left out (or 0) takes its default. */
 export interface CellularOptions {
   uart: Uart;
   timers: TimerHost;
@@ -43,45 +44,42 @@ export interface CellularOptions {
   /** Pin level that presses PWRKEY / RESET (default 0: the module's own pins are active low). */
   pwrkeyActive?: number;
   resetActive?: number;
-  /** PWRKEY press (default 1200 ms), RESET press (default 300 ms). */
-  pwrkeyMs?: number;
-  resetMs?: number;
-  /** Wait after a PWRKEY/RESET press before polling AT (default 2500 ms), and AT polls (default 10 x 1 s). */
+  /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
-  bootPolls?: number;
   /** Default command timeout (2000 ms). */
   cmdTimeoutMs?: number;
-  /** Registration: give up after (default 180000 ms), poll every (default 2000 ms). */
+  /** Registration (polled every 2 s): give up after (default 180000 ms). */
   regTimeoutMs?: number;
-  regPollMs?: number;
-  /** Consecutive command timeouts that mean the modem is stuck (default 3). */
-  stuckAfter?: number;
   /** Transport write() returns false above this many unsent bytes (default 4096). */
   highWaterBytes?: number;
-  /** Bytes per AT+CIPSEND (default 1024) and per AT+CIPRXGET=2 read (default 1024). */
-  maxSendBytes?: number;
+  /** Bytes per AT+CIPRXGET=2 read (default 1024; AT+CIPSEND sends at most 1024). */
   maxReadBytes?: number;
   /** down() also powers the modem off with AT+CPOWD=1 (default true). */
   powerOffOnDown?: boolean;
   log?: Log;
 }
 
-/** Smallest unit (pairs: seconds per step, unit code) whose 5-bit count reaches `sec`. */
-function timerBits(sec: number, units: number[]): string {
+/**
+ * 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, the periodic TAU) or, `active`, Timer 2 (T3324, the
+ * active time) as the 8-bit string AT+CPSMS takes: "uuuvvvvv", the smallest unit whose 5-bit count
+ * reaches `sec`.
+ */
+function timerBits(sec: number, active: boolean): string {
+  // pairs: seconds per step, unit code
+  const units = active ? [2, 0, 60, 1, 360, 2] : [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6];
   let i = 0;
-  while (i < units.length - 2 && Math.ceil(sec / units[i]) > 31) i += 2;
-  const v = Math.min(31, Math.max(0, Math.ceil(sec / units[i])));
-  return ('00' + units[i + 1].toString(2)).substr(-3) + ('0000' + v.toString(2)).substr(-5);
+  while (units[i + 2] && sec > 31 * units[i]) i += 2;
+  return (256 + units[i + 1] * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, periodic TAU) as the 8-bit string AT+CPSMS takes. */
 export function psmTauBits(sec: number): string {
-  return timerBits(sec, [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6]);
+  return timerBits(sec, false);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 2 (T3324, active time) as the 8-bit string AT+CPSMS takes. */
 export function psmActiveBits(sec: number): string {
-  return timerBits(sec, [2, 0, 60, 1, 360, 2]);
+  return timerBits(sec, true);
 }
 
 /** AT+CSQ rssi (0..31, 99 unknown) -> dBm. */
@@ -89,389 +87,226 @@ export function csqToDbm(rssi: number): number | undefined {
   return rssi >= 0 && rssi <= 31 ? -113 + 2 * rssi : undefined;
 }
 
-/** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5), or -1. */
+/** The value in the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
+function reply(lines: string[], prefix: string): string {
+  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return lines[i].substr(lines[i].indexOf(':') + 1).trim();
+  return '';
+}
+
+/** A registration status ("0,5" -> 5 in a query reply, "2" -> 2 in a URC), NaN for ''. */
+function stat(v: string): number {
+  return parseInt(v.split(',')[1] || v);
+}
+
+/** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5, "+CEREG: 2" -> 2), or -1. */
 export function regStatus(lines: string[], prefix: string): number {
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].indexOf(prefix) !== 0) continue;
-    const p = lines[i].substr(prefix.length).split(',');
-    return parseInt(p.length > 1 ? p[1] : p[0], 10);
-  }
-  return -1;
+  const v = reply(lines, prefix);
+  return v ? stat(v) : -1;
 }
 
-function SEND_FINAL(l: string): number {
-  return l === 'SEND OK' ? 1 : l === 'SEND FAIL' ? 2 : 0;
+/** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
+export function setEdrx(m: CellularModem, act: number, code: number, cb?: (ok: boolean) => void): void {
+  m.at(code >= 0 ? 'AT+CEDRXS=1,' + act + ',"' + ('000' + code.toString(2)).substr(-4) + '"' : 'AT+CEDRXS=0', 5000, cb);
 }
 
-function shutFinal(l: string): number {
-  return l === 'SHUT OK' ? 1 : 0;
+const STUCK = 'error: modem not responding';
+
+/** Link states. */
+const enum St {
+  DOWN,
+  /** down() called, onDown('requested') is coming. */
+  CLOSING,
+  /** Probing (and pressing keys): timeouts are expected, RDY / POWER DOWN are not news. */
+  BOOT,
+  ATTACH,
+  UP,
 }
 
-function ipFinal(l: string): number {
-  return /^\d+\.\d+\.\d+\.\d+$/.test(l) ? 1 : 0;
+/** The attach steps, in order (see attach_). */
+const enum Step {
+  PROBE,
+  ATE0,
+  CMEE,
+  CPIN,
+  CREG,
+  CEREG,
+  SHUT,
+  MUX,
+  RX_GET,
+  CSTT,
+  CIICR,
+  CIFSR,
+  CSQ,
 }
 
-
+/** A connection attempt (flags start undefined: false). */
 interface MAttempt {
-  opened: boolean;
-  closed: boolean;
-  ended: boolean;
-  errored: boolean;
-  /** Peer closed while a read was running: end after it. */
-  remote: boolean;
-  reading: boolean;
-  left: number;
-  out: string[];
-  sending: boolean;
-  pending: number;
-  needDrain: boolean;
-}
-
-/** The modem's one TCP connection as a hal Transport. */
-export class ModemTransport implements Transport {
-  private m_: CellularModem;
-  private h_: TransportHandler | undefined;
-  cur: MAttempt | undefined;
-
-  constructor(m: CellularModem) {
-    this.m_ = m;
-    this.h_ = undefined;
-    this.cur = undefined;
-  }
-
-  setHandler(handler: TransportHandler): void {
-    this.h_ = handler;
-  }
-
-  open(o: OpenOptions): void {
-    if (this.h_ === undefined) throw new Error('transport: no handler');
-    if (this.cur !== undefined) throw new Error('transport: previous connection not closed');
-    const a: MAttempt = {
-      opened: false, closed: false, ended: false, errored: false, remote: false, reading: false,
-      left: 0, out: [], sending: false, pending: 0, needDrain: false,
-    };
-    this.cur = a;
-    const self = this;
-    let err: TransportError | undefined;
-    if (!this.m_.isUp()) err = { code: 'unreachable', message: 'cellular link is down' };
-    else if (o.tls !== undefined) err = { code: 'tls', message: 'TLS is not supported over the cellular modem' };
-    if (err !== undefined) {
-      const e = err;
-      this.m_.timers.set(0, function () {
-        self.finish_(a, e);
-      });
-      return;
-    }
-    this.m_.at('AT+CIPSTART="TCP","' + o.host + '",' + o.port, 10000, function (ok, lines, fin) {
-      if (!ok) self.finish_(a, { code: 'io', message: 'AT+CIPSTART: ' + fin });
-    });
-  }
-
-  write(bytes: Uint8Array): boolean {
-    const a = this.cur;
-    if (a === undefined || !a.opened || a.closed || a.ended) return false;
-    if (bytes.length === 0) return true;
-    a.out.push(this.m_.E.toString(bytes));
-    a.pending += bytes.length;
-    this.pump_(a);
-    if (a.pending > this.m_.o.highWaterBytes) {
-      a.needDrain = true;
-      return false;
-    }
-    return true;
-  }
-
-  close(): void {
-    const a = this.cur;
-    if (a === undefined || a.closed) return;
-    a.closed = true;
-    a.out = [];
-    if (!a.ended) {
-      a.ended = true;
-      if (this.m_.isUp()) {
-        this.m_.at('AT+CIPCLOSE=1', 5000, undefined, undefined, function (l) {
-          return l === 'CLOSE OK' ? 1 : 0;
-        });
-      }
-      const self = this;
-      this.m_.timers.set(0, function () {
-        self.deliverClose_(a);
-      });
-    }
-  }
-
-  private pump_(a: MAttempt): void {
-    if (a.sending || a.out.length === 0 || a.ended) return;
-    const max = this.m_.o.maxSendBytes;
-    let s = a.out[0];
-    if (s.length > max) {
-      a.out[0] = s.substr(max);
-      s = s.substr(0, max);
-    } else a.out.shift();
-    a.sending = true;
-    const self = this;
-    this.m_.at('AT+CIPSEND=' + s.length, 20000, function (ok, lines, fin) {
-      a.sending = false;
-      if (self.cur !== a || a.ended) return;
-      if (!ok) {
-        self.finish_(a, { code: 'io', message: 'AT+CIPSEND: ' + fin });
-        self.m_.at('AT+CIPCLOSE=1', 5000);
-        return;
-      }
-      a.pending -= s.length;
-      if (a.out.length > 0) self.pump_(a);
-      else if (a.needDrain) {
-        a.needDrain = false;
-        (self.h_ as TransportHandler).onDrain();
-      }
-    }, s, SEND_FINAL);
-  }
-
-  // ---- from the modem's URC hook ----
-
-  connectResult(ok: boolean, line: string): void {
-    const a = this.cur;
-    if (a === undefined || a.opened || a.ended) return;
-    if (!ok) {
-      this.finish_(a, { code: 'io', message: line });
-      return;
-    }
-    a.opened = true;
-    (this.h_ as TransportHandler).onOpen();
-  }
-
-  readable(): void {
-    const a = this.cur;
-    if (a !== undefined && a.opened && !a.ended) this.read_(a);
-  }
-
-  private read_(a: MAttempt): void {
-    if (a.reading) return;
-    a.reading = true;
-    const self = this;
-    this.m_.at('AT+CIPRXGET=2,' + this.m_.o.maxReadBytes, 5000, function (ok) {
-      a.reading = false;
-      if (self.cur !== a || a.ended) return;
-      if (a.remote) self.finish_(a, undefined);
-      else if (ok && a.left > 0) self.read_(a);
-    });
-  }
-
-  /** "+CIPRXGET: 2,<n>,<left>": n bytes follow. */
-  rxHeader(left: number): void {
-    if (this.cur !== undefined) this.cur.left = left;
-  }
-
-  data(d: string): void {
-    const a = this.cur;
-    if (a !== undefined && a.opened && !a.closed && !a.ended) (this.h_ as TransportHandler).onData(this.m_.E.toUint8Array(d));
-  }
-
-  remoteClosed(): void {
-    const a = this.cur;
-    if (a === undefined || !a.opened || a.ended) return;
-    // data that came before the FIN may still wait in the modem: one last read, then the end
-    a.remote = true;
-    this.read_(a);
-  }
-
-  /** The link went away under the connection. */
-  lost(message: string): void {
-    const a = this.cur;
-    if (a === undefined || a.ended) return;
-    const code: TransportErrorCode = a.opened ? 'reset' : 'unreachable';
-    this.finish_(a, { code: code, message: message });
-  }
-
-  private finish_(a: MAttempt, err: TransportError | undefined): void {
-    if (a.ended) return;
-    a.ended = true;
-    if (err !== undefined && !a.errored && !a.closed) {
-      a.errored = true;
-      if (this.cur === a) (this.h_ as TransportHandler).onError(err);
-    }
-    this.deliverClose_(a);
-  }
-
-  private deliverClose_(a: MAttempt): void {
-    if (this.cur !== a) return;
-    this.cur = undefined;
-    (this.h_ as TransportHandler).onClose();
-  }
-}
-
-interface Opts {
-  apn: string;
-  user: string;
-  password: string;
-  sim800: boolean;
-  setPin: ((pin: any, value: number) => void) | undefined;
-  pwrkeyPin: any;
-  resetPin: any;
-  pwrkeyActive: number;
-  resetActive: number;
-  pwrkeyMs: number;
-  resetMs: number;
-  bootMs: number;
-  bootPolls: number;
-  cmdTimeoutMs: number;
-  regTimeoutMs: number;
-  regPollMs: number;
-  stuckAfter: number;
-  highWaterBytes: number;
-  maxSendBytes: number;
-  maxReadBytes: number;
-  powerOffOnDown: boolean;
-}
-
-function num(v: number | undefined, d: number): number {
-  return v !== undefined ? v : d;
+  opened?: boolean;
+  /** No more events but onClose (close() called, or over). */
+  ended?: boolean;
+  /** The peer closed: end once its last bytes are read. */
+  remote?: boolean;
+  /** The modem holds received bytes: read them. */
+  rx?: boolean;
+  /** A command of the attempt is in flight (they go one at a time). */
+  inFlight?: boolean;
+  /** Bytes not yet handed to AT+CIPSEND. */
+  unsent: string;
+  needDrain?: boolean;
+  /** The result of every command of the attempt, and of its timers (then without arguments). */
+  cb: AtCallback;
 }
 
 /**
- * The modem: a hal Link (attach = power-on, SIM, registration, PDP) with its Transport in
- * `transport`. Also: at() for any other command, setPsm/setEdrx, powerOff.
+ * The modem's one TCP connection as a hal Transport: the layer between the AT engine and the Link
+ * (CellularModem, which is its own `transport`). Its URCs arrive through CellularModem.urc.
  */
-export class CellularModem implements Link {
-  readonly kind: LinkKind;
-  readonly transport: ModemTransport;
-  readonly timers: TimerHost;
-  readonly E: any;
-  readonly o: Opts;
-  private eng_: AtEngine;
-  private log_: Log | undefined;
-  private h_: LinkHandler | undefined;
-  private st_: number; // 0 down, 1 attaching, 2 up
-  private epoch_: number;
-  /** Timeouts are expected (probing a modem that may be off): no stuck recovery. */
-  private booting_: boolean;
-  /** We asked for the power down: "NORMAL POWER DOWN" is an answer, not news. */
-  private poweringDown_: boolean;
-  private dbm_: number | undefined;
-  private csqFresh_: boolean;
-  /** Recoveries from a stuck modem (RESET pulses). */
-  resets: number;
+export abstract class ModemTransport extends AtEngine implements Transport {
+  o!: CellularOptions;
+  th_?: TransportHandler;
+  lh_?: LinkHandler;
+  /** The current connection attempt. */
+  tcp_?: MAttempt;
+  abstract isUp(): boolean;
 
-  constructor(options: CellularOptions) {
-    const o = options;
-    this.kind = 'cellular';
-    this.timers = o.timers;
-    this.E = o.E;
-    this.log_ = o.log;
-    this.o = {
-      apn: o.apn,
-      user: o.user || '',
-      password: o.password || '',
-      sim800: o.model === 'sim800',
-      setPin: o.setPin,
-      pwrkeyPin: o.pwrkeyPin,
-      resetPin: o.resetPin,
-      pwrkeyActive: num(o.pwrkeyActive, 0),
-      resetActive: num(o.resetActive, 0),
-      pwrkeyMs: num(o.pwrkeyMs, 1200),
-      resetMs: num(o.resetMs, 300),
-      bootMs: num(o.bootMs, 2500),
-      bootPolls: num(o.bootPolls, 10),
-      cmdTimeoutMs: num(o.cmdTimeoutMs, 2000),
-      regTimeoutMs: num(o.regTimeoutMs, 180000),
-      regPollMs: num(o.regPollMs, 2000),
-      stuckAfter: num(o.stuckAfter, 3),
-      highWaterBytes: num(o.highWaterBytes, 4096),
-      maxSendBytes: num(o.maxSendBytes, 1024),
-      maxReadBytes: num(o.maxReadBytes, 1024),
-      powerOffOnDown: o.powerOffOnDown !== false,
-    };
-    this.h_ = undefined;
-    this.st_ = 0;
-    this.epoch_ = 0;
-    this.booting_ = false;
-    this.poweringDown_ = false;
-    this.dbm_ = undefined;
-    this.csqFresh_ = false;
-    this.resets = 0;
-    this.transport = new ModemTransport(this);
+  /** The Transport's handler, or the Link's (CellularModem is both): told apart by their events. */
+  setHandler(handler: TransportHandler | LinkHandler): void {
+    if ((handler as TransportHandler).onOpen) this.th_ = handler as TransportHandler;
+    else this.lh_ = handler as LinkHandler;
+  }
+
+  open(options: OpenOptions): void {
+    if (!this.th_ || this.tcp_) throw new Error('busy');
     const self = this;
-    this.eng_ = new AtEngine(o.uart, o.timers);
-    this.eng_.urc = function (line) {
-      return self.urc_(line);
+    const h = this.th_;
+    // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
+    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : options.tls ? 'tls' : '';
+    const a: MAttempt = {
+      inFlight: true,
+      unsent: '',
+      cb: function (ok, lines, fin) {
+        a.inFlight = false;
+        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
+        else if (a.ended || (a.remote && !a.rx)) self.end_(a);
+        else {
+          if (a.needDrain && !a.unsent) {
+            a.needDrain = false;
+            h.onDrain();
+          }
+          self.io_(a);
+        }
+      },
     };
-    this.eng_.onRaw = function (d) {
-      self.transport.data(d);
-    };
-    if (this.log_ !== undefined && this.log_.enabled('debug')) {
-      const log = this.log_;
-      this.eng_.trace = function (dir, s) {
-        log.debug('modem', dir + ' ' + (s.indexOf('AT+CSTT=') === 0 ? 'AT+CSTT=<apn, credentials>' : s));
-      };
+    this.tcp_ = a;
+    if (why) this.timers.set(0, a.cb as () => void);
+    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
+  }
+
+  write(bytes: Uint8Array): boolean {
+    const a = this.tcp_;
+    if (!a || !a.opened || a.ended) return false;
+    a.unsent += this.o.E.toString(bytes);
+    this.io_(a);
+    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
+    a.needDrain = true;
+    return false;
+  }
+
+  close(): void {
+    const a = this.tcp_;
+    if (!a || a.ended) return;
+    a.ended = true;
+    this.timers.set(0, a.cb as () => void);
+  }
+
+  /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
+  io_(a: MAttempt): void {
+    const o = this.o;
+    const s = a.unsent.substr(0, 1024);
+    if (a.inFlight || a.ended || !(a.rx || s)) return;
+    a.inFlight = true;
+    if (a.rx) {
+      a.rx = false;
+      this.at('AT+CIPRXGET=2,' + (o.maxReadBytes || 1024), 5000, a.cb);
+    } else {
+      a.unsent = a.unsent.substr(s.length);
+      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
     }
   }
 
-  /** Send any AT command (queued behind the driver's own). Timeout default cmdTimeoutMs. */
-  at(c: string, timeoutMs?: number, cb?: AtCallback, prompt?: string, final?: (line: string) => number): void {
-    const self = this;
-    this.eng_.cmd(c, timeoutMs || this.o.cmdTimeoutMs, function (ok, lines, fin) {
-      if (fin === 'TIMEOUT' && !self.booting_) {
-        if (self.eng_.timeouts >= self.o.stuckAfter) {
-          self.stuck_();
-          return;
-        }
-        // is it the modem or just this command? a quick AT tells (counts towards stuckAfter)
-        if (self.eng_.idle()) self.at('AT', 1000);
-      }
-      if (cb !== undefined) cb(ok, lines, fin);
-    }, prompt, final);
+  /**
+   * The one end of every attempt: onError (with a code, unless close() was called), then onClose. The
+   * modem's socket is closed too unless the peer closed it or the link is down.
+   */
+  end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
+    const h = this.th_ as TransportHandler;
+    if (this.tcp_ !== a) return;
+    this.tcp_ = undefined;
+    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
+    if (code && !a.ended) h.onError({ code: code, message: message as string });
+    a.ended = true;
+    h.onClose();
   }
+}
 
-  setHandler(handler: LinkHandler): void {
-    this.h_ = handler;
+/**
+ * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and its Transport, over the AT
+ * engine (at() for any other command, queued behind the driver's own).
+ */
+export class CellularModem extends ModemTransport implements Link {
+  readonly kind: LinkKind;
+  readonly transport: Transport;
+  /** Recoveries from a stuck modem (RESET pulses). */
+  resets: number;
+  private st_: St;
+  /** Attach generation: a reply to an older one is ignored. */
+  private epoch_: number;
+  /** Tries left of the attach step that repeats (probe, SIM, registration), and PWRKEY/RESET presses done. */
+  private n_!: number;
+  private presses_!: number;
+  /** The CREG status, until CEREG's comes. */
+  private creg_!: number;
+  private dbm_?: number;
+
+  constructor(options: CellularOptions) {
+    super(options.uart, options.timers);
+    this.o = options;
+    this.kind = 'cellular';
+    this.transport = this;
+    this.timeoutMs_ = options.cmdTimeoutMs || 2000;
+    this.st_ = St.DOWN;
+    this.epoch_ = 0;
+    this.resets = 0;
   }
 
   up(): void {
-    if (this.st_ !== 0) return;
-    this.st_ = 1;
-    const ep = ++this.epoch_;
-    const self = this;
-    this.booting_ = true;
-    const o = this.o;
-    // AT; else PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
-    // switched a hung modem off)
-    this.poll_(ep, 2, function (ok) {
-      if (ok) return self.init_(ep);
-      self.press_(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok2) {
-        if (ok2) return self.init_(ep);
-        self.press_(ep, o.resetPin, o.resetActive, o.resetMs, function (ok3) {
-          if (ok3) return self.init_(ep);
-          self.press_(ep, o.pwrkeyPin, o.pwrkeyActive, o.pwrkeyMs, function (ok4) {
-            if (ok4) self.init_(ep);
-            else self.fail_(ep, 'error: modem not responding');
-          });
-        });
-      });
-    });
+    if (this.st_ > St.CLOSING) return; // attaching or up
+    this.st_ = St.BOOT;
+    this.n_ = 2;
+    this.presses_ = 0;
+    this.attach_(++this.epoch_, Step.PROBE);
   }
 
   down(): void {
-    if (this.st_ === 0) return;
-    this.st_ = 0;
-    const ep = ++this.epoch_;
-    this.booting_ = false;
-    this.at('AT+CIPSHUT', 10000, undefined, undefined, shutFinal);
-    if (this.o.powerOffOnDown) this.powerOff();
     const self = this;
+    if (this.st_ <= St.CLOSING) return; // down or going down
+    const ep = ++this.epoch_; // stops the attach
+    this.st_ = St.CLOSING;
+    this.at('AT+CIPSHUT', 10000);
+    if (this.o.powerOffOnDown !== false) this.at('AT+CPOWD=1', 5000);
     this.timers.set(0, function () {
-      self.transport.lost('cellular link down');
-      if (self.epoch_ === ep && self.h_ !== undefined) self.h_.onDown('requested');
+      if (self.epoch_ === ep) self.fail_('requested');
     });
   }
 
   isUp(): boolean {
-    return this.st_ === 2;
+    return this.st_ === St.UP;
   }
 
-  /** Last AT+CSQ as dBm while up; refreshed in the background when older than 30 s. */
+  /** The last AT+CSQ as dBm while up; each call refreshes it in the background. */
   signal(): number | undefined {
-    if (this.st_ !== 2) return undefined;
-    if (!this.csqFresh_ && this.eng_.idle()) this.csq_(undefined);
+    if (this.st_ !== St.UP) return undefined;
+    if (this.idle()) this.attach_(this.epoch_, Step.CSQ);
     return this.dbm_;
   }
 
@@ -479,222 +314,183 @@ export class CellularModem implements Link {
     return this.o.apn;
   }
 
-  /** AT+CPOWD=1 (normal power down). */
-  powerOff(cb?: (ok: boolean) => void): void {
-    this.poweringDown_ = true;
-    const self = this;
-    this.at('AT+CPOWD=1', 5000, function (ok) {
-      self.poweringDown_ = false;
-      if (cb !== undefined) cb(ok);
-    }, undefined, function (l) {
-      return l.indexOf('POWER DOWN') >= 0 ? 1 : 0;
-    });
-  }
-
   /**
    * PSM: on with a periodic TAU of `tauSec` and an active time of `activeSec` (AT+CPSMS=1,,,...), or
    * off when tauSec is 0. The network may grant other values.
    */
   setPsm(tauSec: number, activeSec: number, cb?: (ok: boolean) => void): void {
-    const c = tauSec > 0 ? 'AT+CPSMS=1,,,"' + psmTauBits(tauSec) + '","' + psmActiveBits(activeSec) + '"' : 'AT+CPSMS=0';
-    this.at(c, 5000, function (ok) {
-      if (cb !== undefined) cb(ok);
-    });
+    this.at(tauSec > 0 ? 'AT+CPSMS=1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 'AT+CPSMS=0', 5000, cb);
   }
 
-  /** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
-  setEdrx(act: number, code: number, cb?: (ok: boolean) => void): void {
-    const c = code >= 0 ? 'AT+CEDRXS=1,' + act + ',"' + ('000' + code.toString(2)).substr(-4) + '"' : 'AT+CEDRXS=0';
-    this.at(c, 5000, function (ok) {
-      if (cb !== undefined) cb(ok);
-    });
-  }
-
-  // ---- attach ----
-
-  private csq_(cb: (() => void) | undefined): void {
+  /**
+   * The attach, one step per command: attach_(ep, i) sends step i; its reply comes back as
+   * attach_(ep, i, ok, lines, final), which picks the next step, a retry or the end.
+   */
+  private attach_(ep: number, i: Step, ok?: boolean, lines?: string[], fin?: string): void {
+    if (ep !== this.epoch_) return; // a step of an attach that is over
     const self = this;
-    this.at('AT+CSQ', 2000, function (ok, lines) {
-      for (let i = 0; i < lines.length; i++) {
-        if (lines[i].indexOf('+CSQ:') === 0) self.dbm_ = csqToDbm(parseInt(lines[i].substr(5), 10));
-      }
-      self.csqFresh_ = true;
-      self.timers.set(30000, function () {
-        self.csqFresh_ = false;
-      });
-      if (cb !== undefined) cb();
-    });
-  }
-
-  /** Send AT up to `tries` times (1 s each); cb(true) at the first OK. */
-  private poll_(ep: number, tries: number, cb: (ok: boolean) => void): void {
-    const self = this;
-    this.at('AT', 1000, function (ok) {
-      if (ep !== self.epoch_) return;
-      if (ok) cb(true);
-      else if (tries > 1) self.poll_(ep, tries - 1, cb);
-      else cb(false);
-    });
-  }
-
-  /** Press a pin (PWRKEY or RESET) for `ms`, wait bootMs, poll AT. cb(false) without the pin. */
-  private press_(ep: number, pin: any, active: number, ms: number, cb: (ok: boolean) => void): void {
-    const set = this.o.setPin;
-    if (set === undefined || pin === undefined) {
-      cb(false);
-      return;
-    }
-    const self = this;
-    if (this.log_ !== undefined) this.log_.info('modem', 'pressing ' + (pin === this.o.resetPin ? 'RESET' : 'PWRKEY'));
-    this.eng_.act(function () {
-      set(pin, active);
-    }, ms);
-    this.eng_.act(function () {
-      set(pin, active ? 0 : 1);
-    }, this.o.bootMs);
-    this.poll_(ep, this.o.bootPolls, cb);
-  }
-
-  private init_(ep: number): void {
-    this.booting_ = false;
-    const self = this;
-    this.at('ATE0', 0, function () {
-      self.at('AT+CMEE=2', 0, function () {
-        self.sim_(ep, 10);
-      });
-    });
-  }
-
-  private sim_(ep: number, tries: number): void {
-    const self = this;
-    this.at('AT+CPIN?', 5000, function (ok, lines) {
-      if (ep !== self.epoch_) return;
-      let state = 'no answer';
-      for (let i = 0; i < lines.length; i++) if (lines[i].indexOf('+CPIN:') === 0) state = lines[i].substr(6).trim();
-      if (state === 'READY') self.register_(ep, 0);
-      else if (tries > 1) {
-        self.timers.set(1000, function () {
-          if (ep === self.epoch_) self.sim_(ep, tries - 1);
-        });
-      } else self.fail_(ep, 'error: sim ' + state);
-    });
-  }
-
-  private register_(ep: number, waitedMs: number): void {
-    const self = this;
-    this.at('AT+CREG?', 0, function (ok, lines) {
-      if (ep !== self.epoch_) return;
-      const creg = regStatus(lines, '+CREG:');
-      if (self.o.sim800) self.registered_(ep, waitedMs, creg, -1);
-      else {
-        self.at('AT+CEREG?', 0, function (ok2, lines2) {
-          if (ep === self.epoch_) self.registered_(ep, waitedMs, creg, regStatus(lines2, '+CEREG:'));
-        });
-      }
-    });
-  }
-
-  private registered_(ep: number, waitedMs: number, a: number, b: number): void {
-    if (a === 1 || a === 5 || b === 1 || b === 5) {
-      this.pdp_(ep);
-      return;
-    }
-    if (a === 3 && b !== 2) return this.fail_(ep, 'error: registration denied');
-    if (waitedMs >= this.o.regTimeoutMs) return this.fail_(ep, 'no-network');
-    const self = this;
-    this.timers.set(this.o.regPollMs, function () {
-      if (ep === self.epoch_) self.register_(ep, waitedMs + self.o.regPollMs);
-    });
-  }
-
-  private pdp_(ep: number): void {
     const o = this.o;
-    const steps: any[] = [
-      ['AT+CIPSHUT', 65000, shutFinal],
-      ['AT+CIPMUX=0', 0],
-      ['AT+CIPRXGET=1', 0],
-      ['AT+CSTT="' + o.apn + '","' + o.user + '","' + o.password + '"', 0],
-      ['AT+CIICR', 85000],
-      ['AT+CIFSR', 10000, ipFinal],
-    ];
-    const self = this;
-    this.seq_(ep, steps, 0, function () {
-      self.csq_(function () {
-        if (ep !== self.epoch_ || self.st_ !== 1) return;
-        self.st_ = 2;
-        if (self.log_ !== undefined) self.log_.info('modem', 'up, ' + self.dbm_ + ' dBm');
-        if (self.h_ !== undefined) self.h_.onUp();
-      });
-    });
-  }
-
-  private seq_(ep: number, steps: any[], i: number, done: () => void): void {
-    if (i >= steps.length) {
-      done();
+    const cmd = 'AT ATE0 AT+CMEE=2 AT+CPIN? AT+CREG? AT+CEREG? AT+CIPSHUT AT+CIPMUX=0 AT+CIPRXGET=1 AT+CSTT= AT+CIICR AT+CIFSR AT+CSQ'.split(' ')[i];
+    if (!lines) {
+      if (i === Step.CEREG && o.model === 'sim800') this.attach_(ep, i, true, []); // 2G: CREG only
+      else {
+        this.at(
+          i === Step.CSTT ? cmd + '"' + o.apn + '","' + (o.user || '') + '","' + (o.password || '') + '"' : cmd,
+          [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
+          function (ok2, lines2, fin2) {
+            self.attach_(ep, i, ok2, lines2, fin2);
+          },
+        );
+      }
       return;
     }
-    const s = steps[i];
-    const self = this;
-    this.at(s[0], s[1], function (ok, lines, fin) {
-      if (ep !== self.epoch_) return;
-      if (!ok) self.fail_(ep, 'error: ' + s[0] + ' -> ' + fin);
-      else self.seq_(ep, steps, i + 1, done);
-    }, undefined, s[2]);
+    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5 (the prefix: "+CPIN", "+CERE"...)
+    const pre = cmd.substr(2, 5);
+    const v = reply(lines, pre);
+    const reg = stat(v);
+    let next = i + 1;
+    let wait = 0;
+    let why = '';
+    if (i === Step.PROBE) {
+      if (ok) {
+        this.st_ = St.ATTACH;
+        this.n_ = 10; // SIM checks
+      } else if (--this.n_ > 0) next = i;
+      else {
+        // PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
+        // switched a hung modem off). A press is skipped when its pin is not wired.
+        let pressed = false;
+        while (!pressed && this.presses_ < 3) pressed = this.pulse_(this.presses_++ === 1 ? o.resetPin : o.pwrkeyPin);
+        if (!pressed) why = STUCK;
+        else {
+          this.n_ = 10;
+          next = i;
+        }
+      }
+    } else if (i === Step.CPIN) {
+      if (v === 'READY') this.n_ = (o.regTimeoutMs || 180000) / 2000 + 1; // registration polls
+      else if (--this.n_ > 0) {
+        next = i;
+        wait = 1000;
+      } else why = 'error: sim ' + (v || 'no answer');
+    } else if (i === Step.CREG) this.creg_ = reg;
+    else if (i === Step.CEREG) {
+      const c = this.creg_;
+      if (c === 1 || c === 5 || reg === 1 || reg === 5) {
+        // registered, at home or roaming
+      } else if (c === 3 && reg !== 2) why = 'error: registration denied';
+      else if (--this.n_ > 0) {
+        next = Step.CREG;
+        wait = 2000;
+      } else why = 'no-network';
+    } else if (i === Step.CSQ) {
+      // also the background refresh of signal()
+      if (v) this.dbm_ = csqToDbm(parseInt(v));
+      if (this.st_ !== St.ATTACH) return;
+      this.st_ = St.UP;
+      if (o.log) o.log.info('modem', 'up, ' + this.dbm_ + ' dBm');
+      if (this.lh_) this.lh_.onUp();
+      return;
+    } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
+    if (why) return this.fail_(why);
+    // a wait is a pause in the command queue: the step waits its turn behind it
+    if (wait) this.at(undefined, wait);
+    this.attach_(ep, next);
   }
 
-  private fail_(ep: number, reason: string): void {
-    if (ep !== this.epoch_ || this.st_ === 0) return;
-    this.st_ = 0;
+  /**
+   * Press PWRKEY or RESET, then wait bootMs (in the command queue: what follows waits for it). False
+   * when the pin (or setPin) is not there.
+   */
+  private pulse_(pin: any): boolean {
+    const o = this.o;
+    const set = o.setPin;
+    const reset = pin === o.resetPin;
+    if (!set || pin === undefined) return false;
+    let level = (reset ? o.resetActive : o.pwrkeyActive) || 0;
+    // run twice: press, then release
+    const toggle = function () {
+      set(pin, level);
+      level = level ? 0 : 1;
+    };
+    this.at(toggle, reset ? 300 : 1200);
+    this.at(toggle, o.bootMs || 2500);
+    return true;
+  }
+
+  /** The end of the link (failed, lost or down()): the connection over it ends too, then onDown. */
+  private fail_(reason: string): void {
+    const was = this.st_;
+    const a = this.tcp_;
+    this.st_ = St.DOWN;
+    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
+    if (was === St.DOWN) return;
     this.epoch_++;
-    this.booting_ = false;
-    if (this.log_ !== undefined) this.log_.warn('modem', 'down: ' + reason);
-    this.transport.lost(reason);
-    if (this.h_ !== undefined) this.h_.onDown(reason);
+    if (this.lh_) this.lh_.onDown(reason);
   }
 
-  /** The modem stopped answering: report, then pulse RESET (the next up() starts from the probe). */
-  private stuck_(): void {
-    this.eng_.flush();
+  /** From the engine: a command timed out. */
+  timedOut(): boolean {
+    const o = this.o;
+    if (this.st_ === St.BOOT) return false; // probing a modem that may be off
+    if (this.timeouts < 3) {
+      // is it the modem or just this command? a quick AT tells (its timeout counts too)
+      if (this.idle()) this.at('AT', 1000);
+      return false;
+    }
+    // stuck: report, then pulse RESET (the next up() starts again from the probe)
+    this.flush();
+    this.timeouts = 0;
     this.resets++;
-    if (this.log_ !== undefined) this.log_.error('modem', 'not responding: resetting');
-    this.fail_(this.epoch_, 'error: modem not responding');
-    this.transport.lost('modem not responding');
-    this.eng_.timeouts = 0;
-    const set = this.o.setPin;
-    const pin = this.o.resetPin;
-    if (set !== undefined && pin !== undefined) {
-      const active = this.o.resetActive;
-      this.eng_.act(function () {
-        set(pin, active);
-      }, this.o.resetMs);
-      this.eng_.act(function () {
-        set(pin, active ? 0 : 1);
-      }, this.o.bootMs);
-    }
+    this.fail_(STUCK);
+    this.pulse_(o.resetPin);
+    return true;
   }
 
-  private urc_(line: string): number {
-    const t = this.transport;
-    let l = line;
-    if (/^\d+, /.test(l)) l = l.substr(l.indexOf(' ') + 1); // "0, CLOSED" (multi-connection form)
-    if (l.indexOf('+CIPRXGET: 1') === 0) {
-      t.readable();
-      return 0;
+  /** From the engine: every line; -1 when it is not a URC (see UrcHook). */
+  urc(l: string): number {
+    const a = this.tcp_;
+    const st = this.st_;
+    const rx = /^\+CIPRXGET: 2,(\d+),(\d+)/.exec(l);
+    if (rx) {
+      // the reply to a read: n raw bytes follow
+      if (a) a.rx = rx[2] !== '0';
+      return +rx[1];
     }
-    if (l.indexOf('+CIPRXGET: 2,') === 0) {
-      const p = l.substr(13).split(',');
-      t.rxHeader(parseInt(p[1], 10) || 0);
-      const n = parseInt(p[0], 10);
-      return n > 0 ? n : 0;
+    switch (l) {
+      case '+CIPRXGET: 1': // bytes waiting
+      case 'CLOSED': // the peer closed: read what it sent before, then end
+        if (a && a.opened && !a.ended) {
+          a.rx = true;
+          if (l === 'CLOSED') a.remote = true;
+          this.io_(a);
+        }
+        break;
+      case 'CONNECT OK':
+        if (a && !a.ended) {
+          a.opened = true;
+          (this.th_ as TransportHandler).onOpen();
+        }
+        break;
+      case 'CONNECT FAIL':
+        if (a && !a.opened) this.end_(a, 'io', l);
+        break;
+      case '+PDP: DEACT':
+        this.fail_('lost');
+        break;
+      default:
+        if (l !== 'RDY' && l.indexOf('POWER DOWN') < 0) return -1;
+        // a restart: news while attaching or up; expected while booting (we pressed a key);
+        // after down() the answer to AT+CPOWD=1
+        if (st > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
+        else if (st !== St.BOOT) return -1;
     }
-    if (l === 'CONNECT OK') t.connectResult(true, l);
-    else if (l === 'CONNECT FAIL' || l === 'ALREADY CONNECT') t.connectResult(false, l);
-    else if (l === 'CLOSED') t.remoteClosed();
-    else if (l === '+PDP: DEACT') this.fail_(this.epoch_, 'lost');
-    else if (l.indexOf('POWER DOWN') >= 0 || l === 'RDY') {
-      if (this.poweringDown_ || this.booting_) return -1;
-      this.fail_(this.epoch_, 'error: modem restarted (' + l + ')');
-    } else return -1;
     return 0;
+  }
+
+  /** From the engine: the raw bytes of a read. */
+  onRaw(data: string): void {
+    const a = this.tcp_;
+    if (a && a.opened && !a.ended) (this.th_ as TransportHandler).onData(this.o.E.toUint8Array(data));
   }
 }
