@@ -156,7 +156,8 @@ export async function boardBundle(boardJsonPath, opts = {}) {
       WREN_V5: String(board.mqtt.version !== '4'),
       WREN_TLS: String(board.brokers.some((b) => !!b.tls)),
     },
-    globals: { WREN_BOARD: board },
+    // The power model is for the simulator and the desktop's charge estimate: the device never reads it.
+    globals: { WREN_BOARD: { ...board, power: undefined } },
     program: true,
     description: 'device firmware for ' + boardJsonPath + ' (' + board.transport.type + ')',
   };
