@@ -64,11 +64,18 @@
 // (topics go through the codec's utf8 functions, payloads are copied with set/subarray), CRC-32 with
 // the native E.CRC32 when it exists (a bitwise loop otherwise: Node, tests).
 //
-// Size: this module is part of a firmware with a 32 KB budget. Frames are built by one small writer
-// (module state, see "Frames"), the snapshot size is computed from counters (live_()), and each
-// public method reaches the state through held_(), which loads the log on first use. Private members
-// end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs), so
-// nothing persisted or public may use one (the log's JSON holds only the app's properties).
+// Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
+// Espruino, so the code is a few larger pieces:
+// - frame() builds every frame (module state F/P while it writes);
+// - the operations are the only code that changes the state, and load() replays a frame by calling the
+//   operation that wrote it (markSent, received, remove, resetForNewSession, inboundQos2,
+//   inboundRelease, clear) with `loading_` set, which makes write_() a no-op;
+// - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
+// - the snapshot size is summed over the held messages when needed (live_()).
+// Each public method reaches the state through held_(), which loads the log on first use. Private
+// members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
+// so nothing persisted or public may use one (the log's JSON holds only the app's properties).
+// holdId()/releaseId() are plain functions below (only tests use them; the device bundle drops them).
 
 import type { Properties, QoS } from '../mqtt/types';
 import type { Log, LogLevel, Storage } from '../../hal/types';
@@ -134,8 +141,8 @@ const enum Rec {
 const FORMAT = 1;
 /** len u16 + type u8 + crc u32. */
 const OVERHEAD = 7;
-/** Body length of each record type (by type; ADD: the fixed part seq 4, flags 1, topicLen 2, propsLen 2). */
-const BODY = [-1, 9, 6, 4, 4, 0, 2, 2, 0, 5];
+/** Body length of each record type (ADD: variable, at least 9). */
+const BODY = [-1, -1, 6, 4, 4, 0, 2, 2, 0, 5];
 /** The largest body a frame can carry (len is a u16 and counts the type byte). */
 const MAX_BODY = 65534;
 const MAX_ID = 65535;
@@ -155,7 +162,7 @@ function crc32(b: Uint8Array, start: number, end: number): number {
   return ~c >>> 0;
 }
 
-/** The n-byte big-endian number at b[p]. */
+/** The n-byte big-endian number at b[p] (NaN past the end). */
 function get(b: Uint8Array, p: number, n: number): number {
   let v = 0;
   while (n--) v = v * 256 + b[p++];
@@ -164,7 +171,7 @@ function get(b: Uint8Array, p: number, n: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Frames. The frame being built and its write position are module state: the session is synchronous
-// and never re-entered while a frame is built (begin() .. seal()).
+// and never re-entered while frame() writes.
 
 let F = new Uint8Array(0);
 let P = 0;
@@ -174,92 +181,51 @@ function put(v: number, n: number): void {
   while (n--) F[P++] = v >>> (8 * n);
 }
 
-/** Starts a frame with a body of bodyLen bytes: len and type written, the body goes next. */
-function begin(type: number, bodyLen: number): void {
-  F = new Uint8Array(OVERHEAD + bodyLen);
+/**
+ * One frame whose body is a in an bytes, then b in bn bytes. With m (ADD): a is its seq, and the body
+ * goes on with the flags byte, the topic and the properties JSON (each after its u16 length) and the
+ * payload (b and bn are not used).
+ */
+function frame(type: number, a: number, an: number, b: number, bn: number, m?: OutMessage): Uint8Array {
+  let topicLen = 0;
+  let json = '';
+  let jsonLen = 0;
+  let tail = 0;
+  if (m) {
+    const p = m.properties;
+    if (p !== undefined) {
+      // a shallow copy with correlationData as a hex string
+      const o = Object.assign({}, p) as Record<string, unknown>;
+      const c = p.correlationData;
+      if (c) {
+        let s = '';
+        for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
+        o.correlationData = s;
+      }
+      json = JSON.stringify(o);
+    }
+    b = m.qos | (m.retain ? 4 : 0) | (p !== undefined ? 8 : 0);
+    bn = 1;
+    topicLen = utf8Length(m.topic);
+    jsonLen = utf8Length(json);
+    tail = 4 + topicLen + jsonLen + m.payload.length;
+  }
+  F = new Uint8Array(OVERHEAD + an + bn + tail);
   P = 0;
-  put(bodyLen + 1, 2);
+  put(F.length - 6, 2);
   put(type, 1);
-}
-
-/** Writes the CRC of everything before it; returns the frame. */
-function seal(): Uint8Array {
-  put(crc32(F, 0, P), 4);
-  return F;
-}
-
-/** A frame whose body is a in an bytes, then b in bn bytes (SENT, REC, DONE, IN2, REL, REQUEUE, CLEAR, SEQ). */
-function frame(type: number, a: number, an: number, b: number, bn: number): Uint8Array {
-  begin(type, an + bn);
   put(a, an);
   put(b, bn);
-  return seal();
-}
-
-/** The ADD frame of a message; json: its properties as JSON (undefined when it has none). */
-function addFrame(m: OutMessage, json: string | undefined, topicLen: number, jsonLen: number): Uint8Array {
-  begin(Rec.ADD, BODY[Rec.ADD] + topicLen + jsonLen + m.payload.length);
-  put(m.seq, 4);
-  put(m.qos | (m.retain ? 4 : 0) | (json !== undefined ? 8 : 0), 1);
-  put(topicLen, 2);
-  P = utf8Write(m.topic, F, P);
-  put(jsonLen, 2);
-  if (json !== undefined) P = utf8Write(json, F, P);
-  F.set(m.payload, P);
-  P += m.payload.length;
-  return seal();
-}
-
-/** Properties as JSON: a shallow copy with correlationData as a hex string. */
-function propsToJson(p: Properties): string {
-  const o = Object.assign({}, p) as Record<string, unknown>;
-  const c = p.correlationData;
-  if (c !== undefined) {
-    let s = '';
-    for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
-    o.correlationData = s;
+  if (m) {
+    put(topicLen, 2);
+    P = utf8Write(m.topic, F, P);
+    put(jsonLen, 2);
+    P = utf8Write(json, F, P);
+    F.set(m.payload, P);
+    P += m.payload.length;
   }
-  return JSON.stringify(o);
-}
-
-/** A new QUEUED message (the payload copied). */
-function message(seq: number, topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined): OutMessage {
-  const m: OutMessage = {
-    seq: seq,
-    topic: topic,
-    payload: new Uint8Array(payload),
-    qos: qos,
-    retain: retain,
-    packetId: 0,
-    state: MsgState.QUEUED,
-  };
-  if (properties !== undefined) m.properties = properties;
-  return m;
-}
-
-function fail(code: 'queue-full' | 'too-large' | 'storage-full', message: string): EnqueueResult {
-  return { ok: false, code: code, message: message };
-}
-
-/** A frame that passed its CRC does not parse (only ever thrown inside load()'s replay, which stops there). */
-function bad(): never {
-  throw new Error('corrupt frame');
-}
-
-function propsFromJson(s: string): Properties {
-  const o = JSON.parse(s);
-  if (o === null || typeof o !== 'object') bad();
-  const h = o.correlationData;
-  if (typeof h === 'string') {
-    if (h.length % 2) bad();
-    const b = (o.correlationData = new Uint8Array(h.length / 2));
-    for (let i = 0; i < b.length; i++) {
-      const v = parseInt(h.substr(2 * i, 2), 16);
-      if (!(v >= 0)) bad();
-      b[i] = v;
-    }
-  }
-  return o;
+  put(crc32(F, 0, P), 4);
+  return F;
 }
 
 /** One held message and its bookkeeping (kept apart so OutMessage stays exactly the public shape). */
@@ -278,34 +244,31 @@ export class Session {
   private log_: Log | undefined;
   /** Held messages, sorted by seq (undefined until the log is loaded). */
   private items_!: Held[];
-  /** Packet ids of in-flight messages: id -> seq. */
-  private used_!: Record<string, number>;
-  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). */
-  private holds_: Record<string, boolean>;
-  /** Inbound QoS 2 ids held until PUBREL. */
+  /** In-flight messages by packet id. Internal. */
+  used_!: Record<string, Held>;
+  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal. */
+  holds_: Record<string, boolean>;
+  /** Inbound QoS 2 ids held until PUBREL, ascending. */
   private inbound_!: number[];
   private lastId_: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private reserved_!: number;
-  /** Sum of the held messages' sizes. */
-  private bytes_!: number;
-  /** Messages SENT or RELEASED, and RELEASED alone. */
+  /** Messages SENT or RELEASED, and the sum of the held messages' sizes. */
   private inflightN_!: number;
-  private released_!: number;
-  /** Sum of the held messages' ADD frame lengths. */
-  private adds_!: number;
+  private bytes_!: number;
   /** Size of the log record as far as this session knows. */
   private logBytes_: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. */
   private dirty_!: boolean;
+  /** load() is replaying the log through the operations: nothing is written. */
+  private loading_!: boolean;
   private compactions_: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
-    const rec = name + '.l';
-    if (typeof name !== 'string' || !name || rec.length > 28) throw new Error('session name must be 1..26 characters: ' + name);
+    this.rec_ = name + '.l';
+    if (!name || name.length > 26) throw new Error('session name: 1..26 characters');
     this.storage_ = storage;
-    this.rec_ = rec;
     this.limits_ = limits;
     this.log_ = log;
     this.holds_ = {};
@@ -317,27 +280,35 @@ export class Session {
     if (l && l.enabled(level)) l[level](TAG, this.rec_ + ': ' + message);
   }
 
-  /** The held messages (sorted by seq), after replaying the log on first use. */
-  private held_(): Held[] {
+  /** The held messages (sorted by seq), after replaying the log on first use. Internal. */
+  held_(): Held[] {
     return this.items_ || (this.load(), this.items_);
   }
 
-  /** Empties the RAM state (packet ids taken with holdId() stay taken). */
-  private reset_(): void {
-    this.used_ = {};
-    this.items_ = [];
-    this.inbound_ = [];
-    this.bytes_ = this.inflightN_ = this.released_ = this.adds_ = 0;
+  /** The held message with this seq (binary search: items are sorted by seq). */
+  private find_(seq: number): Held | undefined {
+    const a = this.held_();
+    let lo = 0;
+    let hi = a.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid].m_.seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    const h = a[lo];
+    return h && h.m_.seq === seq ? h : undefined;
   }
 
-  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT [+ REC]] per persisted message, IN2 per inbound id). */
+  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 per inbound id). */
   private live_(): number {
-    return 12 + this.adds_ + 13 * this.inflightN_ + 11 * this.released_ + 9 * this.inbound_.length;
-  }
-
-  private compactAt_(): number {
-    const c = this.limits_.compactBytes;
-    return (c !== undefined ? c : 4096) + 2 * this.live_();
+    const a = this.held_();
+    let n = 12 + 9 * this.inbound_.length;
+    for (let i = 0; i < a.length; i++) {
+      const h = a[i];
+      const s = h.m_.state;
+      if (h.disk_) n += h.disk_ + (s ? 13 : 0) + (s > 1 ? 11 : 0);
+    }
+    return n;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -345,222 +316,126 @@ export class Session {
 
   /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
   load(): LoadReport {
-    // Held ids for SUBSCRIBE/UNSUBSCRIBE (RAM only) survive a reload; in-flight ids come from the log.
-    this.reset_();
+    // Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
+    this.loading_ = true;
+    this.items_ = [];
+    this.clear();
     this.dirty_ = false;
     this.nextSeq_ = this.reserved_ = 1;
     const st = this.storage_;
-    const data = st && st.read(this.rec_);
-    const n = data ? data.length : 0;
+    const d = (st && st.read(this.rec_)) || new Uint8Array(0);
+    const n = d.length;
     let pos = 0;
     try {
       while (pos + 2 <= n) {
-        const end = pos + 2 + get(data as Uint8Array, pos, 2);
-        if (end < pos + 3 || end + 4 > n || crc32(data as Uint8Array, pos, end) !== get(data as Uint8Array, end, 4)) break;
-        this.apply_((data as Uint8Array)[pos + 2], data as Uint8Array, pos + 3, end);
-        pos = end + 4;
+        const s = pos + 3; // the body
+        const e = pos + 2 + get(d, pos, 2); // its end, where the CRC is
+        if (e < s || e + 4 > n || crc32(d, pos, e) !== get(d, e, 4)) break;
+        const type = d[pos + 2];
+        const seq = get(d, s, 4);
+        const id = get(d, type === Rec.SENT ? s + 4 : s, 2);
+        // ADD: flags, then topic and properties JSON each after a u16 length (topic end t), then the
+        // payload from p. (Only read for an ADD: Espruino throws on a NaN index.)
+        const flags = d[s + 4];
+        const qos = flags & 3;
+        const t = type === Rec.ADD ? s + 7 + get(d, s + 5, 2) : 0;
+        const p = t + 2 + get(d, t, 2);
+        if (
+          type === Rec.ADD
+            ? !(p <= e) || flags > 15 || !(qos === 1 || qos === 2) || seq < this.nextSeq_ // (ADDs come in seq order)
+            : e - s !== BODY[type] || (type === Rec.SENT && !id) || (type === Rec.SEQ && d[s] !== FORMAT)
+        ) {
+          throw new Error('corrupt frame');
+        }
+        if (type === Rec.ADD) {
+          this.nextSeq_ = seq + 1;
+          const m: OutMessage = {
+            seq: seq,
+            topic: utf8Read(d, s + 7, t),
+            payload: new Uint8Array(d.subarray(p, e)),
+            qos: qos as QoS,
+            retain: (flags & 4) > 0,
+            packetId: 0,
+            state: MsgState.QUEUED,
+          };
+          if (flags & 8) {
+            const o = JSON.parse(utf8Read(d, t + 2, p));
+            const h = o.correlationData;
+            if (typeof h === 'string') {
+              const c = (o.correlationData = new Uint8Array(h.length / 2));
+              for (let i = 0; i < c.length; i++) c[i] = parseInt(h.substr(2 * i, 2), 16);
+            }
+            m.properties = o;
+          }
+          this.items_.push({ m_: m, size_: t - s - 7 + e - p, disk_: e - s + OVERHEAD });
+          this.bytes_ += t - s - 7 + e - p;
+        } else if (type === Rec.SENT) {
+          this.markSent(seq, id);
+        } else if (type === Rec.REC) {
+          const h = this.find_(seq);
+          if (h) this.received(h.m_.packetId);
+        } else if (type === Rec.DONE) {
+          this.remove(seq);
+        } else if (type === Rec.REQUEUE) {
+          this.resetForNewSession();
+        } else if (type === Rec.IN2) {
+          this.inboundQos2(id);
+        } else if (type === Rec.REL) {
+          this.inboundRelease(id);
+        } else if (type === Rec.CLEAR) {
+          this.clear();
+        } else {
+          // SEQ
+          this.reserved_ = Math.max(this.reserved_, get(d, s + 1, 4));
+        }
+        pos = e + 4;
       }
-    } catch (e) {
+    } catch (err) {
       // the frame at pos does not parse: it starts the torn tail
     }
-    if (this.reserved_ > this.nextSeq_) this.nextSeq_ = this.reserved_;
-    this.reserved_ = this.nextSeq_;
-    if (st) this.logBytes_ = n;
+    this.loading_ = false;
+    this.nextSeq_ = this.reserved_ = Math.max(this.nextSeq_, this.reserved_);
+    this.logBytes_ = n;
     const dropped = n - pos;
-    const messages = this.items_.length;
-    const inbound = this.inbound_.length;
-    if (dropped > 0) {
+    if (dropped) {
       this.say_('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
-      // Never append after garbage: rewrite the record first.
-      if (!this.compact_()) this.dirty_ = true;
-    } else if (n > 0 && n > this.compactAt_()) {
-      this.compact_();
+      this.dirty_ = true; // never append after garbage: the write below is a snapshot
     }
-    if (messages || inbound) this.say_('info', 'restored ' + messages + ' messages, ' + inbound + ' inbound QoS 2 ids');
-    return { messages: messages, inboundQos2: inbound, droppedBytes: dropped };
-  }
-
-  /** Applies one frame's body d[s, e) to the RAM state. Throws when it is not a valid frame (corrupt). */
-  private apply_(type: number, d: Uint8Array, s: number, e: number): void {
-    const len = e - s;
-    if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad();
-    const seq = get(d, s, 4);
-    if (type === Rec.ADD) {
-      const flags = d[s + 4];
-      const qos = flags & 3;
-      const topicLen = get(d, s + 5, 2);
-      let p = s + 7;
-      if (qos < 1 || qos > 2 || flags > 15 || seq < 1 || p + topicLen + 2 > e) bad();
-      const topic = utf8Read(d, p, (p += topicLen));
-      const jsonLen = get(d, p, 2);
-      const j = p + 2;
-      p = j + jsonLen;
-      if (p > e) bad();
-      const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
-      if (seq >= this.nextSeq_) this.nextSeq_ = seq + 1;
-      if (this.find_(seq)) return; // a duplicate (never written by this code): keep the first
-      this.insert_({ m_: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size_: topicLen + e - p, disk_: len + OVERHEAD });
-    } else if (type === Rec.SENT) {
-      const id = get(d, s + 4, 2);
-      if (id < 1) bad();
-      const h = this.find_(seq);
-      if (h && !h.m_.state && this.free_(id)) {
-        this.setSent_(h.m_, id);
-        this.lastId_ = id;
-      }
-    } else if (type === Rec.REC || type === Rec.DONE) {
-      const h = this.find_(seq);
-      if (h) {
-        if (type === Rec.DONE) this.drop_(h);
-        else this.setReleased_(h.m_);
-      }
-    } else if (type === Rec.IN2 || type === Rec.REL) {
-      this.in2_(get(d, s, 2), type === Rec.IN2, false);
-    } else if (type === Rec.REQUEUE) {
-      this.requeue_();
-    } else if (type === Rec.CLEAR) {
-      this.reset_();
-    } else {
-      // SEQ
-      if (d[s] !== FORMAT) bad();
-      const v = get(d, s + 1, 4);
-      if (v > this.reserved_) this.reserved_ = v;
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // RAM state primitives (shared by the operations and by the replay)
-
-  /** The held message with this seq (binary search: items are sorted by seq). */
-  private find_(seq: number): Held | undefined {
-    const a = this.held_();
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = a[mid].m_.seq;
-      if (v === seq) return a[mid];
-      if (v < seq) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
-  }
-
-  private insert_(h: Held): void {
-    const a = this.items_;
-    let i = a.length;
-    while (i > 0 && a[i - 1].m_.seq > h.m_.seq) i--;
-    a.splice(i, 0, h);
-    this.bytes_ += h.size_;
-    this.adds_ += h.disk_;
-  }
-
-  private drop_(h: Held): void {
-    const a = this.items_;
-    a.splice(a.indexOf(h), 1);
-    const m = h.m_;
-    if (m.state) {
-      delete this.used_[m.packetId];
-      this.inflightN_--;
-      if (m.state === MsgState.RELEASED) this.released_--;
-    }
-    this.bytes_ -= h.size_;
-    this.adds_ -= h.disk_;
-  }
-
-  private setSent_(m: OutMessage, id: number): void {
-    m.packetId = id;
-    m.state = MsgState.SENT;
-    this.used_[id] = m.seq;
-    this.inflightN_++;
-  }
-
-  private setReleased_(m: OutMessage): boolean {
-    if (m.state !== MsgState.SENT || m.qos !== 2) return false;
-    m.state = MsgState.RELEASED;
-    this.released_++;
-    return true;
-  }
-
-  /** Every in-flight message back to QUEUED (ids freed), inbound ids forgotten. Returns whether anything changed. */
-  private requeue_(): boolean {
-    let changed = this.inbound_.length > 0;
-    const a = this.items_;
-    for (let i = 0; i < a.length; i++) {
-      const m = a[i].m_;
-      if (m.state) {
-        delete this.used_[m.packetId];
-        m.packetId = 0;
-        m.state = MsgState.QUEUED;
-        changed = true;
-      }
-    }
-    this.inbound_ = [];
-    this.inflightN_ = this.released_ = 0;
-    return changed;
-  }
-
-  /** Holds (on) or releases an inbound QoS 2 id, persisted when `persist`. Returns whether that changed anything. */
-  private in2_(id: number, on: boolean, persist: boolean): boolean {
-    const a = this.inbound_;
-    const i = a.indexOf(id);
-    if (on ? i >= 0 : i < 0) return false;
-    if (on) a.push(id);
-    else a.splice(i, 1);
-    if (persist) this.write_(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
-    return true;
-  }
-
-  /** An id 1..65535 that no in-flight message or holdId() uses. */
-  private free_(id: number): boolean {
-    return id >= 1 && id <= MAX_ID && this.used_[id] === undefined && !this.holds_[id];
-  }
-
-  /** The in-flight message with this packet id. */
-  private sentAs_(packetId: number): Held | undefined {
-    this.held_();
-    const seq = this.used_[packetId];
-    return seq ? this.find_(seq) : undefined;
+    if (n) this.write_();
+    return { messages: this.items_.length, inboundQos2: this.inbound_.length, droppedBytes: dropped };
   }
 
   // -------------------------------------------------------------------------------------------
   // Persistence
 
-  /** Appends one frame (or writes a snapshot when dirty or when the append fails). False = not persisted. */
-  private write_(f: Uint8Array): boolean {
+  /**
+   * Persists a change: appends frame f (none: only the compaction check), and rewrites the record as a
+   * snapshot of the live state (atomic replace) when the log outgrew it, when the append failed or
+   * when the log is dirty. False = not persisted (storage full: the session is then dirty).
+   */
+  private write_(f?: Uint8Array): boolean {
     const st = this.storage_;
-    if (!st) return true;
-    if (!this.dirty_) {
-      if (st.append(this.rec_, f)) {
-        this.logBytes_ += f.length;
-        if (this.logBytes_ > this.compactAt_()) this.compact_();
-        return true;
-      }
-      this.say_('warn', 'append failed: compacting');
+    if (!st || this.loading_) return true;
+    const appended = !this.dirty_ && (!f || st.append(this.rec_, f));
+    if (appended) {
+      if (f) this.logBytes_ += f.length;
+      const c = this.limits_.compactBytes;
+      const over = this.logBytes_ - (c !== undefined ? c : 4096);
+      // due past compactBytes + 2 x the snapshot (at least 12 bytes: no scan of the messages below 24)
+      if (over <= 24 || over <= 2 * this.live_()) return true;
     }
-    if (this.compact_()) return true;
-    this.dirty_ = true;
-    this.say_('error', 'storage full: state in RAM only');
-    return false;
-  }
-
-  /** Rewrites the record as a snapshot of the live state (atomic replace). False = out of space (old record kept). */
-  private compact_(): boolean {
-    const st = this.storage_;
-    if (!st) return true;
-    const next = this.nextSeq_ > this.reserved_ ? this.nextSeq_ : this.reserved_;
+    // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
+    const next = Math.max(this.nextSeq_, this.reserved_);
     const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
     const a = this.items_;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m_;
       if (!m.qos) continue;
-      const p = m.properties;
-      const json = p !== undefined ? propsToJson(p) : undefined;
-      parts.push(addFrame(m, json, utf8Length(m.topic), json !== undefined ? utf8Length(json) : 0));
+      parts.push(frame(Rec.ADD, m.seq, 4, 0, 0, m));
       if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
-      if (m.state === MsgState.RELEASED) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
+      if (m.state > 1) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
     }
-    const ids = this.inboundIds();
+    const ids = this.inbound_;
     for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
     let n = 0;
     for (let i = 0; i < parts.length; i++) n += parts[i].length;
@@ -570,16 +445,20 @@ export class Session {
       snap.set(parts[i], n);
       n += parts[i].length;
     }
-    if (!st.replace(this.rec_, snap)) {
-      this.say_('warn', 'compaction failed');
-      return false;
+    if (st.replace(this.rec_, snap)) {
+      this.reserved_ = next;
+      this.logBytes_ = n;
+      this.dirty_ = false;
+      this.compactions_++;
+      return true;
     }
-    this.reserved_ = next;
-    this.logBytes_ = n;
-    this.dirty_ = false;
-    this.compactions_++;
-    this.say_('debug', 'compacted to ' + n + ' bytes');
-    return true;
+    if (appended) {
+      this.say_('warn', 'compaction failed');
+      return true;
+    }
+    this.dirty_ = true;
+    this.say_('error', 'storage full: state in RAM only');
+    return false;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -590,17 +469,20 @@ export class Session {
     const a = this.held_();
     const lim = this.limits_;
     const n = a.length;
-    const topicLen = utf8Length(topic);
-    const size = topicLen + payload.length;
-    if (size > lim.maxBytes || lim.maxMessages < 1) {
-      return fail('too-large', size + ' bytes over the queue limit of ' + lim.maxBytes);
-    }
-    const persist = qos > 0 && this.storage_ !== undefined;
-    const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
-    const jsonLen = json !== undefined ? utf8Length(json) : 0;
-    if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
-      return fail('too-large', 'over ' + MAX_BODY + ' bytes persisted');
-    }
+    const size = utf8Length(topic) + payload.length;
+    const seq = this.nextSeq_;
+    const m: OutMessage = {
+      seq: seq,
+      topic: topic,
+      payload: new Uint8Array(payload),
+      qos: qos,
+      retain: retain,
+      packetId: 0,
+      state: MsgState.QUEUED,
+    };
+    if (properties !== undefined) m.properties = properties;
+    // QoS >= 1 is persisted: its ADD frame (built unless the message is too large anyway)
+    const f = qos && this.storage_ && size <= lim.maxBytes ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = n + 1 - lim.maxMessages;
@@ -611,28 +493,33 @@ export class Session {
       needCount--;
       needBytes -= a[i].size_;
     }
-    if (needCount > 0 || needBytes > 0) {
-      return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes_ + ' bytes)');
-    }
-    const seq = this.nextSeq_++;
-    const m = message(seq, topic, payload, qos, retain, properties);
-    const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
-    const h: Held = { m_: m, size_: size, disk_: f ? f.length : 0 };
-    this.insert_(h);
-    if (f) {
-      if (!this.write_(f)) {
-        this.drop_(h);
-        this.nextSeq_ = seq;
-        return fail('storage-full', 'storage full: message not persisted');
+    let code: 'queue-full' | 'too-large' | 'storage-full' | '' =
+      size > lim.maxBytes || lim.maxMessages < 1 || (f && f.length - OVERHEAD > MAX_BODY)
+        ? 'too-large'
+        : needCount > 0 || needBytes > 0
+          ? 'queue-full'
+          : '';
+    if (!code) {
+      this.nextSeq_++;
+      a.push({ m_: m, size_: size, disk_: f ? f.length : 0 });
+      this.bytes_ += size;
+      if (f) {
+        if (!this.write_(f)) {
+          a.pop();
+          this.bytes_ -= size;
+          this.nextSeq_ = seq;
+          code = 'storage-full';
+        }
+      } else if (this.storage_ && seq >= this.reserved_) {
+        // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
+        this.reserved_ = seq + 64;
+        this.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
       }
-    } else if (this.storage_ && seq >= this.reserved_) {
-      // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-      this.reserved_ = seq + 64;
-      this.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
     }
-    for (let i = 0; i < dropped.length; i++) this.drop_(this.find_(dropped[i]) as Held);
+    if (code) return { ok: false, code: code, message: code + ': ' + size + ' bytes (' + n + ' messages, ' + this.bytes_ + ' bytes held)' };
+    for (let i = 0; i < dropped.length; i++) this.remove(dropped[i]);
     if (!dropped.length) return { ok: true, seq: seq };
-    this.say_('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
+    this.say_('warn', 'queue full: dropped ' + dropped.length + ' QoS 0');
     return { ok: true, seq: seq, dropped: dropped };
   }
 
@@ -654,29 +541,10 @@ export class Session {
     this.held_();
     let id = this.lastId_;
     for (let i = 0; i < MAX_ID; i++) {
-      id = id >= MAX_ID ? 1 : id + 1;
-      if (this.free_(id)) return (this.lastId_ = id);
+      id = (id % MAX_ID) + 1;
+      if (!this.used_[id] && !this.holds_[id]) return (this.lastId_ = id);
     }
     return 0;
-  }
-
-  /**
-   * Addition: mark a packet id in use for a non-PUBLISH packet (SUBSCRIBE/UNSUBSCRIBE) so allocateId()
-   * does not hand it out; RAM only. False if the id is invalid or already in use.
-   */
-  holdId(packetId: number): boolean {
-    this.held_();
-    if (!this.free_(packetId)) return false;
-    this.holds_[packetId] = true;
-    return true;
-  }
-
-  /** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
-  releaseId(packetId: number): boolean {
-    this.held_();
-    if (!this.holds_[packetId]) return false;
-    delete this.holds_[packetId];
-    return true;
   }
 
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
@@ -685,32 +553,41 @@ export class Session {
     if (!h) return;
     const m = h.m_;
     if (!m.qos) {
-      this.drop_(h);
+      this.remove(seq);
       return;
     }
     if (m.state) return; // already in flight (a resend keeps its id)
-    if (!this.free_(packetId)) throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
-    this.setSent_(m, packetId);
+    if (!(packetId >= 1 && packetId <= MAX_ID) || this.used_[packetId] || this.holds_[packetId]) {
+      if (this.loading_) return; // (a SENT frame with an id in use: ignored, as before)
+      throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
+    }
+    m.packetId = this.lastId_ = packetId;
+    m.state = MsgState.SENT;
+    this.used_[packetId] = h;
+    this.inflightN_++;
     this.write_(frame(Rec.SENT, seq, 4, packetId, 2));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    const h = this.sentAs_(packetId);
-    if (!h) return undefined;
-    const m = h.m_;
-    if (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED) return undefined;
-    this.drop_(h);
-    this.write_(frame(Rec.DONE, m.seq, 4, 0, 0));
-    return m;
+    this.held_();
+    const h = this.used_[packetId];
+    const m = h && h.m_;
+    if (!m || (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED)) return undefined;
+    return this.remove(m.seq);
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    const h = this.sentAs_(packetId);
-    if (!h || h.m_.qos !== 2) return undefined;
-    if (this.setReleased_(h.m_)) this.write_(frame(Rec.REC, h.m_.seq, 4, 0, 0));
-    return h.m_;
+    this.held_();
+    const h = this.used_[packetId];
+    const m = h && h.m_;
+    if (!m || m.qos !== 2) return undefined;
+    if (m.state === MsgState.SENT) {
+      m.state = MsgState.RELEASED;
+      this.write_(frame(Rec.REC, m.seq, 4, 0, 0));
+    }
+    return m;
   }
 
   /**
@@ -720,9 +597,15 @@ export class Session {
   remove(seq: number): OutMessage | undefined {
     const h = this.find_(seq);
     if (!h) return undefined;
-    this.drop_(h);
-    if (h.m_.qos) this.write_(frame(Rec.DONE, seq, 4, 0, 0));
-    return h.m_;
+    const m = h.m_;
+    this.items_.splice(this.items_.indexOf(h), 1);
+    this.bytes_ -= h.size_;
+    if (m.state) {
+      delete this.used_[m.packetId];
+      this.inflightN_--;
+    }
+    if (m.qos) this.write_(frame(Rec.DONE, seq, 4, 0, 0));
+    return m;
   }
 
   /** Addition: the held message with this seq, or undefined. */
@@ -758,8 +641,8 @@ export class Session {
 
   /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
   storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean } {
-    this.held_();
-    return { logBytes: this.logBytes_, liveBytes: this.live_(), compactions: this.compactions_, dirty: this.dirty_ };
+    // live_() first: it loads the log on first use
+    return { liveBytes: this.live_(), logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
   }
 
   /**
@@ -768,8 +651,17 @@ export class Session {
    * forgotten. Ids taken with holdId() are left alone (the client releases them).
    */
   resetForNewSession(): void {
-    this.held_();
-    if (this.requeue_()) this.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
+    const a = this.held_();
+    if (!this.inflightN_ && !this.inbound_.length) return;
+    for (let i = 0; i < a.length; i++) {
+      const m = a[i].m_;
+      m.packetId = 0;
+      m.state = MsgState.QUEUED;
+    }
+    this.used_ = {};
+    this.inbound_ = [];
+    this.inflightN_ = 0;
+    this.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -781,27 +673,55 @@ export class Session {
    */
   inboundQos2(packetId: number): boolean {
     this.held_();
-    return this.in2_(packetId, true, true);
+    const a = this.inbound_;
+    let i = 0;
+    while (a[i] < packetId) i++;
+    if (a[i] === packetId) return false;
+    a.splice(i, 0, packetId);
+    this.write_(frame(Rec.IN2, packetId, 2, 0, 0));
+    return true;
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
     this.held_();
-    return this.in2_(packetId, false, true);
+    const i = this.inbound_.indexOf(packetId);
+    if (i < 0) return false;
+    this.inbound_.splice(i, 1);
+    this.write_(frame(Rec.REL, packetId, 2, 0, 0));
+    return true;
   }
 
   /** Addition: the inbound QoS 2 ids currently held, ascending. */
   inboundIds(): number[] {
     this.held_();
-    return this.inbound_.slice().sort(function (x, y) {
-      return x - y;
-    });
+    return this.inbound_.slice();
   }
 
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
     this.held_();
-    this.reset_();
+    this.items_ = [];
+    this.used_ = {};
+    this.inbound_ = [];
+    this.inflightN_ = this.bytes_ = 0;
     this.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
+}
+
+/**
+ * Addition: mark a packet id in use for a non-PUBLISH packet (SUBSCRIBE/UNSUBSCRIBE) so allocateId()
+ * does not hand it out; RAM only. False if the id is invalid or already in use.
+ */
+export function holdId(s: Session, packetId: number): boolean {
+  s.held_();
+  if (!(packetId >= 1 && packetId <= MAX_ID) || s.used_[packetId] || s.holds_[packetId]) return false;
+  return (s.holds_[packetId] = true);
+}
+
+/** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
+export function releaseId(s: Session, packetId: number): boolean {
+  if (!s.holds_[packetId]) return false;
+  delete s.holds_[packetId];
+  return true;
 }
