@@ -150,10 +150,13 @@ const TAG = 'session';
 
 // Espruino's native CRC-32 (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
+// Defined (the board's transport) in a device build only: see the Node-only methods at the end.
+declare const WREN_TRANSPORT: string | undefined;
 
 /** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
 function crc32(b: Uint8Array, start: number, end: number): number {
-  if (typeof E !== 'undefined' && E.CRC32) return E.CRC32(b.subarray(start, end)) >>> 0;
+  // (a device build keeps only the native call)
+  if (typeof WREN_TRANSPORT !== 'undefined' || (typeof E !== 'undefined' && E.CRC32)) return (E as { CRC32: (data: Uint8Array) => number }).CRC32(b.subarray(start, end)) >>> 0;
   let c = -1;
   while (start < end) {
     c ^= b[start++];
@@ -193,7 +196,7 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
   let tail = 0;
   if (m) {
     const p = m.properties;
-    if (p !== undefined) {
+    if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p) {
       // a shallow copy with correlationData as a hex string
       const o = Object.assign({}, p) as Record<string, unknown>;
       const c = p.correlationData;
@@ -204,7 +207,7 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
       }
       json = JSON.stringify(o);
     }
-    b = m.qos | (m.retain ? 4 : 0) | (p !== undefined ? 8 : 0);
+    b = m.qos | (m.retain ? 4 : 0) | (p ? 8 : 0);
     bn = 1;
     topicLen = utf8Length(m.topic);
     jsonLen = utf8Length(json);
@@ -245,11 +248,11 @@ export class Session {
   /** Held messages, sorted by seq (undefined until the log is loaded). */
   private items_!: Held[];
   /** In-flight messages by packet id. Internal. */
-  used_!: Record<string, Held>;
-  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal. */
-  holds_: Record<string, boolean>;
-  /** Inbound QoS 2 ids held until PUBREL, ascending. */
-  private inbound_!: number[];
+  used_!: Record<string, OutMessage>;
+  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal, Node only. */
+  holds_!: Record<string, boolean>;
+  /** Inbound QoS 2 ids held until PUBREL, ascending. Internal. */
+  inbound_!: number[];
   private lastId_: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
@@ -257,21 +260,25 @@ export class Session {
   /** Messages SENT or RELEASED, and the sum of the held messages' sizes. */
   private inflightN_!: number;
   private bytes_!: number;
-  /** Size of the log record as far as this session knows. */
-  private logBytes_: number;
-  /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. */
-  private dirty_!: boolean;
+  /** Size of the log record as far as this session knows. Internal. */
+  logBytes_: number;
+  /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. Internal. */
+  dirty_!: boolean;
   /** load() is replaying the log through the operations: nothing is written. */
   private loading_!: boolean;
-  private compactions_: number;
+  /** Internal. */
+  compactions_: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
+    if (typeof WREN_TRANSPORT === 'undefined') {
+      // (a device build has one fixed name, and no holdId())
+      if (!name || name.length > 26) throw new Error('bad session name');
+      this.holds_ = {};
+    }
     this.rec_ = name + '.l';
-    if (!name || name.length > 26) throw new Error('session name: 1..26 characters');
     this.storage_ = storage;
     this.limits_ = limits;
     this.log_ = log;
-    this.holds_ = {};
     this.lastId_ = this.logBytes_ = this.compactions_ = 0;
   }
 
@@ -285,22 +292,17 @@ export class Session {
     return this.items_ || (this.load(), this.items_);
   }
 
-  /** The held message with this seq (binary search: items are sorted by seq). */
-  private find_(seq: number): Held | undefined {
+  /** The held message with this seq (items are sorted by seq: scanned back from the newest). Internal. */
+  find_(seq: number): Held | undefined {
     const a = this.held_();
-    let lo = 0;
-    let hi = a.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (a[mid].m_.seq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    const h = a[lo];
+    let i = a.length;
+    while (i-- && a[i].m_.seq > seq);
+    const h = a[i];
     return h && h.m_.seq === seq ? h : undefined;
   }
 
-  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 per inbound id). */
-  private live_(): number {
+  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 per inbound id). Internal. */
+  live_(): number {
     const a = this.held_();
     let n = 12 + 9 * this.inbound_.length;
     for (let i = 0; i < a.length; i++) {
@@ -316,15 +318,16 @@ export class Session {
 
   /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
   load(): LoadReport {
+    const self = this;
     // Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
-    this.loading_ = true;
-    this.items_ = [];
-    this.clear();
-    this.dirty_ = false;
-    this.nextSeq_ = this.reserved_ = 1;
-    const st = this.storage_;
-    const d = (st && st.read(this.rec_)) || new Uint8Array(0);
-    const n = d.length;
+    self.loading_ = true;
+    self.items_ = [];
+    self.clear();
+    self.nextSeq_ = self.reserved_ = 1;
+    const st = self.storage_;
+    // (d is read only below n: absent, it is never read)
+    const d = (st && st.read(self.rec_)) as Uint8Array;
+    const n = d ? d.length : 0;
     let pos = 0;
     try {
       while (pos + 2 <= n) {
@@ -340,69 +343,54 @@ export class Session {
         const qos = flags & 3;
         const t = type === Rec.ADD ? s + 7 + get(d, s + 5, 2) : 0;
         const p = t + 2 + get(d, t, 2);
+        // A frame that passed its CRC but does not parse also ends the replay (as does a throw below).
         if (
           type === Rec.ADD
-            ? !(p <= e) || flags > 15 || !(qos === 1 || qos === 2) || seq < this.nextSeq_ // (ADDs come in seq order)
-            : e - s !== BODY[type] || (type === Rec.SENT && !id) || (type === Rec.SEQ && d[s] !== FORMAT)
+            ? !(p <= e) || !(qos === 1 || qos === 2) || seq < self.nextSeq_ // (ADDs come in seq order)
+            : e - s !== BODY[type] || (type === Rec.SEQ && d[s] !== FORMAT)
         ) {
-          throw new Error('corrupt frame');
+          break;
         }
         if (type === Rec.ADD) {
-          this.nextSeq_ = seq + 1;
-          const m: OutMessage = {
-            seq: seq,
-            topic: utf8Read(d, s + 7, t),
-            payload: new Uint8Array(d.subarray(p, e)),
-            qos: qos as QoS,
-            retain: (flags & 4) > 0,
-            packetId: 0,
-            state: MsgState.QUEUED,
-          };
-          if (flags & 8) {
-            const o = JSON.parse(utf8Read(d, t + 2, p));
-            const h = o.correlationData;
-            if (typeof h === 'string') {
-              const c = (o.correlationData = new Uint8Array(h.length / 2));
+          let props: Properties | undefined;
+          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && flags & 8) {
+            props = JSON.parse(utf8Read(d, t + 2, p));
+            const h = (props as { correlationData: unknown }).correlationData as string;
+            if (h) {
+              const c = ((props as Properties).correlationData = new Uint8Array(h.length / 2));
               for (let i = 0; i < c.length; i++) c[i] = parseInt(h.substr(2 * i, 2), 16);
             }
-            m.properties = o;
           }
-          this.items_.push({ m_: m, size_: t - s - 7 + e - p, disk_: e - s + OVERHEAD });
-          this.bytes_ += t - s - 7 + e - p;
-        } else if (type === Rec.SENT) {
-          this.markSent(seq, id);
+          self.nextSeq_ = seq;
+          self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), qos as QoS, (flags & 4) > 0, props);
         } else if (type === Rec.REC) {
-          const h = this.find_(seq);
-          if (h) this.received(h.m_.packetId);
-        } else if (type === Rec.DONE) {
-          this.remove(seq);
-        } else if (type === Rec.REQUEUE) {
-          this.resetForNewSession();
-        } else if (type === Rec.IN2) {
-          this.inboundQos2(id);
-        } else if (type === Rec.REL) {
-          this.inboundRelease(id);
-        } else if (type === Rec.CLEAR) {
-          this.clear();
+          const h = self.find_(seq);
+          if (h) self.received(h.m_.packetId);
+        } else if (type === Rec.SEQ) {
+          self.reserved_ = Math.max(self.reserved_, get(d, s + 1, 4));
         } else {
-          // SEQ
-          this.reserved_ = Math.max(this.reserved_, get(d, s + 1, 4));
+          // The operation that wrote the frame, on its seq (SENT, DONE) or packet id (IN2, REL).
+          const op = [0, 0, self.markSent, 0, self.remove, self.resetForNewSession, self.inboundQos2, self.inboundRelease, self.clear][type] as (
+            this: Session,
+            a: number,
+            b: number,
+          ) => void;
+          op.call(self, type < Rec.REQUEUE ? seq : id, id);
         }
         pos = e + 4;
       }
     } catch (err) {
       // the frame at pos does not parse: it starts the torn tail
     }
-    this.loading_ = false;
-    this.nextSeq_ = this.reserved_ = Math.max(this.nextSeq_, this.reserved_);
-    this.logBytes_ = n;
+    self.loading_ = false;
+    self.nextSeq_ = self.reserved_ = Math.max(self.nextSeq_, self.reserved_);
+    self.logBytes_ = n;
     const dropped = n - pos;
-    if (dropped) {
-      this.say_('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
-      this.dirty_ = true; // never append after garbage: the write below is a snapshot
-    }
-    if (n) this.write_();
-    return { messages: this.items_.length, inboundQos2: this.inbound_.length, droppedBytes: dropped };
+    // Never append after garbage: with a torn tail (dirty) the write below is a snapshot.
+    self.dirty_ = dropped > 0;
+    if (dropped) self.say_('warn', 'torn tail: ' + dropped + ' bytes');
+    if (n) self.write_();
+    return { messages: self.items_.length, inboundQos2: self.inbound_.length, droppedBytes: dropped };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -414,20 +402,21 @@ export class Session {
    * when the log is dirty. False = not persisted (storage full: the session is then dirty).
    */
   private write_(f?: Uint8Array): boolean {
-    const st = this.storage_;
-    if (!st || this.loading_) return true;
-    const appended = !this.dirty_ && (!f || st.append(this.rec_, f));
+    const self = this;
+    const st = self.storage_;
+    if (!st || self.loading_) return true;
+    const appended = !self.dirty_ && (!f || st.append(self.rec_, f));
     if (appended) {
-      if (f) this.logBytes_ += f.length;
-      const c = this.limits_.compactBytes;
-      const over = this.logBytes_ - (c !== undefined ? c : 4096);
+      if (f) self.logBytes_ += f.length;
+      const c = self.limits_.compactBytes;
+      const over = self.logBytes_ - (c !== undefined ? c : 4096);
       // due past compactBytes + 2 x the snapshot (at least 12 bytes: no scan of the messages below 24)
-      if (over <= 24 || over <= 2 * this.live_()) return true;
+      if (over <= 24 || over <= 2 * self.live_()) return true;
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
-    const next = Math.max(this.nextSeq_, this.reserved_);
+    const next = Math.max(self.nextSeq_, self.reserved_);
     const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
-    const a = this.items_;
+    const a = self.items_;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m_;
       if (!m.qos) continue;
@@ -435,42 +424,49 @@ export class Session {
       if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
       if (m.state > 1) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
     }
-    const ids = this.inbound_;
+    const ids = self.inbound_;
     for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
-    let n = 0;
-    for (let i = 0; i < parts.length; i++) n += parts[i].length;
-    const snap = new Uint8Array(n);
-    n = 0;
-    for (let i = 0; i < parts.length; i++) {
-      snap.set(parts[i], n);
-      n += parts[i].length;
+    // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
+    let snap: Uint8Array;
+    if (typeof WREN_TRANSPORT !== 'undefined' || typeof E !== 'undefined') {
+      snap = (E as unknown as { toUint8Array: (a: Uint8Array[]) => Uint8Array }).toUint8Array(parts);
+    } else {
+      let n = 0;
+      for (let i = 0; i < parts.length; i++) n += parts[i].length;
+      snap = new Uint8Array(n);
+      n = 0;
+      for (let i = 0; i < parts.length; i++) {
+        snap.set(parts[i], n);
+        n += parts[i].length;
+      }
     }
-    if (st.replace(this.rec_, snap)) {
-      this.reserved_ = next;
-      this.logBytes_ = n;
-      this.dirty_ = false;
-      this.compactions_++;
+    if (st.replace(self.rec_, snap)) {
+      self.reserved_ = next;
+      self.logBytes_ = snap.length;
+      self.dirty_ = false;
+      self.compactions_++;
       return true;
     }
-    if (appended) {
-      this.say_('warn', 'compaction failed');
-      return true;
-    }
-    this.dirty_ = true;
-    this.say_('error', 'storage full: state in RAM only');
-    return false;
+    // The log keeps growing (appended), or this change is in RAM only (dirty).
+    self.say_(appended ? 'warn' : 'error', 'storage full');
+    self.dirty_ = !appended;
+    return appended;
   }
 
   // -------------------------------------------------------------------------------------------
   // Outbound
 
-  /** Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only. */
+  /**
+   * Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only.
+   * (load() replays an ADD frame through it: no limits then, and nothing is written.)
+   */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
-    const a = this.held_();
-    const lim = this.limits_;
+    const self = this;
+    const a = self.held_();
+    const lim = self.limits_;
     const n = a.length;
     const size = utf8Length(topic) + payload.length;
-    const seq = this.nextSeq_;
+    const seq = self.nextSeq_;
     const m: OutMessage = {
       seq: seq,
       topic: topic,
@@ -480,53 +476,52 @@ export class Session {
       packetId: 0,
       state: MsgState.QUEUED,
     };
-    if (properties !== undefined) m.properties = properties;
+    if (properties) m.properties = properties;
     // QoS >= 1 is persisted: its ADD frame (built unless the message is too large anyway)
-    const f = qos && this.storage_ && size <= lim.maxBytes ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
+    const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = n + 1 - lim.maxMessages;
-    let needBytes = this.bytes_ + size - lim.maxBytes;
-    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow === 'drop-oldest-qos0'; i++) {
+    let needBytes = self.bytes_ + size - lim.maxBytes;
+    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow !== 'reject'; i++) {
       if (a[i].m_.qos) continue;
       dropped.push(a[i].m_.seq);
       needCount--;
       needBytes -= a[i].size_;
     }
-    let code: 'queue-full' | 'too-large' | 'storage-full' | '' =
-      size > lim.maxBytes || lim.maxMessages < 1 || (f && f.length - OVERHEAD > MAX_BODY)
+    let code: 'queue-full' | 'too-large' | 'storage-full' | '' = self.loading_
+      ? ''
+      : size > lim.maxBytes || (f && f.length - OVERHEAD > MAX_BODY)
         ? 'too-large'
         : needCount > 0 || needBytes > 0
           ? 'queue-full'
           : '';
     if (!code) {
-      this.nextSeq_++;
+      self.nextSeq_++;
       a.push({ m_: m, size_: size, disk_: f ? f.length : 0 });
-      this.bytes_ += size;
+      self.bytes_ += size;
       if (f) {
-        if (!this.write_(f)) {
+        if (!self.write_(f)) {
           a.pop();
-          this.bytes_ -= size;
-          this.nextSeq_ = seq;
+          self.bytes_ -= size;
+          self.nextSeq_ = seq;
           code = 'storage-full';
         }
-      } else if (this.storage_ && seq >= this.reserved_) {
+      } else if (self.storage_ && seq >= self.reserved_) {
         // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-        this.reserved_ = seq + 64;
-        this.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
+        self.reserved_ = seq + 64;
+        self.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
       }
     }
-    if (code) return { ok: false, code: code, message: code + ': ' + size + ' bytes (' + n + ' messages, ' + this.bytes_ + ' bytes held)' };
-    for (let i = 0; i < dropped.length; i++) this.remove(dropped[i]);
-    if (!dropped.length) return { ok: true, seq: seq };
-    this.say_('warn', 'queue full: dropped ' + dropped.length + ' QoS 0');
-    return { ok: true, seq: seq, dropped: dropped };
+    if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
+    for (let i = 0; i < dropped.length; i++) self.remove(dropped[i]);
+    return dropped.length ? { ok: true, seq: seq, dropped: dropped } : { ok: true, seq: seq };
   }
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
     const a = this.held_();
-    for (let i = 0; i < a.length && this.inflightN_ < a.length; i++) if (!a[i].m_.state) return a[i].m_;
+    for (let i = 0; i < a.length; i++) if (!a[i].m_.state) return a[i].m_;
     return undefined;
   }
 
@@ -542,37 +537,38 @@ export class Session {
     let id = this.lastId_;
     for (let i = 0; i < MAX_ID; i++) {
       id = (id % MAX_ID) + 1;
-      if (!this.used_[id] && !this.holds_[id]) return (this.lastId_ = id);
+      if (!this.used_[id] && !(typeof WREN_TRANSPORT === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
     }
     return 0;
   }
 
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
-    const h = this.find_(seq);
+    const self = this;
+    const h = self.find_(seq);
     if (!h) return;
     const m = h.m_;
     if (!m.qos) {
-      this.remove(seq);
+      self.remove(seq);
       return;
     }
     if (m.state) return; // already in flight (a resend keeps its id)
-    if (!(packetId >= 1 && packetId <= MAX_ID) || this.used_[packetId] || this.holds_[packetId]) {
-      if (this.loading_) return; // (a SENT frame with an id in use: ignored, as before)
-      throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
+    // A programmer error (the client marks ids from allocateId()): checked outside a device build.
+    if (typeof WREN_TRANSPORT === 'undefined' && (!(packetId >= 1 && packetId <= MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
+      if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
+      throw new Error('packet id ' + packetId + ' invalid or in use');
     }
-    m.packetId = this.lastId_ = packetId;
+    m.packetId = self.lastId_ = packetId;
     m.state = MsgState.SENT;
-    this.used_[packetId] = h;
-    this.inflightN_++;
-    this.write_(frame(Rec.SENT, seq, 4, packetId, 2));
+    self.used_[packetId] = m;
+    self.inflightN_++;
+    self.write_(frame(Rec.SENT, seq, 4, packetId, 2));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
     this.held_();
-    const h = this.used_[packetId];
-    const m = h && h.m_;
+    const m = this.used_[packetId];
     if (!m || (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED)) return undefined;
     return this.remove(m.seq);
   }
@@ -580,8 +576,7 @@ export class Session {
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
     this.held_();
-    const h = this.used_[packetId];
-    const m = h && h.m_;
+    const m = this.used_[packetId];
     if (!m || m.qos !== 2) return undefined;
     if (m.state === MsgState.SENT) {
       m.state = MsgState.RELEASED;
@@ -595,38 +590,25 @@ export class Session {
    * its packet id is freed. Persisted. Returns it, or undefined when there is no such message.
    */
   remove(seq: number): OutMessage | undefined {
-    const h = this.find_(seq);
+    const self = this;
+    const h = self.find_(seq);
     if (!h) return undefined;
     const m = h.m_;
-    this.items_.splice(this.items_.indexOf(h), 1);
-    this.bytes_ -= h.size_;
+    self.items_.splice(self.items_.indexOf(h), 1);
+    self.bytes_ -= h.size_;
     if (m.state) {
-      delete this.used_[m.packetId];
-      this.inflightN_--;
+      delete self.used_[m.packetId];
+      self.inflightN_--;
     }
-    if (m.qos) this.write_(frame(Rec.DONE, seq, 4, 0, 0));
+    if (m.qos) self.write_(frame(Rec.DONE, seq, 4, 0, 0));
     return m;
-  }
-
-  /** Addition: the held message with this seq, or undefined. */
-  get(seq: number): OutMessage | undefined {
-    const h = this.find_(seq);
-    return h && h.m_;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
     const a = this.held_();
     const out: OutMessage[] = [];
-    for (let i = 0; i < a.length && out.length < this.inflightN_; i++) if (a[i].m_.state) out.push(a[i].m_);
-    return out;
-  }
-
-  /** All held messages in seq order. The objects are the session's own: do not modify them. */
-  all(): OutMessage[] {
-    const a = this.held_();
-    const out: OutMessage[] = [];
-    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
+    for (let i = 0; i < a.length; i++) if (a[i].m_.state) out.push(a[i].m_);
     return out;
   }
 
@@ -639,29 +621,24 @@ export class Session {
     return { messages: n, bytes: this.bytes_, queued: n - this.inflightN_, inflight: this.inflightN_, qos0: q0 };
   }
 
-  /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
-  storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean } {
-    // live_() first: it loads the log on first use
-    return { liveBytes: this.live_(), logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
-  }
-
   /**
    * The broker has no session (CONNACK session present = 0): in-flight messages go back to QUEUED
    * (packet ids freed, order kept, persisted) so they are sent again as new; inbound QoS 2 ids are
    * forgotten. Ids taken with holdId() are left alone (the client releases them).
    */
   resetForNewSession(): void {
-    const a = this.held_();
-    if (!this.inflightN_ && !this.inbound_.length) return;
+    const self = this;
+    const a = self.held_();
+    if (!self.inflightN_ && !self.inbound_.length) return;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m_;
       m.packetId = 0;
       m.state = MsgState.QUEUED;
     }
-    this.used_ = {};
-    this.inbound_ = [];
-    this.inflightN_ = 0;
-    this.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
+    self.used_ = {};
+    self.inbound_ = [];
+    self.inflightN_ = 0;
+    self.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -692,20 +669,15 @@ export class Session {
     return true;
   }
 
-  /** Addition: the inbound QoS 2 ids currently held, ascending. */
-  inboundIds(): number[] {
-    this.held_();
-    return this.inbound_.slice();
-  }
-
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
-    this.held_();
-    this.items_ = [];
-    this.used_ = {};
-    this.inbound_ = [];
-    this.inflightN_ = this.bytes_ = 0;
-    this.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
+    const self = this;
+    self.held_();
+    self.items_ = [];
+    self.used_ = {};
+    self.inbound_ = [];
+    self.inflightN_ = self.bytes_ = 0;
+    self.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
 }
 
@@ -724,4 +696,43 @@ export function releaseId(s: Session, packetId: number): boolean {
   if (!s.holds_[packetId]) return false;
   delete s.holds_[packetId];
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node only: diagnostics and test helpers, methods of Session everywhere except in a device build,
+// which defines WREN_TRANSPORT (build.mjs, from the board) and then drops this block, exactly like a
+// false WREN_V5 drops MQTT 5 code. The device never calls them (grep firmware/), and a class method
+// would be kept in the bundle whether it is called or not.
+
+export interface Session {
+  /** Addition: the held message with this seq, or undefined. */
+  get(seq: number): OutMessage | undefined;
+  /** All held messages in seq order. The objects are the session's own: do not modify them. */
+  all(): OutMessage[];
+  /** Addition: the inbound QoS 2 ids currently held, ascending. */
+  inboundIds(): number[];
+  /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
+  storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean };
+}
+
+if (typeof WREN_TRANSPORT === 'undefined') {
+  const p = Session.prototype;
+  p.get = function (this: Session, seq: number): OutMessage | undefined {
+    const h = this.find_(seq);
+    return h && h.m_;
+  };
+  p.all = function (this: Session): OutMessage[] {
+    const a = this.held_();
+    const out: OutMessage[] = [];
+    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
+    return out;
+  };
+  p.inboundIds = function (this: Session): number[] {
+    this.held_();
+    return this.inbound_.slice();
+  };
+  p.storageStats = function (this: Session) {
+    // live_() first: it loads the log on first use
+    return { liveBytes: this.live_(), logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
+  };
 }
