@@ -61,21 +61,28 @@
 // not be written because the storage was full: a QoS 0 seq may then repeat after a reboot).
 //
 // Espruino subset: no Map/Set (a plain object keyed by packet id, arrays), no Buffer/TextEncoder
-// (topics go through the codec's utf8 functions, payloads are copied with set/subarray), CRC-32 with
-// the native E.CRC32 when it exists (a bitwise loop otherwise: Node, tests).
+// (topics go through the codec's utf8 functions, payloads are copied with set/subarray). Where
+// Espruino has a native call (E.CRC32, E.toUint8Array to join the snapshot's frames) it is used, and a
+// loop does the same on Node (tests).
 //
 // Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
 // Espruino, so the code is a few larger pieces:
 // - frame() builds every frame (module state F/P while it writes);
-// - the operations are the only code that changes the state, and load() replays a frame by calling the
-//   operation that wrote it (markSent, received, remove, resetForNewSession, inboundQos2,
-//   inboundRelease, clear) with `loading_` set, which makes write_() a no-op;
+// - the operations are the only code that changes the state, and load() replays each frame by calling
+//   the operation that wrote it (enqueue for ADD, markSent, received, remove, resetForNewSession,
+//   inboundQos2, inboundRelease, clear) with `loading_` set: then write_() writes nothing and enqueue()
+//   applies no limits;
 // - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
 // - the snapshot size is summed over the held messages when needed (live_()).
 // Each public method reaches the state through held_(), which loads the log on first use. Private
 // members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
 // so nothing persisted or public may use one (the log's JSON holds only the app's properties).
-// holdId()/releaseId() are plain functions below (only tests use them; the device bundle drops them).
+//
+// Node only (`typeof WREN_TRANSPORT === 'undefined'`: build.mjs defines it, from the board, in a device
+// build only, and esbuild then drops the code behind the test, like a false WREN_V5): the methods only
+// tests and tools use (get, all, inboundIds, storageStats, at the end of the file), holdId()/releaseId()
+// (plain functions), the JavaScript CRC and join, the session name check (a device has one fixed
+// name) and markSent()'s check of the packet id it is given (the client gives allocateId()'s).
 
 import type { Properties, QoS } from '../mqtt/types';
 import type { Log, LogLevel, Storage } from '../../hal/types';
@@ -138,15 +145,17 @@ const enum Rec {
   SEQ = 9,
 }
 
-const FORMAT = 1;
-/** len u16 + type u8 + crc u32. */
-const OVERHEAD = 7;
+/** Numbers of the format (a const enum: inlined). */
+const enum K {
+  FORMAT = 1,
+  /** len u16 + type u8 + crc u32. */
+  OVERHEAD = 7,
+  /** The largest body a frame can carry (len is a u16 and counts the type byte). */
+  MAX_BODY = 65534,
+  MAX_ID = 65535,
+}
 /** Body length of each record type (ADD: variable, at least 9). */
 const BODY = [-1, -1, 6, 4, 4, 0, 2, 2, 0, 5];
-/** The largest body a frame can carry (len is a u16 and counts the type byte). */
-const MAX_BODY = 65534;
-const MAX_ID = 65535;
-const TAG = 'session';
 
 // Espruino's native CRC-32 (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
@@ -213,7 +222,7 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
     jsonLen = utf8Length(json);
     tail = 4 + topicLen + jsonLen + m.payload.length;
   }
-  F = new Uint8Array(OVERHEAD + an + bn + tail);
+  F = new Uint8Array(K.OVERHEAD + an + bn + tail);
   P = 0;
   put(F.length - 6, 2);
   put(type, 1);
@@ -284,7 +293,7 @@ export class Session {
 
   private say_(level: LogLevel, message: string): void {
     const l = this.log_;
-    if (l && l.enabled(level)) l[level](TAG, this.rec_ + ': ' + message);
+    if (l && l.enabled(level)) l[level]('session', this.rec_ + ': ' + message);
   }
 
   /** The held messages (sorted by seq), after replaying the log on first use. Internal. */
@@ -347,7 +356,7 @@ export class Session {
         if (
           type === Rec.ADD
             ? !(p <= e) || !(qos === 1 || qos === 2) || seq < self.nextSeq_ // (ADDs come in seq order)
-            : e - s !== BODY[type] || (type === Rec.SEQ && d[s] !== FORMAT)
+            : e - s !== BODY[type] || (type === Rec.SEQ && d[s] !== K.FORMAT)
         ) {
           break;
         }
@@ -415,7 +424,7 @@ export class Session {
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
     const next = Math.max(self.nextSeq_, self.reserved_);
-    const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
+    const parts = [frame(Rec.SEQ, K.FORMAT, 1, next, 4)];
     const a = self.items_;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m_;
@@ -491,7 +500,7 @@ export class Session {
     }
     let code: 'queue-full' | 'too-large' | 'storage-full' | '' = self.loading_
       ? ''
-      : size > lim.maxBytes || (f && f.length - OVERHEAD > MAX_BODY)
+      : size > lim.maxBytes || (f && f.length > K.OVERHEAD + K.MAX_BODY)
         ? 'too-large'
         : needCount > 0 || needBytes > 0
           ? 'queue-full'
@@ -510,7 +519,7 @@ export class Session {
       } else if (self.storage_ && seq >= self.reserved_) {
         // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
         self.reserved_ = seq + 64;
-        self.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
+        self.write_(frame(Rec.SEQ, K.FORMAT, 1, seq + 64, 4));
       }
     }
     if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
@@ -535,8 +544,8 @@ export class Session {
   allocateId(): number {
     this.held_();
     let id = this.lastId_;
-    for (let i = 0; i < MAX_ID; i++) {
-      id = (id % MAX_ID) + 1;
+    for (let i = 0; i < K.MAX_ID; i++) {
+      id = (id % K.MAX_ID) + 1;
       if (!this.used_[id] && !(typeof WREN_TRANSPORT === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
     }
     return 0;
@@ -554,7 +563,7 @@ export class Session {
     }
     if (m.state) return; // already in flight (a resend keeps its id)
     // A programmer error (the client marks ids from allocateId()): checked outside a device build.
-    if (typeof WREN_TRANSPORT === 'undefined' && (!(packetId >= 1 && packetId <= MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
+    if (typeof WREN_TRANSPORT === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
       if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
       throw new Error('packet id ' + packetId + ' invalid or in use');
     }
@@ -687,7 +696,7 @@ export class Session {
  */
 export function holdId(s: Session, packetId: number): boolean {
   s.held_();
-  if (!(packetId >= 1 && packetId <= MAX_ID) || s.used_[packetId] || s.holds_[packetId]) return false;
+  if (!(packetId >= 1 && packetId <= K.MAX_ID) || s.used_[packetId] || s.holds_[packetId]) return false;
   return (s.holds_[packetId] = true);
 }
 
