@@ -293,7 +293,7 @@ export class Session {
 
   private say_(level: LogLevel, message: string): void {
     const l = this.log_;
-    if (l && l.enabled(level)) l[level]('session', this.rec_ + ': ' + message);
+    if (l && l.enabled(level)) l[level]('session', message);
   }
 
   /** The held messages (sorted by seq), after replaying the log on first use. Internal. */
