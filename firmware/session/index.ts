@@ -73,7 +73,8 @@
 //   inboundQos2, inboundRelease, clear) with `loading_` set: then write_() writes nothing and enqueue()
 //   applies no limits;
 // - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
-// - the snapshot size is summed over the held messages when needed (live_()).
+// - the snapshot size is summed over the held messages when needed (live_());
+// - the long methods use `self` for `this` (a minifier shortens a local, never `this`).
 // Each public method reaches the state through held_(), which loads the log on first use. Private
 // members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
 // so nothing persisted or public may use one (the log's JSON holds only the app's properties).
