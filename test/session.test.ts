@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { MemoryLog, MemoryStorage } from '../hal/mock/index';
-import { MsgState, Session, type OutMessage, type SessionLimits } from '../firmware/session/index';
+import { MsgState, Session, holdId, releaseId, type OutMessage, type SessionLimits } from '../firmware/session/index';
 
 const BIG: SessionLimits = { maxMessages: 1000, maxBytes: 1_000_000, overflow: 'reject' };
 
@@ -202,27 +202,27 @@ describe('Session packet ids', () => {
     expect(s.allocateId()).toBe(40000);
     const seq = ok(s.enqueue('t', e, 1, false));
     s.markSent(seq, 123);
-    expect(s.holdId(40000)).toBe(true); // a SUBSCRIBE takes the last free id
+    expect(holdId(s, 40000)).toBe(true); // a SUBSCRIBE takes the last free id
     expect(s.allocateId()).toBe(0);
-    expect(s.holdId(40000)).toBe(false);
+    expect(holdId(s, 40000)).toBe(false);
     expect(s.complete(40000, 'puback')).toBeUndefined(); // a held SUBSCRIBE id is not a publish
-    expect(s.releaseId(40000)).toBe(true);
-    expect(s.releaseId(40000)).toBe(false);
+    expect(releaseId(s, 40000)).toBe(true);
+    expect(releaseId(s, 40000)).toBe(false);
     expect(s.allocateId()).toBe(40000);
   });
 
   it('holdId ids are skipped by allocateId and survive resetForNewSession', () => {
     const s = new Session(undefined, 'sess', BIG);
-    expect(s.holdId(1)).toBe(true);
-    expect(s.holdId(0)).toBe(false);
-    expect(s.holdId(65536)).toBe(false);
+    expect(holdId(s, 1)).toBe(true);
+    expect(holdId(s, 0)).toBe(false);
+    expect(holdId(s, 65536)).toBe(false);
     expect(s.allocateId()).toBe(2);
     const seq = ok(s.enqueue('t', bytes(1), 1, false));
     s.markSent(seq, 2);
-    expect(s.holdId(2)).toBe(false);
+    expect(holdId(s, 2)).toBe(false);
     s.resetForNewSession();
     expect(s.allocateId()).toBe(3);
-    expect(s.holdId(1)).toBe(false);
+    expect(holdId(s, 1)).toBe(false);
   });
 
   it('markSent refuses an id already in use or out of range (programmer error)', () => {
@@ -403,7 +403,7 @@ describe('Session persistence', () => {
     s.clear();
     expect(s.all()).toEqual([]);
     expect(s.inboundIds()).toEqual([]);
-    for (const id of [1, 2, 4]) expect(s.holdId(id)).toBe(true); // the in-flight ids were freed
+    for (const id of [1, 2, 4]) expect(holdId(s, id)).toBe(true); // the in-flight ids were freed
     const r = reboot(st, limits);
     expect(r.report).toEqual({ messages: 0, inboundQos2: 0, droppedBytes: 0 });
     expect(r.s.inboundQos2(501)).toBe(true);

@@ -61,14 +61,29 @@
 // not be written because the storage was full: a QoS 0 seq may then repeat after a reboot).
 //
 // Espruino subset: no Map/Set (a plain object keyed by packet id, arrays), no Buffer/TextEncoder
-// (topics go through the codec's utf8 functions, payloads are copied with set/subarray), CRC-32 with
-// the native E.CRC32 when it exists (a bitwise loop otherwise: Node, tests).
+// (topics go through the codec's utf8 functions, payloads are copied with set/subarray). Where
+// Espruino has a native call (E.CRC32, E.toUint8Array to join the snapshot's frames) it is used, and a
+// loop does the same on Node (tests).
 //
-// Size: this module is part of a firmware with a 32 KB budget. Frames are built by one small writer
-// (module state, see "Frames"), the snapshot size is computed from counters (live_()), and each
-// public method reaches the state through held_(), which loads the log on first use. Private members
-// end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs), so
-// nothing persisted or public may use one (the log's JSON holds only the app's properties).
+// Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
+// Espruino, so the code is a few larger pieces:
+// - frame() builds every frame (module state F/P while it writes);
+// - the operations are the only code that changes the state, and load() replays each frame by calling
+//   the operation that wrote it (enqueue for ADD, markSent, received, remove, resetForNewSession,
+//   inboundQos2, inboundRelease, clear) with `loading_` set: then write_() writes nothing and enqueue()
+//   applies no limits;
+// - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
+// - the snapshot size is summed over the held messages when needed (live_());
+// - the long methods use `self` for `this` (a minifier shortens a local, never `this`).
+// Each public method reaches the state through held_(), which loads the log on first use. Private
+// members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
+// so nothing persisted or public may use one (the log's JSON holds only the app's properties).
+//
+// Node only (`typeof WREN_TRANSPORT === 'undefined'`: build.mjs defines it, from the board, in a device
+// build only, and esbuild then drops the code behind the test, like a false WREN_V5): the methods only
+// tests and tools use (get, all, inboundIds, storageStats, at the end of the file), holdId()/releaseId()
+// (plain functions), the JavaScript CRC and join, the session name check (a device has one fixed
+// name) and markSent()'s check of the packet id it is given (the client gives allocateId()'s).
 
 import type { Properties, QoS } from '../mqtt/types';
 import type { Log, LogLevel, Storage } from '../../hal/types';
@@ -131,22 +146,27 @@ const enum Rec {
   SEQ = 9,
 }
 
-const FORMAT = 1;
-/** len u16 + type u8 + crc u32. */
-const OVERHEAD = 7;
-/** Body length of each record type (by type; ADD: the fixed part seq 4, flags 1, topicLen 2, propsLen 2). */
-const BODY = [-1, 9, 6, 4, 4, 0, 2, 2, 0, 5];
-/** The largest body a frame can carry (len is a u16 and counts the type byte). */
-const MAX_BODY = 65534;
-const MAX_ID = 65535;
-const TAG = 'session';
+/** Numbers of the format (a const enum: inlined). */
+const enum K {
+  FORMAT = 1,
+  /** len u16 + type u8 + crc u32. */
+  OVERHEAD = 7,
+  /** The largest body a frame can carry (len is a u16 and counts the type byte). */
+  MAX_BODY = 65534,
+  MAX_ID = 65535,
+}
+/** Body length of each record type (ADD: variable, at least 9). */
+const BODY = [-1, -1, 6, 4, 4, 0, 2, 2, 0, 5];
 
 // Espruino's native CRC-32 (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
+// Defined (the board's transport) in a device build only: see the Node-only methods at the end.
+declare const WREN_TRANSPORT: string | undefined;
 
 /** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
 function crc32(b: Uint8Array, start: number, end: number): number {
-  if (typeof E !== 'undefined' && E.CRC32) return E.CRC32(b.subarray(start, end)) >>> 0;
+  // (a device build keeps only the native call)
+  if (typeof WREN_TRANSPORT !== 'undefined' || (typeof E !== 'undefined' && E.CRC32)) return (E as { CRC32: (data: Uint8Array) => number }).CRC32(b.subarray(start, end)) >>> 0;
   let c = -1;
   while (start < end) {
     c ^= b[start++];
@@ -155,7 +175,7 @@ function crc32(b: Uint8Array, start: number, end: number): number {
   return ~c >>> 0;
 }
 
-/** The n-byte big-endian number at b[p]. */
+/** The n-byte big-endian number at b[p] (NaN past the end). */
 function get(b: Uint8Array, p: number, n: number): number {
   let v = 0;
   while (n--) v = v * 256 + b[p++];
@@ -164,7 +184,7 @@ function get(b: Uint8Array, p: number, n: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // Frames. The frame being built and its write position are module state: the session is synchronous
-// and never re-entered while a frame is built (begin() .. seal()).
+// and never re-entered while frame() writes.
 
 let F = new Uint8Array(0);
 let P = 0;
@@ -174,92 +194,51 @@ function put(v: number, n: number): void {
   while (n--) F[P++] = v >>> (8 * n);
 }
 
-/** Starts a frame with a body of bodyLen bytes: len and type written, the body goes next. */
-function begin(type: number, bodyLen: number): void {
-  F = new Uint8Array(OVERHEAD + bodyLen);
+/**
+ * One frame whose body is a in an bytes, then b in bn bytes. With m (ADD): a is its seq, and the body
+ * goes on with the flags byte, the topic and the properties JSON (each after its u16 length) and the
+ * payload (b and bn are not used).
+ */
+function frame(type: number, a: number, an: number, b: number, bn: number, m?: OutMessage): Uint8Array {
+  let topicLen = 0;
+  let json = '';
+  let jsonLen = 0;
+  let tail = 0;
+  if (m) {
+    const p = m.properties;
+    if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p) {
+      // a shallow copy with correlationData as a hex string
+      const o = Object.assign({}, p) as Record<string, unknown>;
+      const c = p.correlationData;
+      if (c) {
+        let s = '';
+        for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
+        o.correlationData = s;
+      }
+      json = JSON.stringify(o);
+    }
+    b = m.qos | (m.retain ? 4 : 0) | (p ? 8 : 0);
+    bn = 1;
+    topicLen = utf8Length(m.topic);
+    jsonLen = utf8Length(json);
+    tail = 4 + topicLen + jsonLen + m.payload.length;
+  }
+  F = new Uint8Array(K.OVERHEAD + an + bn + tail);
   P = 0;
-  put(bodyLen + 1, 2);
+  put(F.length - 6, 2);
   put(type, 1);
-}
-
-/** Writes the CRC of everything before it; returns the frame. */
-function seal(): Uint8Array {
-  put(crc32(F, 0, P), 4);
-  return F;
-}
-
-/** A frame whose body is a in an bytes, then b in bn bytes (SENT, REC, DONE, IN2, REL, REQUEUE, CLEAR, SEQ). */
-function frame(type: number, a: number, an: number, b: number, bn: number): Uint8Array {
-  begin(type, an + bn);
   put(a, an);
   put(b, bn);
-  return seal();
-}
-
-/** The ADD frame of a message; json: its properties as JSON (undefined when it has none). */
-function addFrame(m: OutMessage, json: string | undefined, topicLen: number, jsonLen: number): Uint8Array {
-  begin(Rec.ADD, BODY[Rec.ADD] + topicLen + jsonLen + m.payload.length);
-  put(m.seq, 4);
-  put(m.qos | (m.retain ? 4 : 0) | (json !== undefined ? 8 : 0), 1);
-  put(topicLen, 2);
-  P = utf8Write(m.topic, F, P);
-  put(jsonLen, 2);
-  if (json !== undefined) P = utf8Write(json, F, P);
-  F.set(m.payload, P);
-  P += m.payload.length;
-  return seal();
-}
-
-/** Properties as JSON: a shallow copy with correlationData as a hex string. */
-function propsToJson(p: Properties): string {
-  const o = Object.assign({}, p) as Record<string, unknown>;
-  const c = p.correlationData;
-  if (c !== undefined) {
-    let s = '';
-    for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
-    o.correlationData = s;
+  if (m) {
+    put(topicLen, 2);
+    P = utf8Write(m.topic, F, P);
+    put(jsonLen, 2);
+    P = utf8Write(json, F, P);
+    F.set(m.payload, P);
+    P += m.payload.length;
   }
-  return JSON.stringify(o);
-}
-
-/** A new QUEUED message (the payload copied). */
-function message(seq: number, topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties: Properties | undefined): OutMessage {
-  const m: OutMessage = {
-    seq: seq,
-    topic: topic,
-    payload: new Uint8Array(payload),
-    qos: qos,
-    retain: retain,
-    packetId: 0,
-    state: MsgState.QUEUED,
-  };
-  if (properties !== undefined) m.properties = properties;
-  return m;
-}
-
-function fail(code: 'queue-full' | 'too-large' | 'storage-full', message: string): EnqueueResult {
-  return { ok: false, code: code, message: message };
-}
-
-/** A frame that passed its CRC does not parse (only ever thrown inside load()'s replay, which stops there). */
-function bad(): never {
-  throw new Error('corrupt frame');
-}
-
-function propsFromJson(s: string): Properties {
-  const o = JSON.parse(s);
-  if (o === null || typeof o !== 'object') bad();
-  const h = o.correlationData;
-  if (typeof h === 'string') {
-    if (h.length % 2) bad();
-    const b = (o.correlationData = new Uint8Array(h.length / 2));
-    for (let i = 0; i < b.length; i++) {
-      const v = parseInt(h.substr(2 * i, 2), 16);
-      if (!(v >= 0)) bad();
-      b[i] = v;
-    }
-  }
-  return o;
+  put(crc32(F, 0, P), 4);
+  return F;
 }
 
 /** One held message and its bookkeeping (kept apart so OutMessage stays exactly the public shape). */
@@ -278,66 +257,70 @@ export class Session {
   private log_: Log | undefined;
   /** Held messages, sorted by seq (undefined until the log is loaded). */
   private items_!: Held[];
-  /** Packet ids of in-flight messages: id -> seq. */
-  private used_!: Record<string, number>;
-  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). */
-  private holds_: Record<string, boolean>;
-  /** Inbound QoS 2 ids held until PUBREL. */
-  private inbound_!: number[];
+  /** In-flight messages by packet id. Internal. */
+  used_!: Record<string, OutMessage>;
+  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal, Node only. */
+  holds_!: Record<string, boolean>;
+  /** Inbound QoS 2 ids held until PUBREL, ascending. Internal. */
+  inbound_!: number[];
   private lastId_: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private reserved_!: number;
-  /** Sum of the held messages' sizes. */
-  private bytes_!: number;
-  /** Messages SENT or RELEASED, and RELEASED alone. */
+  /** Messages SENT or RELEASED, and the sum of the held messages' sizes. */
   private inflightN_!: number;
-  private released_!: number;
-  /** Sum of the held messages' ADD frame lengths. */
-  private adds_!: number;
-  /** Size of the log record as far as this session knows. */
-  private logBytes_: number;
-  /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. */
-  private dirty_!: boolean;
-  private compactions_: number;
+  private bytes_!: number;
+  /** Size of the log record as far as this session knows. Internal. */
+  logBytes_: number;
+  /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. Internal. */
+  dirty_!: boolean;
+  /** load() is replaying the log through the operations: nothing is written. */
+  private loading_!: boolean;
+  /** Internal. */
+  compactions_: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
-    const rec = name + '.l';
-    if (typeof name !== 'string' || !name || rec.length > 28) throw new Error('session name must be 1..26 characters: ' + name);
+    if (typeof WREN_TRANSPORT === 'undefined') {
+      // (a device build has one fixed name, and no holdId())
+      if (!name || name.length > 26) throw new Error('bad session name');
+      this.holds_ = {};
+    }
+    this.rec_ = name + '.l';
     this.storage_ = storage;
-    this.rec_ = rec;
     this.limits_ = limits;
     this.log_ = log;
-    this.holds_ = {};
     this.lastId_ = this.logBytes_ = this.compactions_ = 0;
   }
 
   private say_(level: LogLevel, message: string): void {
     const l = this.log_;
-    if (l && l.enabled(level)) l[level](TAG, this.rec_ + ': ' + message);
+    if (l && l.enabled(level)) l[level]('session', message);
   }
 
-  /** The held messages (sorted by seq), after replaying the log on first use. */
-  private held_(): Held[] {
+  /** The held messages (sorted by seq), after replaying the log on first use. Internal. */
+  held_(): Held[] {
     return this.items_ || (this.load(), this.items_);
   }
 
-  /** Empties the RAM state (packet ids taken with holdId() stay taken). */
-  private reset_(): void {
-    this.used_ = {};
-    this.items_ = [];
-    this.inbound_ = [];
-    this.bytes_ = this.inflightN_ = this.released_ = this.adds_ = 0;
+  /** The held message with this seq (items are sorted by seq: scanned back from the newest). Internal. */
+  find_(seq: number): Held | undefined {
+    const a = this.held_();
+    let i = a.length;
+    while (i-- && a[i].m_.seq > seq);
+    const h = a[i];
+    return h && h.m_.seq === seq ? h : undefined;
   }
 
-  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT [+ REC]] per persisted message, IN2 per inbound id). */
-  private live_(): number {
-    return 12 + this.adds_ + 13 * this.inflightN_ + 11 * this.released_ + 9 * this.inbound_.length;
-  }
-
-  private compactAt_(): number {
-    const c = this.limits_.compactBytes;
-    return (c !== undefined ? c : 4096) + 2 * this.live_();
+  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 per inbound id). Internal. */
+  live_(): number {
+    const a = this.held_();
+    let n = 12 + 9 * this.inbound_.length;
+    for (let i = 0; i < a.length; i++) {
+      const h = a[i];
+      const s = h.m_.state;
+      if (h.disk_) n += h.disk_ + (s ? 13 : 0) + (s > 1 ? 11 : 0);
+    }
+    return n;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -345,301 +328,210 @@ export class Session {
 
   /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
   load(): LoadReport {
-    // Held ids for SUBSCRIBE/UNSUBSCRIBE (RAM only) survive a reload; in-flight ids come from the log.
-    this.reset_();
-    this.dirty_ = false;
-    this.nextSeq_ = this.reserved_ = 1;
-    const st = this.storage_;
-    const data = st && st.read(this.rec_);
-    const n = data ? data.length : 0;
+    const self = this;
+    // Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
+    self.loading_ = true;
+    self.items_ = [];
+    self.clear();
+    self.nextSeq_ = self.reserved_ = 1;
+    const st = self.storage_;
+    // (d is read only below n: absent, it is never read)
+    const d = (st && st.read(self.rec_)) as Uint8Array;
+    const n = d ? d.length : 0;
     let pos = 0;
     try {
       while (pos + 2 <= n) {
-        const end = pos + 2 + get(data as Uint8Array, pos, 2);
-        if (end < pos + 3 || end + 4 > n || crc32(data as Uint8Array, pos, end) !== get(data as Uint8Array, end, 4)) break;
-        this.apply_((data as Uint8Array)[pos + 2], data as Uint8Array, pos + 3, end);
-        pos = end + 4;
+        const s = pos + 3; // the body
+        const e = pos + 2 + get(d, pos, 2); // its end, where the CRC is
+        if (e < s || e + 4 > n || crc32(d, pos, e) !== get(d, e, 4)) break;
+        const type = d[pos + 2];
+        const seq = get(d, s, 4);
+        const id = get(d, type === Rec.SENT ? s + 4 : s, 2);
+        // ADD: flags, then topic and properties JSON each after a u16 length (topic end t), then the
+        // payload from p. (Only read for an ADD: Espruino throws on a NaN index.)
+        const flags = d[s + 4];
+        const qos = flags & 3;
+        const t = type === Rec.ADD ? s + 7 + get(d, s + 5, 2) : 0;
+        const p = t + 2 + get(d, t, 2);
+        // A frame that passed its CRC but does not parse also ends the replay (as does a throw below).
+        if (
+          type === Rec.ADD
+            ? !(p <= e) || !(qos === 1 || qos === 2) || seq < self.nextSeq_ // (ADDs come in seq order)
+            : e - s !== BODY[type] || (type === Rec.SEQ && d[s] !== K.FORMAT)
+        ) {
+          break;
+        }
+        if (type === Rec.ADD) {
+          let props: Properties | undefined;
+          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && flags & 8) {
+            props = JSON.parse(utf8Read(d, t + 2, p));
+            const h = (props as { correlationData: unknown }).correlationData as string;
+            if (h) {
+              const c = ((props as Properties).correlationData = new Uint8Array(h.length / 2));
+              for (let i = 0; i < c.length; i++) c[i] = parseInt(h.substr(2 * i, 2), 16);
+            }
+          }
+          self.nextSeq_ = seq;
+          self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), qos as QoS, (flags & 4) > 0, props);
+        } else if (type === Rec.REC) {
+          const h = self.find_(seq);
+          if (h) self.received(h.m_.packetId);
+        } else if (type === Rec.SEQ) {
+          self.reserved_ = Math.max(self.reserved_, get(d, s + 1, 4));
+        } else {
+          // The operation that wrote the frame, on its seq (SENT, DONE) or packet id (IN2, REL).
+          const op = [0, 0, self.markSent, 0, self.remove, self.resetForNewSession, self.inboundQos2, self.inboundRelease, self.clear][type] as (
+            this: Session,
+            a: number,
+            b: number,
+          ) => void;
+          op.call(self, type < Rec.REQUEUE ? seq : id, id);
+        }
+        pos = e + 4;
       }
-    } catch (e) {
+    } catch (err) {
       // the frame at pos does not parse: it starts the torn tail
     }
-    if (this.reserved_ > this.nextSeq_) this.nextSeq_ = this.reserved_;
-    this.reserved_ = this.nextSeq_;
-    if (st) this.logBytes_ = n;
+    self.loading_ = false;
+    self.nextSeq_ = self.reserved_ = Math.max(self.nextSeq_, self.reserved_);
+    self.logBytes_ = n;
     const dropped = n - pos;
-    const messages = this.items_.length;
-    const inbound = this.inbound_.length;
-    if (dropped > 0) {
-      this.say_('warn', 'dropped a torn tail: ' + dropped + ' bytes at ' + pos);
-      // Never append after garbage: rewrite the record first.
-      if (!this.compact_()) this.dirty_ = true;
-    } else if (n > 0 && n > this.compactAt_()) {
-      this.compact_();
-    }
-    if (messages || inbound) this.say_('info', 'restored ' + messages + ' messages, ' + inbound + ' inbound QoS 2 ids');
-    return { messages: messages, inboundQos2: inbound, droppedBytes: dropped };
-  }
-
-  /** Applies one frame's body d[s, e) to the RAM state. Throws when it is not a valid frame (corrupt). */
-  private apply_(type: number, d: Uint8Array, s: number, e: number): void {
-    const len = e - s;
-    if (type === Rec.ADD ? len < BODY[1] : len !== BODY[type]) bad();
-    const seq = get(d, s, 4);
-    if (type === Rec.ADD) {
-      const flags = d[s + 4];
-      const qos = flags & 3;
-      const topicLen = get(d, s + 5, 2);
-      let p = s + 7;
-      if (qos < 1 || qos > 2 || flags > 15 || seq < 1 || p + topicLen + 2 > e) bad();
-      const topic = utf8Read(d, p, (p += topicLen));
-      const jsonLen = get(d, p, 2);
-      const j = p + 2;
-      p = j + jsonLen;
-      if (p > e) bad();
-      const properties = flags & 8 ? propsFromJson(utf8Read(d, j, p)) : undefined;
-      if (seq >= this.nextSeq_) this.nextSeq_ = seq + 1;
-      if (this.find_(seq)) return; // a duplicate (never written by this code): keep the first
-      this.insert_({ m_: message(seq, topic, d.subarray(p, e), qos as QoS, (flags & 4) !== 0, properties), size_: topicLen + e - p, disk_: len + OVERHEAD });
-    } else if (type === Rec.SENT) {
-      const id = get(d, s + 4, 2);
-      if (id < 1) bad();
-      const h = this.find_(seq);
-      if (h && !h.m_.state && this.free_(id)) {
-        this.setSent_(h.m_, id);
-        this.lastId_ = id;
-      }
-    } else if (type === Rec.REC || type === Rec.DONE) {
-      const h = this.find_(seq);
-      if (h) {
-        if (type === Rec.DONE) this.drop_(h);
-        else this.setReleased_(h.m_);
-      }
-    } else if (type === Rec.IN2 || type === Rec.REL) {
-      this.in2_(get(d, s, 2), type === Rec.IN2, false);
-    } else if (type === Rec.REQUEUE) {
-      this.requeue_();
-    } else if (type === Rec.CLEAR) {
-      this.reset_();
-    } else {
-      // SEQ
-      if (d[s] !== FORMAT) bad();
-      const v = get(d, s + 1, 4);
-      if (v > this.reserved_) this.reserved_ = v;
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // RAM state primitives (shared by the operations and by the replay)
-
-  /** The held message with this seq (binary search: items are sorted by seq). */
-  private find_(seq: number): Held | undefined {
-    const a = this.held_();
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = a[mid].m_.seq;
-      if (v === seq) return a[mid];
-      if (v < seq) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
-  }
-
-  private insert_(h: Held): void {
-    const a = this.items_;
-    let i = a.length;
-    while (i > 0 && a[i - 1].m_.seq > h.m_.seq) i--;
-    a.splice(i, 0, h);
-    this.bytes_ += h.size_;
-    this.adds_ += h.disk_;
-  }
-
-  private drop_(h: Held): void {
-    const a = this.items_;
-    a.splice(a.indexOf(h), 1);
-    const m = h.m_;
-    if (m.state) {
-      delete this.used_[m.packetId];
-      this.inflightN_--;
-      if (m.state === MsgState.RELEASED) this.released_--;
-    }
-    this.bytes_ -= h.size_;
-    this.adds_ -= h.disk_;
-  }
-
-  private setSent_(m: OutMessage, id: number): void {
-    m.packetId = id;
-    m.state = MsgState.SENT;
-    this.used_[id] = m.seq;
-    this.inflightN_++;
-  }
-
-  private setReleased_(m: OutMessage): boolean {
-    if (m.state !== MsgState.SENT || m.qos !== 2) return false;
-    m.state = MsgState.RELEASED;
-    this.released_++;
-    return true;
-  }
-
-  /** Every in-flight message back to QUEUED (ids freed), inbound ids forgotten. Returns whether anything changed. */
-  private requeue_(): boolean {
-    let changed = this.inbound_.length > 0;
-    const a = this.items_;
-    for (let i = 0; i < a.length; i++) {
-      const m = a[i].m_;
-      if (m.state) {
-        delete this.used_[m.packetId];
-        m.packetId = 0;
-        m.state = MsgState.QUEUED;
-        changed = true;
-      }
-    }
-    this.inbound_ = [];
-    this.inflightN_ = this.released_ = 0;
-    return changed;
-  }
-
-  /** Holds (on) or releases an inbound QoS 2 id, persisted when `persist`. Returns whether that changed anything. */
-  private in2_(id: number, on: boolean, persist: boolean): boolean {
-    const a = this.inbound_;
-    const i = a.indexOf(id);
-    if (on ? i >= 0 : i < 0) return false;
-    if (on) a.push(id);
-    else a.splice(i, 1);
-    if (persist) this.write_(frame(on ? Rec.IN2 : Rec.REL, id, 2, 0, 0));
-    return true;
-  }
-
-  /** An id 1..65535 that no in-flight message or holdId() uses. */
-  private free_(id: number): boolean {
-    return id >= 1 && id <= MAX_ID && this.used_[id] === undefined && !this.holds_[id];
-  }
-
-  /** The in-flight message with this packet id. */
-  private sentAs_(packetId: number): Held | undefined {
-    this.held_();
-    const seq = this.used_[packetId];
-    return seq ? this.find_(seq) : undefined;
+    // Never append after garbage: with a torn tail (dirty) the write below is a snapshot.
+    self.dirty_ = dropped > 0;
+    if (dropped) self.say_('warn', 'torn tail: ' + dropped + ' bytes');
+    if (n) self.write_();
+    return { messages: self.items_.length, inboundQos2: self.inbound_.length, droppedBytes: dropped };
   }
 
   // -------------------------------------------------------------------------------------------
   // Persistence
 
-  /** Appends one frame (or writes a snapshot when dirty or when the append fails). False = not persisted. */
-  private write_(f: Uint8Array): boolean {
-    const st = this.storage_;
-    if (!st) return true;
-    if (!this.dirty_) {
-      if (st.append(this.rec_, f)) {
-        this.logBytes_ += f.length;
-        if (this.logBytes_ > this.compactAt_()) this.compact_();
-        return true;
-      }
-      this.say_('warn', 'append failed: compacting');
+  /**
+   * Persists a change: appends frame f (none: only the compaction check), and rewrites the record as a
+   * snapshot of the live state (atomic replace) when the log outgrew it, when the append failed or
+   * when the log is dirty. False = not persisted (storage full: the session is then dirty).
+   */
+  private write_(f?: Uint8Array): boolean {
+    const self = this;
+    const st = self.storage_;
+    if (!st || self.loading_) return true;
+    const appended = !self.dirty_ && (!f || st.append(self.rec_, f));
+    if (appended) {
+      if (f) self.logBytes_ += f.length;
+      const c = self.limits_.compactBytes;
+      const over = self.logBytes_ - (c !== undefined ? c : 4096);
+      // due past compactBytes + 2 x the snapshot (at least 12 bytes: no scan of the messages below 24)
+      if (over <= 24 || over <= 2 * self.live_()) return true;
     }
-    if (this.compact_()) return true;
-    this.dirty_ = true;
-    this.say_('error', 'storage full: state in RAM only');
-    return false;
-  }
-
-  /** Rewrites the record as a snapshot of the live state (atomic replace). False = out of space (old record kept). */
-  private compact_(): boolean {
-    const st = this.storage_;
-    if (!st) return true;
-    const next = this.nextSeq_ > this.reserved_ ? this.nextSeq_ : this.reserved_;
-    const parts = [frame(Rec.SEQ, FORMAT, 1, next, 4)];
-    const a = this.items_;
+    // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
+    const next = Math.max(self.nextSeq_, self.reserved_);
+    const parts = [frame(Rec.SEQ, K.FORMAT, 1, next, 4)];
+    const a = self.items_;
     for (let i = 0; i < a.length; i++) {
       const m = a[i].m_;
       if (!m.qos) continue;
-      const p = m.properties;
-      const json = p !== undefined ? propsToJson(p) : undefined;
-      parts.push(addFrame(m, json, utf8Length(m.topic), json !== undefined ? utf8Length(json) : 0));
+      parts.push(frame(Rec.ADD, m.seq, 4, 0, 0, m));
       if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
-      if (m.state === MsgState.RELEASED) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
+      if (m.state > 1) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
     }
-    const ids = this.inboundIds();
+    const ids = self.inbound_;
     for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
-    let n = 0;
-    for (let i = 0; i < parts.length; i++) n += parts[i].length;
-    const snap = new Uint8Array(n);
-    n = 0;
-    for (let i = 0; i < parts.length; i++) {
-      snap.set(parts[i], n);
-      n += parts[i].length;
+    // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
+    let snap: Uint8Array;
+    if (typeof WREN_TRANSPORT !== 'undefined' || typeof E !== 'undefined') {
+      snap = (E as unknown as { toUint8Array: (a: Uint8Array[]) => Uint8Array }).toUint8Array(parts);
+    } else {
+      let n = 0;
+      for (let i = 0; i < parts.length; i++) n += parts[i].length;
+      snap = new Uint8Array(n);
+      n = 0;
+      for (let i = 0; i < parts.length; i++) {
+        snap.set(parts[i], n);
+        n += parts[i].length;
+      }
     }
-    if (!st.replace(this.rec_, snap)) {
-      this.say_('warn', 'compaction failed');
-      return false;
+    if (st.replace(self.rec_, snap)) {
+      self.reserved_ = next;
+      self.logBytes_ = snap.length;
+      self.dirty_ = false;
+      self.compactions_++;
+      return true;
     }
-    this.reserved_ = next;
-    this.logBytes_ = n;
-    this.dirty_ = false;
-    this.compactions_++;
-    this.say_('debug', 'compacted to ' + n + ' bytes');
-    return true;
+    // The log keeps growing (appended), or this change is in RAM only (dirty).
+    self.say_(appended ? 'warn' : 'error', 'storage full');
+    self.dirty_ = !appended;
+    return appended;
   }
 
   // -------------------------------------------------------------------------------------------
   // Outbound
 
-  /** Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only. */
+  /**
+   * Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only.
+   * (load() replays an ADD frame through it: no limits then, and nothing is written.)
+   */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
-    const a = this.held_();
-    const lim = this.limits_;
+    const self = this;
+    const a = self.held_();
+    const lim = self.limits_;
     const n = a.length;
-    const topicLen = utf8Length(topic);
-    const size = topicLen + payload.length;
-    if (size > lim.maxBytes || lim.maxMessages < 1) {
-      return fail('too-large', size + ' bytes over the queue limit of ' + lim.maxBytes);
-    }
-    const persist = qos > 0 && this.storage_ !== undefined;
-    const json = persist && properties !== undefined ? propsToJson(properties) : undefined;
-    const jsonLen = json !== undefined ? utf8Length(json) : 0;
-    if (persist && BODY[Rec.ADD] + size + jsonLen > MAX_BODY) {
-      return fail('too-large', 'over ' + MAX_BODY + ' bytes persisted');
-    }
+    const size = utf8Length(topic) + payload.length;
+    const seq = self.nextSeq_;
+    const m: OutMessage = {
+      seq: seq,
+      topic: topic,
+      payload: new Uint8Array(payload),
+      qos: qos,
+      retain: retain,
+      packetId: 0,
+      state: MsgState.QUEUED,
+    };
+    if (properties) m.properties = properties;
+    // QoS >= 1 is persisted: its ADD frame (built unless the message is too large anyway)
+    const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = n + 1 - lim.maxMessages;
-    let needBytes = this.bytes_ + size - lim.maxBytes;
-    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow === 'drop-oldest-qos0'; i++) {
+    let needBytes = self.bytes_ + size - lim.maxBytes;
+    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow !== 'reject'; i++) {
       if (a[i].m_.qos) continue;
       dropped.push(a[i].m_.seq);
       needCount--;
       needBytes -= a[i].size_;
     }
-    if (needCount > 0 || needBytes > 0) {
-      return fail('queue-full', 'queue full (' + n + ' messages, ' + this.bytes_ + ' bytes)');
-    }
-    const seq = this.nextSeq_++;
-    const m = message(seq, topic, payload, qos, retain, properties);
-    const f = persist ? addFrame(m, json, topicLen, jsonLen) : undefined;
-    const h: Held = { m_: m, size_: size, disk_: f ? f.length : 0 };
-    this.insert_(h);
-    if (f) {
-      if (!this.write_(f)) {
-        this.drop_(h);
-        this.nextSeq_ = seq;
-        return fail('storage-full', 'storage full: message not persisted');
+    let code: 'queue-full' | 'too-large' | 'storage-full' | '' = self.loading_
+      ? ''
+      : size > lim.maxBytes || (f && f.length > K.OVERHEAD + K.MAX_BODY)
+        ? 'too-large'
+        : needCount > 0 || needBytes > 0
+          ? 'queue-full'
+          : '';
+    if (!code) {
+      self.nextSeq_++;
+      a.push({ m_: m, size_: size, disk_: f ? f.length : 0 });
+      self.bytes_ += size;
+      if (f) {
+        if (!self.write_(f)) {
+          a.pop();
+          self.bytes_ -= size;
+          self.nextSeq_ = seq;
+          code = 'storage-full';
+        }
+      } else if (self.storage_ && seq >= self.reserved_) {
+        // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
+        self.reserved_ = seq + 64;
+        self.write_(frame(Rec.SEQ, K.FORMAT, 1, seq + 64, 4));
       }
-    } else if (this.storage_ && seq >= this.reserved_) {
-      // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
-      this.reserved_ = seq + 64;
-      this.write_(frame(Rec.SEQ, FORMAT, 1, seq + 64, 4));
     }
-    for (let i = 0; i < dropped.length; i++) this.drop_(this.find_(dropped[i]) as Held);
-    if (!dropped.length) return { ok: true, seq: seq };
-    this.say_('warn', 'queue full: dropped ' + dropped.length + ' QoS 0 messages');
-    return { ok: true, seq: seq, dropped: dropped };
+    if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
+    for (let i = 0; i < dropped.length; i++) self.remove(dropped[i]);
+    return dropped.length ? { ok: true, seq: seq, dropped: dropped } : { ok: true, seq: seq };
   }
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
     const a = this.held_();
-    for (let i = 0; i < a.length && this.inflightN_ < a.length; i++) if (!a[i].m_.state) return a[i].m_;
+    for (let i = 0; i < a.length; i++) if (!a[i].m_.state) return a[i].m_;
     return undefined;
   }
 
@@ -653,64 +545,54 @@ export class Session {
   allocateId(): number {
     this.held_();
     let id = this.lastId_;
-    for (let i = 0; i < MAX_ID; i++) {
-      id = id >= MAX_ID ? 1 : id + 1;
-      if (this.free_(id)) return (this.lastId_ = id);
+    for (let i = 0; i < K.MAX_ID; i++) {
+      id = (id % K.MAX_ID) + 1;
+      if (!this.used_[id] && !(typeof WREN_TRANSPORT === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
     }
     return 0;
   }
 
-  /**
-   * Addition: mark a packet id in use for a non-PUBLISH packet (SUBSCRIBE/UNSUBSCRIBE) so allocateId()
-   * does not hand it out; RAM only. False if the id is invalid or already in use.
-   */
-  holdId(packetId: number): boolean {
-    this.held_();
-    if (!this.free_(packetId)) return false;
-    this.holds_[packetId] = true;
-    return true;
-  }
-
-  /** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
-  releaseId(packetId: number): boolean {
-    this.held_();
-    if (!this.holds_[packetId]) return false;
-    delete this.holds_[packetId];
-    return true;
-  }
-
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
-    const h = this.find_(seq);
+    const self = this;
+    const h = self.find_(seq);
     if (!h) return;
     const m = h.m_;
     if (!m.qos) {
-      this.drop_(h);
+      self.remove(seq);
       return;
     }
     if (m.state) return; // already in flight (a resend keeps its id)
-    if (!this.free_(packetId)) throw new Error('markSent: packet id ' + packetId + ' is invalid or in use');
-    this.setSent_(m, packetId);
-    this.write_(frame(Rec.SENT, seq, 4, packetId, 2));
+    // A programmer error (the client marks ids from allocateId()): checked outside a device build.
+    if (typeof WREN_TRANSPORT === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
+      if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
+      throw new Error('packet id ' + packetId + ' invalid or in use');
+    }
+    m.packetId = self.lastId_ = packetId;
+    m.state = MsgState.SENT;
+    self.used_[packetId] = m;
+    self.inflightN_++;
+    self.write_(frame(Rec.SENT, seq, 4, packetId, 2));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    const h = this.sentAs_(packetId);
-    if (!h) return undefined;
-    const m = h.m_;
-    if (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED) return undefined;
-    this.drop_(h);
-    this.write_(frame(Rec.DONE, m.seq, 4, 0, 0));
-    return m;
+    this.held_();
+    const m = this.used_[packetId];
+    if (!m || (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED)) return undefined;
+    return this.remove(m.seq);
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    const h = this.sentAs_(packetId);
-    if (!h || h.m_.qos !== 2) return undefined;
-    if (this.setReleased_(h.m_)) this.write_(frame(Rec.REC, h.m_.seq, 4, 0, 0));
-    return h.m_;
+    this.held_();
+    const m = this.used_[packetId];
+    if (!m || m.qos !== 2) return undefined;
+    if (m.state === MsgState.SENT) {
+      m.state = MsgState.RELEASED;
+      this.write_(frame(Rec.REC, m.seq, 4, 0, 0));
+    }
+    return m;
   }
 
   /**
@@ -718,32 +600,25 @@ export class Session {
    * its packet id is freed. Persisted. Returns it, or undefined when there is no such message.
    */
   remove(seq: number): OutMessage | undefined {
-    const h = this.find_(seq);
+    const self = this;
+    const h = self.find_(seq);
     if (!h) return undefined;
-    this.drop_(h);
-    if (h.m_.qos) this.write_(frame(Rec.DONE, seq, 4, 0, 0));
-    return h.m_;
-  }
-
-  /** Addition: the held message with this seq, or undefined. */
-  get(seq: number): OutMessage | undefined {
-    const h = this.find_(seq);
-    return h && h.m_;
+    const m = h.m_;
+    self.items_.splice(self.items_.indexOf(h), 1);
+    self.bytes_ -= h.size_;
+    if (m.state) {
+      delete self.used_[m.packetId];
+      self.inflightN_--;
+    }
+    if (m.qos) self.write_(frame(Rec.DONE, seq, 4, 0, 0));
+    return m;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
     const a = this.held_();
     const out: OutMessage[] = [];
-    for (let i = 0; i < a.length && out.length < this.inflightN_; i++) if (a[i].m_.state) out.push(a[i].m_);
-    return out;
-  }
-
-  /** All held messages in seq order. The objects are the session's own: do not modify them. */
-  all(): OutMessage[] {
-    const a = this.held_();
-    const out: OutMessage[] = [];
-    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
+    for (let i = 0; i < a.length; i++) if (a[i].m_.state) out.push(a[i].m_);
     return out;
   }
 
@@ -756,20 +631,24 @@ export class Session {
     return { messages: n, bytes: this.bytes_, queued: n - this.inflightN_, inflight: this.inflightN_, qos0: q0 };
   }
 
-  /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
-  storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean } {
-    this.held_();
-    return { logBytes: this.logBytes_, liveBytes: this.live_(), compactions: this.compactions_, dirty: this.dirty_ };
-  }
-
   /**
    * The broker has no session (CONNACK session present = 0): in-flight messages go back to QUEUED
    * (packet ids freed, order kept, persisted) so they are sent again as new; inbound QoS 2 ids are
    * forgotten. Ids taken with holdId() are left alone (the client releases them).
    */
   resetForNewSession(): void {
-    this.held_();
-    if (this.requeue_()) this.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
+    const self = this;
+    const a = self.held_();
+    if (!self.inflightN_ && !self.inbound_.length) return;
+    for (let i = 0; i < a.length; i++) {
+      const m = a[i].m_;
+      m.packetId = 0;
+      m.state = MsgState.QUEUED;
+    }
+    self.used_ = {};
+    self.inbound_ = [];
+    self.inflightN_ = 0;
+    self.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -781,27 +660,89 @@ export class Session {
    */
   inboundQos2(packetId: number): boolean {
     this.held_();
-    return this.in2_(packetId, true, true);
+    const a = this.inbound_;
+    let i = 0;
+    while (a[i] < packetId) i++;
+    if (a[i] === packetId) return false;
+    a.splice(i, 0, packetId);
+    this.write_(frame(Rec.IN2, packetId, 2, 0, 0));
+    return true;
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
     this.held_();
-    return this.in2_(packetId, false, true);
-  }
-
-  /** Addition: the inbound QoS 2 ids currently held, ascending. */
-  inboundIds(): number[] {
-    this.held_();
-    return this.inbound_.slice().sort(function (x, y) {
-      return x - y;
-    });
+    const i = this.inbound_.indexOf(packetId);
+    if (i < 0) return false;
+    this.inbound_.splice(i, 1);
+    this.write_(frame(Rec.REL, packetId, 2, 0, 0));
+    return true;
   }
 
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
-    this.held_();
-    this.reset_();
-    this.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
+    const self = this;
+    self.held_();
+    self.items_ = [];
+    self.used_ = {};
+    self.inbound_ = [];
+    self.inflightN_ = self.bytes_ = 0;
+    self.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
+}
+
+/**
+ * Addition: mark a packet id in use for a non-PUBLISH packet (SUBSCRIBE/UNSUBSCRIBE) so allocateId()
+ * does not hand it out; RAM only. False if the id is invalid or already in use.
+ */
+export function holdId(s: Session, packetId: number): boolean {
+  s.held_();
+  if (!(packetId >= 1 && packetId <= K.MAX_ID) || s.used_[packetId] || s.holds_[packetId]) return false;
+  return (s.holds_[packetId] = true);
+}
+
+/** Addition: free an id taken with holdId() (SUBACK/UNSUBACK received, or the attempt abandoned). */
+export function releaseId(s: Session, packetId: number): boolean {
+  if (!s.holds_[packetId]) return false;
+  delete s.holds_[packetId];
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Node only: diagnostics and test helpers, methods of Session everywhere except in a device build,
+// which defines WREN_TRANSPORT (build.mjs, from the board) and then drops this block, exactly like a
+// false WREN_V5 drops MQTT 5 code. The device never calls them (grep firmware/), and a class method
+// would be kept in the bundle whether it is called or not.
+
+export interface Session {
+  /** Addition: the held message with this seq, or undefined. */
+  get(seq: number): OutMessage | undefined;
+  /** All held messages in seq order. The objects are the session's own: do not modify them. */
+  all(): OutMessage[];
+  /** Addition: the inbound QoS 2 ids currently held, ascending. */
+  inboundIds(): number[];
+  /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
+  storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean };
+}
+
+if (typeof WREN_TRANSPORT === 'undefined') {
+  const p = Session.prototype;
+  p.get = function (this: Session, seq: number): OutMessage | undefined {
+    const h = this.find_(seq);
+    return h && h.m_;
+  };
+  p.all = function (this: Session): OutMessage[] {
+    const a = this.held_();
+    const out: OutMessage[] = [];
+    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
+    return out;
+  };
+  p.inboundIds = function (this: Session): number[] {
+    this.held_();
+    return this.inbound_.slice();
+  };
+  p.storageStats = function (this: Session) {
+    // live_() first: it loads the log on first use
+    return { liveBytes: this.live_(), logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
+  };
 }
