@@ -155,6 +155,7 @@ export async function boardBundle(boardJsonPath, opts = {}) {
       WREN_TRANSPORT: JSON.stringify(board.transport.type),
       WREN_V5: String(board.mqtt.version !== '4'),
       WREN_TLS: String(board.brokers.some((b) => !!b.tls)),
+      WREN_DEVICE: 'true',
     },
     // The power model is for the simulator and the desktop's charge estimate: the device never reads it.
     globals: { WREN_BOARD: { ...board, power: undefined } },

@@ -79,8 +79,8 @@
 // members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
 // so nothing persisted or public may use one (the log's JSON holds only the app's properties).
 //
-// Node only (`typeof WREN_TRANSPORT === 'undefined'`: build.mjs defines it, from the board, in a device
-// build only, and esbuild then drops the code behind the test, like a false WREN_V5): the methods only
+// Node only (`typeof WREN_DEVICE === 'undefined'`: build.mjs defines it in every device
+// build (true), and esbuild then drops the code behind the test, like a false WREN_V5): the methods only
 // tests and tools use (get, all, inboundIds, storageStats, at the end of the file), holdId()/releaseId()
 // (plain functions), the JavaScript CRC and join, the session name check (a device has one fixed
 // name) and markSent()'s check of the packet id it is given (the client gives allocateId()'s).
@@ -161,12 +161,11 @@ const BODY = [-1, -1, 6, 4, 4, 0, 2, 2, 0, 5];
 // Espruino's native CRC-32 (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
 // Defined (the board's transport) in a device build only: see the Node-only methods at the end.
-declare const WREN_TRANSPORT: string | undefined;
 
 /** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
 function crc32(b: Uint8Array, start: number, end: number): number {
   // (a device build keeps only the native call)
-  if (typeof WREN_TRANSPORT !== 'undefined' || (typeof E !== 'undefined' && E.CRC32)) return (E as { CRC32: (data: Uint8Array) => number }).CRC32(b.subarray(start, end)) >>> 0;
+  if (typeof WREN_DEVICE !== 'undefined' || (typeof E !== 'undefined' && E.CRC32)) return (E as { CRC32: (data: Uint8Array) => number }).CRC32(b.subarray(start, end)) >>> 0;
   let c = -1;
   while (start < end) {
     c ^= b[start++];
@@ -280,7 +279,7 @@ export class Session {
   compactions_: number;
 
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
-    if (typeof WREN_TRANSPORT === 'undefined') {
+    if (typeof WREN_DEVICE === 'undefined') {
       // (a device build has one fixed name, and no holdId())
       if (!name || name.length > 26) throw new Error('bad session name');
       this.holds_ = {};
@@ -438,7 +437,7 @@ export class Session {
     for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
     // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
     let snap: Uint8Array;
-    if (typeof WREN_TRANSPORT !== 'undefined' || typeof E !== 'undefined') {
+    if (typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined') {
       snap = (E as unknown as { toUint8Array: (a: Uint8Array[]) => Uint8Array }).toUint8Array(parts);
     } else {
       let n = 0;
@@ -547,7 +546,7 @@ export class Session {
     let id = this.lastId_;
     for (let i = 0; i < K.MAX_ID; i++) {
       id = (id % K.MAX_ID) + 1;
-      if (!this.used_[id] && !(typeof WREN_TRANSPORT === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
+      if (!this.used_[id] && !(typeof WREN_DEVICE === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
     }
     return 0;
   }
@@ -564,7 +563,7 @@ export class Session {
     }
     if (m.state) return; // already in flight (a resend keeps its id)
     // A programmer error (the client marks ids from allocateId()): checked outside a device build.
-    if (typeof WREN_TRANSPORT === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
+    if (typeof WREN_DEVICE === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
       if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
       throw new Error('packet id ' + packetId + ' invalid or in use');
     }
@@ -710,7 +709,7 @@ export function releaseId(s: Session, packetId: number): boolean {
 
 // ---------------------------------------------------------------------------------------------
 // Node only: diagnostics and test helpers, methods of Session everywhere except in a device build,
-// which defines WREN_TRANSPORT (build.mjs, from the board) and then drops this block, exactly like a
+// which defines WREN_DEVICE (build.mjs) and then drops this block, exactly like a
 // false WREN_V5 drops MQTT 5 code. The device never calls them (grep firmware/), and a class method
 // would be kept in the bundle whether it is called or not.
 
@@ -725,7 +724,7 @@ export interface Session {
   storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean };
 }
 
-if (typeof WREN_TRANSPORT === 'undefined') {
+if (typeof WREN_DEVICE === 'undefined') {
   const p = Session.prototype;
   p.get = function (this: Session, seq: number): OutMessage | undefined {
     const h = this.find_(seq);
