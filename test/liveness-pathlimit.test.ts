@@ -6,8 +6,8 @@ import { PathLimits, pathLimitDefaults } from '../firmware/liveness/pathlimit';
 import type { PathLimitConfig } from '../firmware/liveness/pathlimit';
 
 const DAY = 86400000;
-function limits(over?: Partial<PathLimitConfig>): PathLimits {
-  return new PathLimits(Object.assign(pathLimitDefaults(), over ?? {}));
+function limits(over?: Partial<PathLimitConfig>, saved?: string): PathLimits {
+  return new PathLimits(Object.assign(pathLimitDefaults(), over ?? {}), saved);
 }
 
 describe('PathLimits defaults', () => {
@@ -232,7 +232,7 @@ describe('PathLimits bounds and persistence', () => {
     two.survived('a', 60, 0);
     two.survived('b', 60, 0);
     two.survived('c', 60, 0);
-    expect(two.recs.map((r) => r.id)).toEqual(['c', 'b']);
+    expect(two.recs.map((r) => r[0])).toEqual(['c', 'b']);
   });
 
   it('capFor on an unknown network creates nothing', () => {
@@ -247,7 +247,7 @@ describe('PathLimits bounds and persistence', () => {
     p.survived(long, 60, 0);
     p.died(long, 300, 0);
     p.died(long, 300, 0);
-    expect(p.recs[0].id).toBe(long.substring(0, 32));
+    expect(p.recs[0][0]).toBe(long.substring(0, 32));
     expect(p.capFor(long, 1)).toBe(270);
   });
 
@@ -262,8 +262,7 @@ describe('PathLimits bounds and persistence', () => {
     p.capFor('mcc262-01', 1700000000000 + DAY); // a running probe
     const text = p.toJSON();
     expect(text.length).toBeLessThan(450);
-    const back = limits();
-    back.restore(text);
+    const back = limits(undefined, text);
     expect(back.toJSON()).toBe(text);
     expect(back.recs).toEqual(p.recs);
     expect(back.capFor('mcc262-01', 1700000000000 + DAY + 1)).toBeUndefined();
@@ -273,19 +272,17 @@ describe('PathLimits bounds and persistence', () => {
   });
 
   it('unreadable input leaves nothing learned; bad rows are skipped; too many rows are cut', () => {
-    const p = limits();
-    for (const bad of ['', 'not json', '{}', 'null', '42', '[1,2]', '[[5,1,2]]']) {
-      p.restore(bad);
-      expect(p.toJSON()).toBe('[]');
+    for (const bad of [undefined, '', 'not json', '{}', 'null', '42', '[1,2]', '[[5,1,2]]']) {
+      expect(limits(undefined, bad).toJSON()).toBe('[]');
     }
-    p.restore('[["a",60,"x",-1,270,300,null,1],["b"]]');
+    const p = limits(undefined, '[["a",60,"x",-1,270,300,null,1],["b"]]');
+    // rows: [id, s, x, d, c, cx, p, q]
     expect(p.recs).toEqual([
-      { id: 'a', s: 60, x: 0, d: 0, c: 270, cx: 300, p: 0, q: true },
-      { id: 'b', s: 0, x: 0, d: 0, c: 0, cx: 0, p: 0, q: false },
+      ['a', 60, 0, 0, 270, 300, 0, 1],
+      ['b', 0, 0, 0, 0, 0, 0, 0],
     ]);
     const rows = [];
     for (let i = 0; i < 20; i++) rows.push(['n' + i, 60, 0, 0, 0, 0, 0, 0]);
-    p.restore(JSON.stringify(rows));
-    expect(p.recs.length).toBe(8);
+    expect(limits(undefined, JSON.stringify(rows)).recs.length).toBe(8);
   });
 });
