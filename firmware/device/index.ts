@@ -124,8 +124,8 @@ export class Device {
 
   private hal_: DeviceHal;
   private handlers_: { [event: string]: Array<(a: unknown) => void> };
-  /** Cellular: sleep holds the connection (the modem's PSM) instead of deep-sleeping. */
-  private held_: boolean;
+  /** Cellular: sleep holds the connection (the modem's PSM) instead of deep-sleeping (Node only). */
+  private held_?: boolean;
   /** The link's network id: the key of the learned path limits. */
   private net_: string;
   /** Radio re-attach backoff: a rotation over one "broker", the link. */
@@ -155,22 +155,20 @@ export class Device {
     if (!p || p.v !== 1) p = { v: 1 };
     this.modes = new PowerModes(opts.modes, hal.scheduler.now(), p.modes);
     this.paths = new PathLimits(opts.pathLimits, p.paths);
-    if (p.rotation) client.rotation.restore(p.rotation);
+    client.rotation.restore(p.rotation as { current: number; attempts: number[] });
     if (client.options.version === 'auto' && p.mqtt === 4) client.version = 4;
     this.checkIns = p.checkIns || 0;
     this.sleepLeftMs = p.sleepLeftMs || 0;
     this.asleep = false;
     this.handlers_ = {};
-    this.held_ = typeof WREN_TRANSPORT === 'undefined' ? opts.transport === 'cellular' : WREN_TRANSPORT === 'cellular';
+    if (typeof WREN_TRANSPORT === 'undefined') this.held_ = opts.transport === 'cellular';
     this.net_ = link ? link.networkId() : '';
     this.linkBackoff_ = new BrokerRotation(1, opts.linkBackoff);
     const self = this;
     client.on('publish', function (_topic: string, _qos: number, quiet: boolean) {
       if (!quiet) self.wake('publish');
     });
-    client.on('message', function () {
-      self.wake('inbound');
-    });
+    client.on('message', this.wake.bind(this, 'inbound'));
     client.on('dead', function (idleSec: number) {
       // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
       // The next connection declares and pings within what was learned.
@@ -183,7 +181,7 @@ export class Device {
     });
     client.on('state', function (s: string) {
       if (s !== 'connected') return;
-      self.status_(self.checkingIn ? 'checkin' : 'online', 0);
+      self.status_(self.checkingIn ? 'checkin' : 'online');
       if (self.mode !== 'sleep') self.configure_(self.mode);
       // Entered sleep on this boot and (re)connected for it: goodbye, sync, then sleep.
       else if (self.sleeping_) self.sync_(true);
@@ -191,9 +189,7 @@ export class Device {
     if (link) {
       // Link events run in the scheduler's loop: onUp() has no reason, onDown(reason) has one.
       const post = function (reason?: string) {
-        hal.scheduler.post(function () {
-          self.link_(reason);
-        }, 'device.link');
+        hal.scheduler.post(self.link_.bind(self, reason), 'device.link');
       };
       link.setHandler({ onUp: post, onDown: post });
     }
@@ -328,10 +324,12 @@ export class Device {
     c.setPingInterval(mode === 'sleep' ? 0 : keepAliveSec(m, mode, false, granted > 0 ? granted : m.idleKeepAliveSec, cap));
   }
 
-  private status_(state: string, checkInSec: number): void {
-    // Housekeeping, not application traffic: quiet, so it does not wake the modes.
+  /** The retained status: {"state":...} and, going to sleep on 3.1.1, "checkInSec". */
+  private status_(state: string, checkInSec?: number): void {
+    // Housekeeping, not application traffic: quiet, so it does not wake the modes. (Quoted keys: JSON
+    // field names, which the device build keeps.)
     const topic = this.opts.statusTopic;
-    if (topic) this.client.publish(topic, '{"state":"' + state + '"' + (checkInSec ? ',"checkInSec":' + checkInSec : '') + '}', { qos: 1, retain: true, quiet: true });
+    if (topic) this.client.publish(topic, JSON.stringify({ 'state': state, 'checkInSec': checkInSec }), { qos: 1, retain: true, quiet: true });
   }
 
   // ------------------------------------------------------------------ sleep
@@ -348,8 +346,8 @@ export class Device {
     const c = this.client;
     const started = s.now();
     if (goodbye && c.version === 4) this.status_('asleep', o.modes.sleepCheckInSec);
+    // (Leaving sleep cancels this task: see change_.)
     const check = function () {
-      if (self.mode !== 'sleep') return;
       const done = c.state === 'connected' && c.isIdle();
       if (!done && s.now() - started < o.syncTimeoutMs) {
         self.syncTask_ = s.after(250, check, 'device.sync');
@@ -367,12 +365,12 @@ export class Device {
   /** Deep sleep `ms`, in parts no longer than the hardware allows (what is left is persisted). */
   private sleepFor_(ms: number): void {
     const p = this.hal_.power;
-    const max = p.maxDeepSleepMs ? p.maxDeepSleepMs() : 0;
-    const now = max > 0 && ms > max ? max : ms;
+    const max = p.maxDeepSleepMs ? p.maxDeepSleepMs() : ms;
+    const now = ms < max ? ms : max;
     this.sleepLeftMs = ms - now;
     this.asleep = true;
     this.save_();
-    this.hal_.log.info(TAG, 'deep sleep ' + now + ' ms (' + this.sleepLeftMs + ' ms more)');
+    this.hal_.log.info(TAG, 'deep sleep ' + now + ' ms');
     this.emit_('sleep', now);
     // Nothing may run after this on the device (it reboots at the end): stop the loop.
     this.hal_.scheduler.halt();
@@ -398,9 +396,7 @@ export class Device {
         // Re-attach after the radio's own backoff (reset only once the link had stayed up).
         b.down(s.now());
         s.cancel(this.linkTask_);
-        this.linkTask_ = s.after(b.failed(s.now(), h.random.next(), false).delayMs, function () {
-          link.up();
-        }, 'device.relink');
+        this.linkTask_ = s.after(b.failed(s.now(), h.random.next(), false).delayMs, link.up.bind(link), 'device.relink');
       }
     }
   }
@@ -410,8 +406,8 @@ export class Device {
   private save_(): void {
     const st = this.hal_.storage;
     const c = this.client;
-    // modes, rotation and paths are written by their toJSON() (paths: a string of JSON).
-    const p = { v: 1, modes: this.modes, rotation: c.rotation, paths: this.paths, checkIns: this.checkIns, mqtt: c.version, sleepLeftMs: this.sleepLeftMs };
+    // modes and rotation are written by their toJSON(); paths as a string of JSON.
+    const p = { v: 1, modes: this.modes, rotation: c.rotation, paths: JSON.stringify(this.paths.recs), checkIns: this.checkIns, mqtt: c.version, sleepLeftMs: this.sleepLeftMs };
     if (st && !st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'state not saved');
   }
 

@@ -30,8 +30,8 @@
 //   after SNTP, or the boot timeline plus persisted sleep time). If nowMs is earlier than a stored time
 //   (the clock restarted), the stored time is taken as now: the probe waits at most one more period.
 // - Bounded: at most maxNetworks records (default 8), least recently used dropped first; network ids
-//   are cut to 32 characters (an SSID's length). Persisted as compact JSON (toJSON, and the
-//   constructor's `saved`): each record is kept as the row it is saved as.
+//   are cut to 32 characters (an SSID's length). Persisted as compact JSON: each record is kept as
+//   the row it is saved as, so the saved text is JSON.stringify(recs) (the constructor reads it back).
 //
 // Espruino-safe: no Map (records in an array, most recently used first), no class fields.
 
@@ -75,12 +75,12 @@ const ID_MAX = 32;
 
 export class PathLimits {
   cfg: PathLimitConfig;
-  /** Most recently used first. */
+  /** Most recently used first; what is persisted (as JSON text). */
   recs: PathRow[];
   /** maxNetworks, default 8. */
   max: number;
 
-  /** Nothing learned, or what toJSON() saved (unreadable input: nothing; bad rows are skipped). */
+  /** Nothing learned, or JSON.stringify(recs) saved earlier (unreadable input: nothing; bad rows are skipped). */
   constructor(cfg: PathLimitConfig, saved?: string) {
     this.cfg = cfg;
     this.recs = [];
@@ -190,9 +190,5 @@ export class PathLimits {
       return undefined;
     }
     return r[R.CAP];
-  }
-
-  toJSON(): string {
-    return JSON.stringify(this.recs);
   }
 }
