@@ -137,8 +137,8 @@ export class PowerModes {
     // (no deadline: undefined, and nowMs >= undefined is false)
     let due = this.nextDeadline() as number;
     while (nowMs >= due) {
-      const idle = this.mode === 'active';
-      ch = this.to(idle ? 'idle' : 'sleep', idle ? 'idle-timeout' : 'sleep-timeout', due);
+      const to = this.mode === 'active' ? 'idle' : 'sleep';
+      ch = this.to(to, to + '-timeout', due);
       due = this.nextDeadline() as number;
     }
     if (ch) ch.from = from;

@@ -77,15 +77,14 @@ export class PathLimits {
   cfg: PathLimitConfig;
   /** Most recently used first; what is persisted (as JSON text). */
   recs: PathRow[];
-  /** maxNetworks, default 8. */
+  /** maxNetworks (default 8). */
   max: number;
 
   /** Nothing learned, or JSON.stringify(recs) saved earlier (unreadable input: nothing; bad rows are skipped). */
   constructor(cfg: PathLimitConfig, saved?: string) {
     this.cfg = cfg;
     this.recs = [];
-    const m = cfg.maxNetworks as number;
-    this.max = m >= 1 ? m : 8;
+    this.max = cfg.maxNetworks || 8;
     let v: unknown;
     try {
       v = JSON.parse(saved as string);
