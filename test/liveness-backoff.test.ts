@@ -239,7 +239,7 @@ describe('BrokerRotation: failover over 3 brokers', () => {
     rot.failed(500, 0.5, false); // 1 failed -> 2
     expect(rot.current).toBe(2);
     rot.up(1000);
-    expect(rot.backoff().upAt).toBe(1000);
+    expect(rot.upAt).toBe(1000);
     rot.down(61000);
     expect(rot.toJSON().attempts).toEqual([0, 0, 0]);
     // first failure after the stable connection: stay on 2, own backoff at attempt 0
@@ -263,13 +263,6 @@ describe('BrokerRotation: failover over 3 brokers', () => {
     for (const r of rs) expect(rot.failed(0, r, false)).toEqual({ delayMs: b.next(r), broker: 0 });
     expect(rot.failed(0, 0.4, true)).toEqual({ delayMs: b.nextCapped(0.4), broker: 0 });
     expect(new BrokerRotation(0, CFG).toJSON()).toEqual({ current: 0, attempts: [0] });
-  });
-
-  it('immediate() returns 0 and changes nothing', () => {
-    const rot = new BrokerRotation(2, CFG);
-    rot.failed(0, 0, false);
-    expect(rot.immediate()).toBe(0);
-    expect(rot.toJSON()).toEqual({ current: 1, attempts: [1, 0] });
   });
 
   it('property: no broker is retried before its own drawn delay; delays within [0, cap]; strict round robin', () => {
@@ -316,7 +309,10 @@ describe('BrokerRotation persistence', () => {
     expect(back.toJSON()).toEqual({ current: 2, attempts: [2, 2, 1] });
     // waits drawn before the sleep are not restored (the timeline restarts at boot)
     expect(back.readyAt).toEqual([0, 0, 0]);
-    expect(back.backoff().ceilingMs()).toBe(2000);
+    // the restored attempt of the current broker (1) draws from [0, 2000]
+    expect(back.backoff()).toEqual({ attempt: 1 });
+    back.failed(0, R_MAX, false);
+    expect(back.readyAt[2]).toBe(2000);
   });
 
   it('a different broker count or bad input restores what fits', () => {

@@ -42,7 +42,7 @@ describe('PowerModes time-based transitions', () => {
 
   it('traffic while active moves the idle deadline and is not a change', () => {
     const m = new PowerModes(cfg(), 0);
-    expect(m.appTraffic(50000, 'publish')).toBeUndefined();
+    expect(m.to('active', 'publish', 50000)).toBeUndefined();
     expect(m.nextDeadline()).toBe(170000);
     expect(m.tick(169999)).toBeUndefined();
     expect(m.tick(170000)?.atMs).toBe(170000);
@@ -60,12 +60,12 @@ describe('PowerModes time-based transitions', () => {
   it('traffic in idle or sleep returns to active with the caller\'s reason; the countdown restarts', () => {
     const m = new PowerModes(cfg(), 0);
     m.tick(120000);
-    expect(m.appTraffic(200000, 'inbound')).toEqual({ from: 'idle', to: 'active', reason: 'inbound', atMs: 200000 });
+    expect(m.to('active', 'inbound', 200000)).toEqual({ from: 'idle', to: 'active', reason: 'inbound', atMs: 200000 });
     expect(m.nextDeadline()).toBe(320000);
     m.tick(320000);
     m.tick(920000);
     expect(m.mode).toBe('sleep');
-    expect(m.appTraffic(1000000, 'wake')).toEqual({ from: 'sleep', to: 'active', reason: 'wake', atMs: 1000000 });
+    expect(m.to('active', 'wake', 1000000)).toEqual({ from: 'sleep', to: 'active', reason: 'wake', atMs: 1000000 });
     expect(m.nextDeadline()).toBe(1120000);
   });
 
@@ -100,8 +100,8 @@ describe('PowerModes time-based transitions', () => {
             }
             t += g;
             lazy.tick(t);
-            eager.appTraffic(t, 'publish');
-            lazy.appTraffic(t, 'publish');
+            eager.to('active', 'publish', t);
+            lazy.to('active', 'publish', t);
             expect(lazy.mode).toBe(eager.mode);
           }
           eager.tick(t + tail);
@@ -117,10 +117,10 @@ describe('PowerModes time-based transitions', () => {
 });
 
 describe('PowerModes app requests and battery', () => {
-  it('requestSleep: -> sleep once; again is no change; no timed transitions while asleep', () => {
+  it('the app asks for sleep (to sleep, app-request): -> sleep once; again is no change; no timed transitions while asleep', () => {
     const m = new PowerModes(cfg(), 0);
-    expect(m.requestSleep(5000)).toEqual({ from: 'active', to: 'sleep', reason: 'app-request', atMs: 5000 });
-    expect(m.requestSleep(6000)).toBeUndefined();
+    expect(m.to('sleep', 'app-request', 5000)).toEqual({ from: 'active', to: 'sleep', reason: 'app-request', atMs: 5000 });
+    expect(m.to('sleep', 'app-request', 6000)).toBeUndefined();
     expect(m.nextDeadline()).toBeUndefined();
     expect(m.tick(1e9)).toBeUndefined();
   });
@@ -131,23 +131,23 @@ describe('PowerModes app requests and battery', () => {
     expect(m.mode).toBe('active');
     expect(m.battery(3299, 2)).toEqual({ from: 'active', to: 'sleep', reason: 'low-battery', atMs: 2 });
     expect(m.lowBattery).toBe(true);
-    expect(m.appTraffic(3, 'publish')).toBeUndefined();
-    expect(m.appTraffic(4, 'wake')).toBeUndefined();
+    expect(m.to('active', 'publish', 3)).toBeUndefined();
+    expect(m.to('active', 'wake', 4)).toBeUndefined();
     expect(m.mode).toBe('sleep');
     expect(m.battery(3399, 5)).toBeUndefined(); // recovering but inside the 100 mV hysteresis
     expect(m.lowBattery).toBe(true);
-    expect(m.appTraffic(6, 'publish')).toBeUndefined();
+    expect(m.to('active', 'publish', 6)).toBeUndefined();
     expect(m.battery(3400, 7)).toBeUndefined(); // lock lifted, still asleep
     expect(m.lowBattery).toBe(false);
     expect(m.mode).toBe('sleep');
-    expect(m.appTraffic(8, 'publish')).toEqual({ from: 'sleep', to: 'active', reason: 'publish', atMs: 8 });
+    expect(m.to('active', 'publish', 8)).toEqual({ from: 'sleep', to: 'active', reason: 'publish', atMs: 8 });
   });
 
   it('low battery while already asleep: no change reported, but the lock holds', () => {
     const m = new PowerModes(cfg({ lowBatteryMv: 3300 }), 0);
-    m.requestSleep(1);
+    m.to('sleep', 'app-request', 1);
     expect(m.battery(3000, 2)).toBeUndefined();
-    expect(m.appTraffic(3, 'wake')).toBeUndefined();
+    expect(m.to('active', 'wake', 3)).toBeUndefined();
     expect(m.mode).toBe('sleep');
   });
 
@@ -166,7 +166,7 @@ describe('PowerModes app requests and battery', () => {
   it('traffic while locked is still recorded', () => {
     const m = new PowerModes(cfg({ lowBatteryMv: 3300 }), 0);
     m.battery(3000, 1);
-    m.appTraffic(500, 'publish');
+    m.to('active', 'publish', 500);
     expect(m.lastTrafficMs).toBe(500);
   });
 });
@@ -177,24 +177,21 @@ describe('PowerModes persistence (deep sleep)', () => {
     m.tick(120000);
     const text = JSON.stringify(m);
     expect(text).toBe('{"mode":"idle","low":false}');
-    const back = new PowerModes(cfg({ lowBatteryMv: 3300 }), 5000);
-    back.restore(JSON.parse(text));
+    const back = new PowerModes(cfg({ lowBatteryMv: 3300 }), 5000, JSON.parse(text));
     expect(back.mode).toBe('idle');
     expect(back.nextDeadline()).toBe(605000);
     m.battery(3000, 130000);
-    const low = new PowerModes(cfg({ lowBatteryMv: 3300 }), 0);
-    low.restore(JSON.parse(JSON.stringify(m)));
+    const low = new PowerModes(cfg({ lowBatteryMv: 3300 }), 0, JSON.parse(JSON.stringify(m)));
     expect(low.toJSON()).toEqual({ mode: 'sleep', low: true });
-    expect(low.appTraffic(1, 'wake')).toBeUndefined();
+    expect(low.to('active', 'wake', 1)).toBeUndefined();
   });
 
   it('bad input changes nothing it cannot read', () => {
-    const m = new PowerModes(cfg(), 0);
-    m.restore(null as unknown as { mode: 'active'; low: boolean });
+    let m = new PowerModes(cfg(), 0, null as unknown as { mode: 'active'; low: boolean });
     expect(m.toJSON()).toEqual({ mode: 'active', low: false });
-    m.restore({ mode: 'turbo' as unknown as 'active', low: 'yes' as unknown as boolean });
+    m = new PowerModes(cfg(), 0, { mode: 'turbo' as unknown as 'active', low: 'yes' as unknown as boolean });
     expect(m.toJSON()).toEqual({ mode: 'active', low: false });
-    m.restore({ mode: 'sleep', low: false });
+    m = new PowerModes(cfg(), 0, { mode: 'sleep', low: false });
     expect(m.mode).toBe('sleep');
   });
 });

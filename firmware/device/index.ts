@@ -35,8 +35,8 @@ import { PowerModes } from '../liveness/modes';
 import type { ModeChange, ModeConfig, PowerMode } from '../liveness/modes';
 import { PathLimits } from '../liveness/pathlimit';
 import type { PathLimitConfig } from '../liveness/pathlimit';
-import { Backoff } from '../liveness/backoff';
-import { declaredKeepAlive, pingIntervalSec } from '../liveness/keepalive';
+import { BrokerRotation } from '../liveness/backoff';
+import { keepAliveSec } from '../liveness/keepalive';
 import { utf8Bytes } from '../client/index';
 import { utf8Read } from '../mqtt/utf8';
 
@@ -83,6 +83,7 @@ export interface DeviceHal {
   log: Log;
 }
 
+/** The persisted record (its keys and the nested toJSON() shapes outlive a firmware update). */
 interface Persisted {
   v: number;
   modes?: { mode: PowerMode; low: boolean };
@@ -94,6 +95,16 @@ interface Persisted {
   /** A check-in period longer than the hardware's longest deep sleep: what is left to sleep (ms). */
   sleepLeftMs?: number;
 }
+
+declare const WREN_TRANSPORT: 'wifi' | 'cellular' | 'host' | undefined;
+
+/*
+ * Whether sleep holds the connection (cellular) or deep-sleeps (Wi-Fi, host): a device build knows its
+ * transport (WREN_TRANSPORT, see firmware/main.ts), and each use reads
+ *   typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular'
+ * INLINE (firmware/flags.d.ts), so esbuild drops the other transport's sleep code. Elsewhere (Node:
+ * tests, tools) the options decide (held_).
+ */
 
 const TAG = 'device';
 /** PSM active time: how long the modem stays reachable after each exchange before sleeping. */
@@ -113,74 +124,84 @@ export class Device {
 
   private hal_: DeviceHal;
   private handlers_: { [event: string]: Array<(a: unknown) => void> };
-  private tickTask_: TaskId | undefined;
-  private syncTask_: TaskId | undefined;
-  private linkTask_: TaskId | undefined;
-  private linkBackoff_: Backoff;
-  /** The will delay the current connection was made with (v5), to know if sleep needs a re-CONNECT. */
-  private connectedForSleep_: boolean;
-  private sleeping_: boolean;
+  /** Cellular: sleep holds the connection (the modem's PSM) instead of deep-sleeping (Node only). */
+  private held_?: boolean;
+  /** The link's network id: the key of the learned path limits. */
+  private net_: string;
+  /** Radio re-attach backoff: a rotation over one "broker", the link. */
+  private linkBackoff_: BrokerRotation;
+  private tickTask_?: TaskId;
+  private syncTask_?: TaskId;
+  private linkTask_?: TaskId;
+  /** v5: the next CONNECT carries the sleeping will delay (so entering sleep needs no re-CONNECT). */
+  private willDelayed_?: boolean;
+  /** Entered a deep-sleeping sleep during this boot (a check-in boot starts in sleep without entering it). */
+  private sleeping_?: boolean;
 
   constructor(client: Client, hal: DeviceHal, opts: DeviceOptions) {
     this.client = client;
     this.hal_ = hal;
     this.opts = opts;
-    const now = hal.scheduler.now();
-    this.modes = new PowerModes(opts.modes, now);
-    this.paths = new PathLimits(opts.pathLimits);
-    this.linkBackoff_ = new Backoff(opts.linkBackoff);
-    this.checkIns = 0;
+    const link = hal.link;
+    // A wake restores what save_() wrote; an unreadable record, or one of another version, starts fresh.
+    const st = hal.storage;
+    const b = st && st.read(opts.stateRecord);
+    let p: Persisted | undefined;
+    try {
+      if (b) p = JSON.parse(utf8Read(b, 0, b.length));
+    } catch (e) {
+      // fresh
+    }
+    if (!p || p.v !== 1) p = { v: 1 };
+    this.modes = new PowerModes(opts.modes, hal.scheduler.now(), p.modes);
+    this.paths = new PathLimits(opts.pathLimits, p.paths);
+    client.rotation.restore(p.rotation as { current: number; attempts: number[] });
+    if (client.options.version === 'auto' && p.mqtt === 4) client.version = 4;
+    this.checkIns = p.checkIns || 0;
+    this.sleepLeftMs = p.sleepLeftMs || 0;
     this.asleep = false;
-    this.sleepLeftMs = 0;
     this.handlers_ = {};
-    this.tickTask_ = undefined;
-    this.syncTask_ = undefined;
-    this.linkTask_ = undefined;
-    this.connectedForSleep_ = false;
-    this.sleeping_ = false;
-    this.restore_();
+    if (typeof WREN_TRANSPORT === 'undefined') this.held_ = opts.transport === 'cellular';
+    this.net_ = link ? link.networkId() : '';
+    this.linkBackoff_ = new BrokerRotation(1, opts.linkBackoff);
     const self = this;
     client.on('publish', function (_topic: string, _qos: number, quiet: boolean) {
-      if (!quiet) self.traffic_('publish');
+      if (!quiet) self.wake('publish');
     });
-    client.on('message', function () {
-      self.traffic_('inbound');
-    });
+    client.on('message', this.wake.bind(this, 'inbound'));
     client.on('dead', function (idleSec: number) {
       // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
       // The next connection declares and pings within what was learned.
-      self.paths.died(self.networkId_(), idleSec, self.hal_.scheduler.now());
-      if (self.modes.mode !== 'sleep' || self.opts.transport === 'cellular') self.prepareConnect_(self.modes.mode);
+      self.paths.died(self.net_, idleSec, hal.scheduler.now());
+      self.configure_(self.mode);
       self.save_();
     });
     client.on('pong', function (_rtt: number, idleSec: number) {
-      self.paths.survived(self.networkId_(), idleSec, self.hal_.scheduler.now());
+      self.paths.survived(self.net_, idleSec, hal.scheduler.now());
     });
     client.on('state', function (s: string) {
-      if (s === 'connected') self.onConnected_();
+      if (s !== 'connected') return;
+      self.status_(self.checkingIn ? 'checkin' : 'online');
+      if (self.mode !== 'sleep') self.configure_(self.mode);
+      // Entered sleep on this boot and (re)connected for it: goodbye, sync, then sleep.
+      else if (self.sleeping_) self.sync_(true);
     });
-    const link = hal.link;
     if (link) {
-      link.setHandler({
-        onUp: function () {
-          hal.scheduler.post(function () {
-            self.linkBackoff_.up(hal.scheduler.now());
-            hal.log.info(TAG, 'link up (' + link.networkId() + ')');
-            self.client.linkUp();
-          }, 'device.link-up');
-        },
-        onDown: function (reason: string) {
-          hal.scheduler.post(function () {
-            self.onLinkDown_(reason);
-          }, 'device.link-down');
-        },
-      });
+      // Link events run in the scheduler's loop: onUp() has no reason, onDown(reason) has one.
+      const post = function (reason?: string) {
+        hal.scheduler.post(self.link_.bind(self, reason), 'device.link');
+      };
+      link.setHandler({ onUp: post, onDown: post });
     }
   }
 
   /** True while this boot is a sleep check-in (publish with {quiet: true} to stay asleep). */
   get checkingIn(): boolean {
-    return this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' && !this.asleep;
+    return this.mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') && !this.asleep;
+  }
+
+  get mode(): PowerMode {
+    return this.modes.mode;
   }
 
   /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
@@ -188,42 +209,39 @@ export class Device {
     (this.handlers_[event] || (this.handlers_[event] = [])).push(fn);
   }
 
-  get mode(): PowerMode {
-    return this.modes.mode;
-  }
-
   /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
   start(): void {
-    if (this.modes.mode === 'sleep' && this.sleepLeftMs > 0 && this.hal_.power.wakeCause() === 'timer') {
+    const h = this.hal_;
+    const timer = h.power.wakeCause() === 'timer';
+    if (this.mode === 'sleep' && this.sleepLeftMs > 0 && timer) {
       // Part of a sleep longer than the hardware can do at once: sleep on, radio off, no check-in.
-      this.hal_.log.info(TAG, 'woke mid-sleep; ' + this.sleepLeftMs + ' ms left');
       this.sleepFor_(this.sleepLeftMs);
       return;
     }
-    if (this.hal_.link) this.hal_.link.up();
-    if (this.modes.mode === 'sleep' && this.opts.transport !== 'cellular') {
-      if (this.hal_.power.wakeCause() === 'timer') this.checkIns++;
+    if (h.link) h.link.up();
+    const checkIn = this.checkingIn;
+    if (checkIn) {
+      if (timer) this.checkIns++;
       this.emit_('checkin', this.checkIns);
-      this.hal_.log.info(TAG, 'check-in ' + this.checkIns + ' (wake: ' + this.hal_.power.wakeCause() + ')');
-      this.prepareConnect_('sleep');
-      this.client.start();
-      this.armSync_();
-    } else {
-      this.prepareConnect_(this.modes.mode);
-      this.client.start();
-      this.applyMode_();
+      h.log.info(TAG, 'check-in ' + this.checkIns);
     }
-    this.armTick_();
+    this.configure_(this.mode);
+    this.client.start();
+    if (checkIn) this.sync_(false);
+    this.change_(undefined);
   }
 
-  /** The application wants the device awake (a button, a sensor event). */
-  wake(): void {
-    this.traffic_('wake');
+  /**
+   * The application wants the device awake (a button, a sensor event). Application traffic comes
+   * here too, with the reason 'publish' or 'inbound'.
+   */
+  wake(reason?: string): void {
+    this.change_(this.modes.to('active', reason || 'wake', this.hal_.scheduler.now()));
   }
 
   /** The application asks for sleep now. */
   sleep(): void {
-    this.change_(this.modes.requestSleep(this.hal_.scheduler.now()));
+    this.change_(this.modes.to('sleep', 'app-request', this.hal_.scheduler.now()));
   }
 
   /** A battery reading (mV): under the board's threshold the device goes to sleep. */
@@ -233,163 +251,126 @@ export class Device {
 
   // ------------------------------------------------------------------ modes
 
-  private traffic_(reason: string): void {
-    const ch = this.modes.appTraffic(this.hal_.scheduler.now(), reason);
-    if (ch && this.syncTask_ !== undefined) {
-      // A check-in turned into real work: stay awake.
-      this.hal_.scheduler.cancel(this.syncTask_);
-      this.syncTask_ = undefined;
-    }
-    this.change_(ch);
-    this.armTick_();
-  }
-
+  /** Act on a mode change (if any), then re-arm the timer of the next timed transition. */
   private change_(ch: ModeChange | undefined): void {
-    if (!ch) return;
-    this.hal_.log.info(TAG, 'mode ' + ch.from + ' -> ' + ch.to + ' (' + ch.reason + ')');
-    this.emit_('mode', ch);
-    this.save_();
-    if (ch.to === 'sleep') this.enterSleep_();
-    else {
-      if (ch.from === 'sleep') {
-        this.sleeping_ = false;
-        const link = this.hal_.link;
-        if (this.opts.transport === 'cellular' && link && link.setPsm) link.setPsm(0, 0);
-        this.prepareConnect_(ch.to);
-        if (this.client.state === 'stopped' || this.client.state === 'idle') this.client.start();
-      }
-      this.applyMode_();
-    }
-    this.armTick_();
-  }
-
-  private armTick_(): void {
     const s = this.hal_.scheduler;
-    if (this.tickTask_ !== undefined) s.cancel(this.tickTask_);
-    this.tickTask_ = undefined;
-    const due = this.modes.nextDeadline();
-    if (due === undefined) return;
+    const c = this.client;
+    const link = this.hal_.link;
     const self = this;
-    this.tickTask_ = s.at(due, function () {
-      self.tickTask_ = undefined;
-      self.change_(self.modes.tick(s.now()));
-      self.armTick_();
-    }, 'device.mode-tick');
-  }
-
-  /** Ping interval for the current mode on the current connection. */
-  private applyMode_(): void {
-    const mode = this.modes.mode;
-    if (mode === 'sleep') return;
-    const cap = this.paths.capFor(this.networkId_(), this.hal_.scheduler.now());
-    const granted = this.client.keepAlive();
-    this.client.setPingInterval(pingIntervalSec(this.opts.modes, mode, granted > 0 ? granted : this.opts.modes.idleKeepAliveSec, cap));
-  }
-
-  /** Set what the next CONNECT declares: keep-alive, session expiry and (v5) will delay. */
-  private prepareConnect_(mode: PowerMode): void {
-    const o = this.client.options;
-    const cap = this.paths.capFor(this.networkId_(), this.hal_.scheduler.now());
-    const held = mode === 'sleep' && this.opts.transport === 'cellular';
-    o.keepAliveSec = declaredKeepAlive(this.opts.modes, this.opts.maxKeepAliveSec, held ? 'sleep' : 'idle', cap);
-    const forSleep = mode === 'sleep' && this.opts.transport !== 'cellular';
-    const willDelay = this.opts.modes.sleepCheckInSec + this.opts.sleepGraceSec;
-    if (forSleep && o.sessionExpirySec < willDelay + this.opts.sleepGraceSec) o.sessionExpirySec = willDelay + this.opts.sleepGraceSec;
-    if (o.will) {
-      const props = o.will.properties || {};
-      if (forSleep) props.willDelayInterval = willDelay;
-      else delete props.willDelayInterval;
-      o.will.properties = props;
+    if (ch) {
+      const to = ch.to;
+      const on = c.state === 'connected';
+      this.hal_.log.info(TAG, 'mode ' + to + ' (' + ch.reason + ')');
+      this.emit_('mode', ch);
+      this.save_();
+      if (to !== 'sleep') {
+        this.configure_(to);
+        if (ch.from === 'sleep') {
+          // A check-in (or a held sleep) turned into real work: stay awake, PSM off where the link has it.
+          s.cancel(this.syncTask_);
+          this.sleeping_ = false;
+          if (link && link.setPsm) link.setPsm(0, 0);
+          if (c.state === 'stopped' || c.state === 'idle') c.start();
+        }
+      } else if (typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') {
+        // Held connection: re-CONNECT to declare the check-in interval, ping at it, and let the modem's
+        // PSM sleep between pings where the link offers it (hal/espruino CellularModem.setPsm).
+        this.configure_('sleep');
+        if (on) c.reconnect('sleep');
+        if (link && link.setPsm) link.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
+      } else {
+        // v5 when the will of this connection has no delay: re-CONNECT with it first (the goodbye
+        // follows when connected, in the 'state' listener). Otherwise goodbye when connected, then sync
+        // and deep sleep (not connected: at the sync timeout).
+        const again = on && (typeof WREN_V5 === 'undefined' || WREN_V5) && c.version === 5 && !!c.options.will && !this.willDelayed_;
+        this.sleeping_ = true;
+        this.configure_('sleep');
+        if (again) c.reconnect('sleep');
+        else this.sync_(on);
+      }
     }
-    this.connectedForSleep_ = forSleep;
+    s.cancel(this.tickTask_);
+    const due = this.modes.nextDeadline();
+    this.tickTask_ =
+      due === undefined
+        ? undefined
+        : s.at(due, function () {
+            self.change_(self.modes.tick(s.now()));
+          }, 'device.tick');
   }
 
-  private onConnected_(): void {
-    this.status_(this.modes.mode === 'sleep' && this.opts.transport !== 'cellular' ? 'checkin' : 'online', 0);
-    if (this.modes.mode !== 'sleep') this.applyMode_();
-    if (this.sleeping_ && this.opts.transport !== 'cellular') this.finishSleep_();
+  /**
+   * Set what the next CONNECT declares for `mode` (keep-alive; v5: will delay and session expiry) and
+   * the ping interval on the current connection (sleep: the keep-alive in force).
+   */
+  private configure_(mode: PowerMode): void {
+    const c = this.client;
+    const o = c.options;
+    const m = this.opts.modes;
+    const cap = this.paths.capFor(this.net_, this.hal_.scheduler.now());
+    const forSleep = mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular');
+    // Declared: the idle interval, or (cellular) the check-in interval while asleep.
+    o.keepAliveSec = keepAliveSec(m, forSleep ? 'idle' : mode, true, this.opts.maxKeepAliveSec, cap);
+    if (typeof WREN_V5 === 'undefined' || WREN_V5) {
+      // Wi-Fi sleep: the will waits check-in + grace, and the session outlives that.
+      const grace = this.opts.sleepGraceSec;
+      const delay = m.sleepCheckInSec + grace;
+      if (forSleep && o.sessionExpirySec < delay + grace) o.sessionExpirySec = delay + grace;
+      const w = o.will;
+      if (w) (w.properties = w.properties || {}).willDelayInterval = forSleep ? delay : undefined;
+      this.willDelayed_ = forSleep && !!w;
+    }
+    const granted = c.keepAlive();
+    c.setPingInterval(mode === 'sleep' ? 0 : keepAliveSec(m, mode, false, granted > 0 ? granted : m.idleKeepAliveSec, cap));
   }
 
-  private status_(state: string, checkInSec: number): void {
-    if (!this.opts.statusTopic) return;
-    const body = checkInSec > 0 ? '{"state":"' + state + '","checkInSec":' + checkInSec + '}' : '{"state":"' + state + '"}';
-    // Status is housekeeping, not application traffic: it must not wake the modes.
-    this.client.publish(this.opts.statusTopic, body, { qos: 1, retain: true, quiet: true });
+  /** The retained status: {"state":...} and, going to sleep on 3.1.1, "checkInSec". */
+  private status_(state: string, checkInSec?: number): void {
+    // Housekeeping, not application traffic: quiet, so it does not wake the modes. (Quoted keys: JSON
+    // field names, which the device build keeps.)
+    const topic = this.opts.statusTopic;
+    if (topic) this.client.publish(topic, JSON.stringify({ 'state': state, 'checkInSec': checkInSec }), { qos: 1, retain: true, quiet: true });
   }
 
   // ------------------------------------------------------------------ sleep
 
-  private enterSleep_(): void {
-    this.sleeping_ = true;
-    const c = this.client;
-    if (this.opts.transport === 'cellular') {
-      // Held connection: declare the check-in interval once, ping at it, and let the modem's PSM
-      // sleep between pings where the link offers it (hal/espruino CellularModem.setPsm).
-      this.prepareConnect_('sleep');
-      c.setPingInterval(0);
-      if (c.state === 'connected') c.reconnect('sleep: declare the check-in keep-alive');
-      const link = this.hal_.link;
-      if (link && link.setPsm) link.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
-      return;
-    }
-    if (c.state === 'connected' && c.version === 5 && !this.connectedForSleep_ && c.options.will) {
-      // The will on this connection has no delay: re-CONNECT once with the sleeping will delay.
-      this.prepareConnect_('sleep');
-      c.reconnect('sleep: re-CONNECT with will delay ' + (this.opts.modes.sleepCheckInSec + this.opts.sleepGraceSec) + ' s');
-      return; // finishSleep() runs when connected
-    }
-    if (c.state === 'connected') this.finishSleep_();
-    else {
-      // Not connected: sync on the way is impossible; sleep after the sync timeout at most.
-      this.prepareConnect_('sleep');
-      this.armSync_();
-    }
-  }
-
-  /** Connected and about to sleep: say so, wait for the queue to drain, then leave. */
-  private finishSleep_(): void {
-    const c = this.client;
-    if (c.version === 4) this.status_('asleep', this.opts.modes.sleepCheckInSec);
-    this.armSync_();
-  }
-
-  /** Sleep once the client is idle (queue drained, acks in) plus the linger, or at the sync timeout. */
-  private armSync_(): void {
+  /**
+   * Sleep once the client is idle (queue drained, acks in) after the linger, or at the sync timeout:
+   * DISCONNECT (v5 with the will delayed: 0x04, the broker keeps the will), radio off, deep sleep until
+   * the check-in. goodbye: connected and leaving; on 3.1.1 the retained status says so first.
+   */
+  private sync_(goodbye: boolean): void {
     const s = this.hal_.scheduler;
     const self = this;
+    const o = this.opts;
+    const c = this.client;
     const started = s.now();
+    if (goodbye && c.version === 4) this.status_('asleep', o.modes.sleepCheckInSec);
+    // (Leaving sleep cancels this task: see change_.)
     const check = function () {
-      self.syncTask_ = undefined;
-      if (self.modes.mode !== 'sleep') return;
-      const c = self.client;
       const done = c.state === 'connected' && c.isIdle();
-      if (done || s.now() - started >= self.opts.syncTimeoutMs) {
-        if (!done) self.hal_.log.warn(TAG, 'check-in sync incomplete after ' + self.opts.syncTimeoutMs + ' ms; sleeping anyway');
-        self.deepSleep_();
+      if (!done && s.now() - started < o.syncTimeoutMs) {
+        self.syncTask_ = s.after(250, check, 'device.sync');
         return;
       }
-      self.syncTask_ = s.after(done ? self.opts.lingerMs : 250, check, 'device.sync');
+      if (!done) self.hal_.log.warn(TAG, 'sync incomplete');
+      c.stop(self.willDelayed_ ? 0x04 : 0);
+      if (self.hal_.link) self.hal_.link.down();
+      self.sleepFor_(o.modes.sleepCheckInSec * 1000);
     };
-    if (this.syncTask_ !== undefined) s.cancel(this.syncTask_);
-    this.syncTask_ = s.after(this.opts.lingerMs, check, 'device.sync');
-  }
-
-  private deepSleep_(): void {
-    const c = this.client;
-    c.stop(c.version === 5 && this.connectedForSleep_ ? 0x04 : 0);
-    if (this.hal_.link) this.hal_.link.down();
-    this.sleepFor_(this.opts.modes.sleepCheckInSec * 1000);
+    s.cancel(this.syncTask_);
+    this.syncTask_ = s.after(o.lingerMs, check, 'device.sync');
   }
 
   /** Deep sleep `ms`, in parts no longer than the hardware allows (what is left is persisted). */
   private sleepFor_(ms: number): void {
     const p = this.hal_.power;
-    const cap = p.maxDeepSleepMs ? p.maxDeepSleepMs() : 0;
-    const now = cap > 0 && ms > cap ? cap : ms;
+    const max = p.maxDeepSleepMs ? p.maxDeepSleepMs() : ms;
+    const now = ms < max ? ms : max;
     this.sleepLeftMs = ms - now;
-    this.save_();
     this.asleep = true;
-    this.hal_.log.info(TAG, 'deep sleep for ' + now + ' ms' + (this.sleepLeftMs ? ' (' + this.sleepLeftMs + ' ms more after)' : ''));
+    this.save_();
+    this.hal_.log.info(TAG, 'deep sleep ' + now + ' ms');
     this.emit_('sleep', now);
     // Nothing may run after this on the device (it reboots at the end): stop the loop.
     this.hal_.scheduler.halt();
@@ -398,69 +379,45 @@ export class Device {
 
   // ------------------------------------------------------------------ link
 
-  private onLinkDown_(reason: string): void {
-    this.hal_.log.warn(TAG, 'link down: ' + reason);
-    if (reason === 'requested' || this.asleep) return;
-    this.linkBackoff_.down(this.hal_.scheduler.now());
-    const delay = this.linkBackoff_.next(this.hal_.random.next());
-    const self = this;
-    if (this.linkTask_ !== undefined) this.hal_.scheduler.cancel(this.linkTask_);
-    this.linkTask_ = this.hal_.scheduler.after(delay, function () {
-      self.linkTask_ = undefined;
-      if (self.hal_.link) self.hal_.link.up();
-    }, 'device.link-retry');
-  }
-
-  private networkId_(): string {
-    return this.hal_.link ? this.hal_.link.networkId() : '';
+  /** The link came up (reason undefined) or went down (reason), in the scheduler's loop. */
+  private link_(reason: string | undefined): void {
+    const h = this.hal_;
+    const s = h.scheduler;
+    const link = h.link as Link;
+    const b = this.linkBackoff_;
+    if (reason === undefined) {
+      b.up(s.now());
+      this.net_ = link.networkId();
+      h.log.info(TAG, 'link up ' + this.net_);
+      this.client.linkUp();
+    } else {
+      h.log.warn(TAG, 'link down: ' + reason);
+      if (reason !== 'requested' && !this.asleep) {
+        // Re-attach after the radio's own backoff (reset only once the link had stayed up).
+        b.down(s.now());
+        s.cancel(this.linkTask_);
+        this.linkTask_ = s.after(b.failed(s.now(), h.random.next(), false).delayMs, link.up.bind(link), 'device.relink');
+      }
+    }
   }
 
   // ------------------------------------------------------------------ persistence
 
   private save_(): void {
     const st = this.hal_.storage;
-    if (!st) return;
-    const p: Persisted = {
-      v: 1,
-      modes: this.modes.toJSON(),
-      rotation: this.client.rotation.toJSON(),
-      paths: this.paths.toJSON(),
-      checkIns: this.checkIns,
-      mqtt: this.client.version,
-      sleepLeftMs: this.sleepLeftMs,
-    };
-    if (!st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'cannot save device state: storage full');
-  }
-
-  private restore_(): void {
-    const st = this.hal_.storage;
-    if (!st) return;
-    const b = st.read(this.opts.stateRecord);
-    if (!b) return;
-    let p: Persisted;
-    try {
-      p = JSON.parse(utf8Read(b, 0, b.length));
-    } catch (e) {
-      this.hal_.log.warn(TAG, 'device state unreadable; starting fresh');
-      return;
-    }
-    if (!p || p.v !== 1) return;
-    if (p.modes) this.modes.restore(p.modes);
-    if (p.rotation) this.client.rotation.restore(p.rotation);
-    if (typeof p.paths === 'string') this.paths.restore(p.paths);
-    if (typeof p.checkIns === 'number') this.checkIns = p.checkIns;
-    if (this.client.options.version === 'auto' && p.mqtt === 4) this.client.version = 4;
-    if (typeof p.sleepLeftMs === 'number' && p.sleepLeftMs > 0) this.sleepLeftMs = p.sleepLeftMs;
+    const c = this.client;
+    // modes and rotation are written by their toJSON(); paths as a string of JSON.
+    const p = { v: 1, modes: this.modes, rotation: c.rotation, paths: JSON.stringify(this.paths.recs), checkIns: this.checkIns, mqtt: c.version, sleepLeftMs: this.sleepLeftMs };
+    if (st && !st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'state not saved');
   }
 
   private emit_(event: string, a: unknown): void {
-    const list = this.handlers_[event];
-    if (!list) return;
+    const list = this.handlers_[event] || [];
     for (let i = 0; i < list.length; i++) {
       try {
         list[i](a);
       } catch (e) {
-        this.hal_.log.error(TAG, event + ' handler threw: ' + String(e));
+        this.hal_.log.error(TAG, event + ' listener threw: ' + e);
       }
     }
   }

@@ -13,6 +13,7 @@ export {
   declaredKeepAlive,
   firstPingDelayMs,
   grantedKeepAlive,
+  keepAliveSec,
   keepAliveStep,
   nextPingAt,
   pathIdleSec,
@@ -21,4 +22,4 @@ export {
 } from './keepalive';
 export type { KeepAliveState, KeepAliveStep } from './keepalive';
 export { PathLimits, pathLimitDefaults } from './pathlimit';
-export type { PathLimitConfig, PathRecord } from './pathlimit';
+export type { PathLimitConfig, PathRow } from './pathlimit';

@@ -44,13 +44,21 @@ import type { ModeConfig, PowerMode } from './modes';
 /** Largest Keep Alive CONNECT can carry (16 bits). */
 export const MAX_KEEPALIVE_SEC = 65535;
 
-function intervalFor(c: ModeConfig, mode: PowerMode): number {
-  return mode === 'active' ? c.activeKeepAliveSec : mode === 'idle' ? c.idleKeepAliveSec : c.sleepCheckInSec;
-}
-
-/** min(a, b) where b <= 0 or undefined means "no limit". */
-function lim(a: number, b: number | undefined): number {
-  return b !== undefined && b > 0 && b < a ? b : a;
+/**
+ * The keep-alive arithmetic in one function (the device calls it; declaredKeepAlive and
+ * pingIntervalSec below are its two uses). declare: the value for CONNECT, the idle interval
+ * (max(active, idle)) for 'active' and 'idle' and the check-in interval for 'sleep' (held
+ * connection), clamped to limitSec (the broker cap, 0 = none), the path cap and 65535. Otherwise the
+ * ping interval: the mode's interval clamped to limitSec (the granted keep-alive; 0 = server disabled
+ * it, no limit: the NAT and the watchdog still need pings) and the path cap. Whole seconds, at least 1:
+ * keep-alive is never disabled.
+ */
+export function keepAliveSec(c: ModeConfig, mode: PowerMode, declare: boolean, limitSec: number, pathCapSec: number | undefined): number {
+  let v = mode === 'sleep' ? c.sleepCheckInSec : declare ? Math.max(c.activeKeepAliveSec, c.idleKeepAliveSec) : mode === 'idle' ? c.idleKeepAliveSec : c.activeKeepAliveSec;
+  const lims = [limitSec, pathCapSec as number, declare ? MAX_KEEPALIVE_SEC : 0];
+  for (let i = 0; i < 3; i++) if (lims[i] > 0 && lims[i] < v) v = lims[i];
+  v = Math.floor(v);
+  return v >= 1 ? v : 1;
 }
 
 /**
@@ -59,9 +67,7 @@ function lim(a: number, b: number | undefined): number {
  * maxKeepAliveSec (0 = no cap), and to [1, 65535]. Never 0: keep-alive is never disabled.
  */
 export function declaredKeepAlive(modeCfg: ModeConfig, maxKeepAliveSec: number, mode: PowerMode, pathCapSec: number | undefined): number {
-  let v = mode === 'sleep' ? modeCfg.sleepCheckInSec : Math.max(modeCfg.activeKeepAliveSec, modeCfg.idleKeepAliveSec);
-  v = lim(lim(lim(Math.floor(v), maxKeepAliveSec), pathCapSec), MAX_KEEPALIVE_SEC);
-  return v >= 1 ? Math.floor(v) : 1;
+  return keepAliveSec(modeCfg, mode, true, maxKeepAliveSec, pathCapSec);
 }
 
 /** The keep-alive in force: the v5 Server Keep Alive when the CONNACK had one [MQTT-3.2.2-21], else the declared value. */
@@ -75,8 +81,7 @@ export function grantedKeepAlive(declaredSec: number, serverKeepAliveSec: number
  * need pings.
  */
 export function pingIntervalSec(modeCfg: ModeConfig, mode: PowerMode, grantedSec: number, pathCapSec: number | undefined): number {
-  const v = Math.floor(lim(lim(intervalFor(modeCfg, mode), grantedSec), pathCapSec));
-  return v >= 1 ? v : 1;
+  return keepAliveSec(modeCfg, mode, false, grantedSec, pathCapSec);
 }
 
 /** First ping after a connect: floor(interval * 1000 * (1 - spread * r)); spread default 0.2, clamped to [0, 1]; r clamped to [0, 1]. */

@@ -16,9 +16,9 @@
 //
 // Rules, exactly:
 // - Starts 'active' at the construction time, which counts as the last application traffic.
-// - appTraffic(now, reason): an application publish, an inbound application message, or an explicit
-//   app wake. Records the traffic time; any mode other than active -> active (the change's reason is
-//   the caller's reason: 'publish', 'inbound', 'wake'...). A wake for a sleep check-in is NOT
+// - to('active', reason, now): application traffic (a publish, an inbound application message, or an
+//   explicit app wake). Records the traffic time; any mode other than active -> active (the change's
+//   reason is the caller's: 'publish', 'inbound', 'wake'...). A wake for a sleep check-in is NOT
 //   application traffic: the device wakes, syncs and sleeps again without calling this.
 // - tick(now): active -> idle when now >= lastTraffic + idleAfterSec; idle -> sleep when
 //   now >= idleSince + sleepAfterSec. A transition's atMs is the moment it was due (not the late tick
@@ -26,16 +26,16 @@
 //   sleep exactly sleepAfterSec after that. If both are due in one tick() they are applied together
 //   and returned as ONE change (active -> sleep, reason 'sleep-timeout', atMs the sleep time).
 //   idleAfterSec <= 0 or sleepAfterSec <= 0 disables that transition.
-// - requestSleep(now): -> sleep, reason 'app-request'.
+// - to('sleep', 'app-request', now): the app asks for sleep (to() is every change of mode).
 // - battery(mv, now): mv < lowBatteryMv -> sleep (reason 'low-battery') and LOCKED there: application
 //   traffic does not leave sleep while the battery is low (traffic is still recorded). The lock lifts
 //   when mv >= lowBatteryMv + batteryHysteresisMv (default 100 mV: a cell's voltage recovers when the
 //   load drops, which would otherwise flap); the mode stays sleep until the next application traffic.
 //   lowBatteryMv = 0 disables the rule.
-// - Methods return undefined when nothing changed (e.g. requestSleep while asleep).
-// - Persisted across deep sleep: mode and the battery lock (toJSON/restore). Times are not: the ms
-//   timeline restarts at boot, so construct with the boot time, then restore(); in active/idle the
-//   countdown restarts at boot (sleep has no timed transition).
+// - Methods return undefined when nothing changed (e.g. a sleep request while asleep).
+// - Persisted across deep sleep: mode and the battery lock (toJSON, and the constructor's `saved`).
+//   Times are not: the ms timeline restarts at boot, so construct with the boot time and what was
+//   saved; in active/idle the countdown restarts at boot (sleep has no timed transition).
 //
 // Espruino-safe: no class fields, no default params, no self-reference inside a class body.
 
@@ -86,32 +86,35 @@ export class PowerModes {
   /** Battery low: held in sleep. */
   lowBattery: boolean;
 
-  constructor(cfg: ModeConfig, nowMs: number) {
+  /** Starts 'active' at nowMs, or in what toJSON() saved (an unknown mode is ignored). */
+  constructor(cfg: ModeConfig, nowMs: number, saved?: { mode: PowerMode; low: boolean }) {
     this.cfg = cfg;
     this.mode = 'active';
     this.lastTrafficMs = nowMs;
     this.sinceMs = nowMs;
     this.lowBattery = false;
+    if (saved) {
+      const m = saved.mode;
+      if (m === 'active' || m === 'idle' || m === 'sleep') this.mode = m;
+      this.lowBattery = saved.low === true;
+      if (this.lowBattery) this.mode = 'sleep';
+    }
   }
 
-  private to_(mode: PowerMode, reason: string, atMs: number): ModeChange | undefined {
+  /**
+   * -> mode at atMs, for `reason`. Going active is application traffic: its time is recorded, and
+   * while the battery is low it changes nothing.
+   */
+  to(mode: PowerMode, reason: string, atMs: number): ModeChange | undefined {
     const from = this.mode;
+    if (mode === 'active') {
+      this.lastTrafficMs = atMs;
+      if (this.lowBattery) return undefined;
+    }
     if (from === mode) return undefined;
     this.mode = mode;
     this.sinceMs = atMs;
     return { from: from, to: mode, reason: reason, atMs: atMs };
-  }
-
-  /** Application publish, inbound application message, or app wake: -> active (reason says which). */
-  appTraffic(nowMs: number, reason: string): ModeChange | undefined {
-    this.lastTrafficMs = nowMs;
-    if (this.lowBattery) return undefined;
-    return this.to_('active', reason, nowMs);
-  }
-
-  /** The app asks for sleep: -> sleep. */
-  requestSleep(nowMs: number): ModeChange | undefined {
-    return this.to_('sleep', 'app-request', nowMs);
   }
 
   /** A battery reading (mV). */
@@ -120,7 +123,7 @@ export class PowerModes {
     if (!(low > 0)) return undefined;
     if (mv < low) {
       this.lowBattery = true;
-      return this.to_('sleep', 'low-battery', nowMs);
+      return this.to('sleep', 'low-battery', nowMs);
     }
     const h = this.cfg.batteryHysteresisMv as number;
     if (mv >= low + (h >= 0 ? h : 100)) this.lowBattery = false;
@@ -131,12 +134,14 @@ export class PowerModes {
   tick(nowMs: number): ModeChange | undefined {
     const from = this.mode;
     let ch: ModeChange | undefined;
-    let due = this.nextDeadline();
-    while (due !== undefined && nowMs >= due) {
-      ch = this.mode === 'active' ? this.to_('idle', 'idle-timeout', due) : this.to_('sleep', 'sleep-timeout', due);
-      due = this.nextDeadline();
+    // (no deadline: undefined, and nowMs >= undefined is false)
+    let due = this.nextDeadline() as number;
+    while (nowMs >= due) {
+      const to = this.mode === 'active' ? 'idle' : 'sleep';
+      ch = this.to(to, to + '-timeout', due);
+      due = this.nextDeadline() as number;
     }
-    if (ch !== undefined) ch.from = from;
+    if (ch) ch.from = from;
     return ch;
   }
 
@@ -150,14 +155,5 @@ export class PowerModes {
 
   toJSON(): { mode: PowerMode; low: boolean } {
     return { mode: this.mode, low: this.lowBattery };
-  }
-
-  /** Restore what toJSON() saved (an unknown mode keeps the current one). Times stay at construction. */
-  restore(o: { mode: PowerMode; low: boolean }): void {
-    if (!o) return;
-    const m = o.mode;
-    if (m === 'active' || m === 'idle' || m === 'sleep') this.mode = m;
-    this.lowBattery = o.low === true;
-    if (this.lowBattery) this.mode = 'sleep';
   }
 }

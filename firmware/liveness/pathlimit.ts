@@ -30,7 +30,8 @@
 //   after SNTP, or the boot timeline plus persisted sleep time). If nowMs is earlier than a stored time
 //   (the clock restarted), the stored time is taken as now: the probe waits at most one more period.
 // - Bounded: at most maxNetworks records (default 8), least recently used dropped first; network ids
-//   are cut to 32 characters (an SSID's length). Persisted as compact JSON (toJSON/restore).
+//   are cut to 32 characters (an SSID's length). Persisted as compact JSON: each record is kept as
+//   the row it is saved as, so the saved text is JSON.stringify(recs) (the constructor reads it back).
 //
 // Espruino-safe: no Map (records in an array, most recently used first), no class fields.
 
@@ -51,107 +52,127 @@ export function pathLimitDefaults(): PathLimitConfig {
   return { marginSec: 30, minSec: 30, probeEveryMs: 86400000, deathsToLearn: 2 };
 }
 
-/** One network's record. Serialized as [id, s, x, d, c, cx, p, q]. */
-export interface PathRecord {
-  id: string;
-  /** Shortest idle that survived (0: none). */
-  s: number;
-  /** Candidate dying idle (0: none) and how many deaths at about that idle (d). */
-  x: number;
-  d: number;
-  /** Cap in seconds (0: none) and the dying idle it was learned from. */
-  c: number;
-  cx: number;
-  /** When the cap was learned or last probed (ms). */
-  p: number;
-  /** A probe is running. */
-  q: boolean;
+/**
+ * One network's record, kept as the row it is persisted as: [id, s, x, d, c, cx, p, q] (R names the
+ * columns). s: shortest idle that survived (0: none). x: candidate dying idle (0: none) and d: how
+ * many deaths at about that idle. c: cap in seconds (0: none) and cx: the dying idle it was learned
+ * from. p: when the cap was learned or last probed (ms). q: 1 while a probe is running.
+ */
+export type PathRow = [string, number, number, number, number, number, number, number];
+
+const enum R {
+  ID,
+  SURVIVED,
+  CANDIDATE,
+  DEATHS,
+  CAP,
+  CAP_IDLE,
+  PROBED,
+  PROBING,
 }
 
 const ID_MAX = 32;
 
-function num(v: unknown): number {
-  return typeof v === 'number' && v >= 0 && v < 1e16 ? v : 0;
-}
-
-/** maxNetworks, default 8. */
-function maxOf(c: PathLimitConfig): number {
-  const m = c.maxNetworks as number;
-  return m >= 1 ? m : 8;
-}
-
 export class PathLimits {
   cfg: PathLimitConfig;
-  /** Most recently used first. */
-  recs: PathRecord[];
+  /** Most recently used first; what is persisted (as JSON text). */
+  recs: PathRow[];
+  /** maxNetworks (default 8). */
+  max: number;
 
-  constructor(cfg: PathLimitConfig) {
+  /** Nothing learned, or JSON.stringify(recs) saved earlier (unreadable input: nothing; bad rows are skipped). */
+  constructor(cfg: PathLimitConfig, saved?: string) {
     this.cfg = cfg;
     this.recs = [];
+    this.max = cfg.maxNetworks || 8;
+    let v: unknown;
+    try {
+      v = JSON.parse(saved as string);
+    } catch (e) {
+      return;
+    }
+    if (!Array.isArray(v)) return;
+    for (let i = 0; i < v.length && this.recs.length < this.max; i++) {
+      const e = v[i];
+      if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
+      const r = [e[0].substring(0, ID_MAX)] as unknown as PathRow;
+      for (let j = 1; j < R.PROBING; j++) {
+        const n = e[j];
+        r.push(typeof n === 'number' && n >= 0 && n < 1e16 ? n : 0);
+      }
+      r.push(e[R.PROBING] === 1 ? 1 : 0);
+      this.recs.push(r);
+    }
   }
 
   /** The record for a network, moved to the front; created when `create` (dropping the oldest beyond maxNetworks). */
-  rec(networkId: string, create: boolean, nowMs: number): PathRecord | undefined {
-    const id = String(networkId).substring(0, ID_MAX);
+  rec(networkId: string, create: boolean, nowMs: number): PathRow | undefined {
+    const id = networkId.substring(0, ID_MAX);
     const a = this.recs;
-    const i = a.findIndex((x) => x.id === id);
-    let r = i >= 0 ? a.splice(i, 1)[0] : undefined;
+    let r: PathRow | undefined;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i][R.ID] === id) {
+        r = a.splice(i, 1)[0];
+        break;
+      }
+    }
     if (r === undefined) {
       if (!create) return undefined;
-      r = { id: id, s: 0, x: 0, d: 0, c: 0, cx: 0, p: nowMs, q: false };
+      r = [id, 0, 0, 0, 0, 0, nowMs, 0];
     }
     a.unshift(r);
-    const max = maxOf(this.cfg);
-    while (a.length > max) a.pop();
-    if (nowMs < r.p) r.p = nowMs;
+    while (a.length > this.max) a.pop();
+    if (nowMs < r[R.PROBED]) r[R.PROBED] = nowMs;
     return r;
   }
 
   /** A held connection died (watchdog fired) on a ping sent after idleSec of idle on networkId. */
   died(networkId: string, idleSec: number, nowMs: number): void {
-    const r = this.rec(networkId, true, nowMs) as PathRecord;
+    const r = this.rec(networkId, true, nowMs) as PathRow;
     const c = this.cfg;
     const tol = c.marginSec;
-    if (r.q) {
-      r.q = false;
-      r.p = nowMs;
-      if (idleSec >= r.cx - tol) return;
+    if (r[R.PROBING]) {
+      // The probe ends; a death at about the long interval confirms the cap, it is not new evidence.
+      r[R.PROBING] = 0;
+      r[R.PROBED] = nowMs;
+      if (idleSec >= r[R.CAP_IDLE] - tol) return;
     }
-    if (!(r.s > 0 && r.s < idleSec)) return;
-    if (r.d > 0 && idleSec >= r.x - tol && idleSec <= r.x + tol) {
-      r.d++;
-      if (idleSec < r.x) r.x = idleSec;
-    } else if (r.d === 0 || idleSec < r.x - tol) {
-      r.x = idleSec;
-      r.d = 1;
+    if (!(r[R.SURVIVED] > 0 && r[R.SURVIVED] < idleSec)) return;
+    const x = r[R.CANDIDATE];
+    if (r[R.DEATHS] > 0 && idleSec >= x - tol && idleSec <= x + tol) {
+      r[R.DEATHS]++;
+      if (idleSec < x) r[R.CANDIDATE] = idleSec;
+    } else if (r[R.DEATHS] === 0 || idleSec < x - tol) {
+      r[R.CANDIDATE] = idleSec;
+      r[R.DEATHS] = 1;
     } else {
       return;
     }
-    if (r.d >= c.deathsToLearn) {
-      const cap = Math.max(c.minSec, r.x - c.marginSec);
-      if (r.c === 0 || cap < r.c) {
-        r.c = cap;
-        r.cx = r.x;
-        r.p = nowMs;
-        r.q = false;
+    if (r[R.DEATHS] >= c.deathsToLearn) {
+      const cap = Math.max(c.minSec, r[R.CANDIDATE] - c.marginSec);
+      if (r[R.CAP] === 0 || cap < r[R.CAP]) {
+        r[R.CAP] = cap;
+        r[R.CAP_IDLE] = r[R.CANDIDATE];
+        r[R.PROBED] = nowMs;
+        r[R.PROBING] = 0;
       }
-      r.d = 0;
-      r.x = 0;
+      r[R.DEATHS] = 0;
+      r[R.CANDIDATE] = 0;
     }
   }
 
   /** A ping sent after idleSec of idle was answered on networkId. */
   survived(networkId: string, idleSec: number, nowMs: number): void {
-    const r = this.rec(networkId, true, nowMs) as PathRecord;
-    if (idleSec > 0 && (r.s === 0 || idleSec < r.s)) r.s = idleSec;
-    if (r.d > 0 && idleSec >= r.x) {
-      r.d = 0;
-      r.x = 0;
+    const r = this.rec(networkId, true, nowMs) as PathRow;
+    if (idleSec > 0 && (r[R.SURVIVED] === 0 || idleSec < r[R.SURVIVED])) r[R.SURVIVED] = idleSec;
+    if (r[R.DEATHS] > 0 && idleSec >= r[R.CANDIDATE]) {
+      r[R.DEATHS] = 0;
+      r[R.CANDIDATE] = 0;
     }
-    if (r.c > 0 && idleSec >= r.cx) {
-      r.c = 0;
-      r.cx = 0;
-      r.q = false;
+    if (r[R.CAP] > 0 && idleSec >= r[R.CAP_IDLE]) {
+      r[R.CAP] = 0;
+      r[R.CAP_IDLE] = 0;
+      r[R.PROBING] = 0;
     }
   }
 
@@ -161,43 +182,12 @@ export class PathLimits {
    */
   capFor(networkId: string, nowMs: number): number | undefined {
     const r = this.rec(networkId, false, nowMs);
-    if (r === undefined || r.c === 0 || r.q) return undefined;
-    if (nowMs - r.p >= this.cfg.probeEveryMs) {
-      r.q = true;
-      r.p = nowMs;
+    if (r === undefined || r[R.CAP] === 0 || r[R.PROBING]) return undefined;
+    if (nowMs - r[R.PROBED] >= this.cfg.probeEveryMs) {
+      r[R.PROBING] = 1;
+      r[R.PROBED] = nowMs;
       return undefined;
     }
-    return r.c;
-  }
-
-  toJSON(): string {
-    return JSON.stringify(this.recs.map((r) => [r.id, r.s, r.x, r.d, r.c, r.cx, r.p, r.q ? 1 : 0]));
-  }
-
-  /** Restore what toJSON() saved; unreadable input leaves nothing learned, bad rows are skipped. */
-  restore(s: string): void {
-    this.recs = [];
-    let v: unknown;
-    try {
-      v = JSON.parse(s);
-    } catch (e) {
-      return;
-    }
-    if (!Array.isArray(v)) return;
-    const max = maxOf(this.cfg);
-    for (let i = 0; i < v.length && this.recs.length < max; i++) {
-      const e = v[i];
-      if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
-      this.recs.push({
-        id: e[0].substring(0, ID_MAX),
-        s: num(e[1]),
-        x: num(e[2]),
-        d: num(e[3]),
-        c: num(e[4]),
-        cx: num(e[5]),
-        p: num(e[6]),
-        q: e[7] === 1,
-      });
-    }
+    return r[R.CAP];
   }
 }

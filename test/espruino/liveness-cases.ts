@@ -67,19 +67,18 @@ export function runLivenessCases(out: (line: string) => void): void {
   note(m.tick(120999));
   note(m.tick(121000));
   ev.push('dl=' + m.nextDeadline());
-  note(m.appTraffic(200000, 'inbound'));
+  note(m.to('active', 'inbound', 200000));
   note(m.tick(2000000));
-  note(m.appTraffic(2000001, 'wake'));
+  note(m.to('active', 'wake', 2000001));
   note(m.battery(3299, 2000002));
-  note(m.appTraffic(2000003, 'publish'));
+  note(m.to('active', 'publish', 2000003));
   note(m.battery(3350, 2000004));
   note(m.battery(3400, 2000005));
-  note(m.appTraffic(2000006, 'publish'));
-  note(m.requestSleep(2000007));
-  note(m.requestSleep(2000008));
+  note(m.to('active', 'publish', 2000006));
+  note(m.to('sleep', 'app-request', 2000007));
+  note(m.to('sleep', 'app-request', 2000008));
   out('modes ' + ev.join(' '));
-  const m2 = new PowerModes(mc, 5000);
-  m2.restore(JSON.parse(JSON.stringify({ mode: 'idle', low: false })));
+  const m2 = new PowerModes(mc, 5000, JSON.parse(JSON.stringify({ mode: 'idle', low: false })));
   out('modes-restore ' + m2.mode + ' ' + m2.nextDeadline() + ' ' + JSON.stringify(m));
 
   // Keep-alive: clamps, jitter, deadlines.
@@ -132,12 +131,10 @@ export function runLivenessCases(out: (line: string) => void): void {
   p.died('home-wifi', 200, 10);
   p.died('home-wifi', 190, 20);
   caps.push(p.capFor('home-wifi', 30));
-  const json = p.toJSON();
-  const p2 = new PathLimits(pathLimitDefaults());
-  p2.restore(json);
+  const json = JSON.stringify(p.recs);
+  const p2 = new PathLimits(pathLimitDefaults(), json);
   caps.push(p2.capFor('home-wifi', 40));
-  caps.push(p2.toJSON() === json ? 'same' : 'differs');
-  p2.restore('not json');
-  caps.push(p2.toJSON());
+  caps.push(JSON.stringify(p2.recs) === json ? 'same' : 'differs');
+  caps.push(JSON.stringify(new PathLimits(pathLimitDefaults(), 'not json').recs));
   out('pathlimit ' + JSON.stringify(caps) + ' ' + json);
 }
