@@ -7,8 +7,9 @@
 //   c.start();                     // connect, and stay connected (reconnects with backoff)
 //   c.stop();                      // clean DISCONNECT, no reconnect
 //
-// Everything runs in the scheduler's single loop: transport events are posted into it, every timer is
-// a scheduler task. Nothing here reads a clock or opens a socket except through the HAL handed in.
+// Everything runs in the scheduler's single loop: transport events are posted into it, and ONE timer
+// task serves every deadline (connect timeout, reconnect wait, keep-alive, SUBACK timeouts). Nothing
+// here reads a clock or opens a socket except through the HAL handed in.
 //
 // Delivery guarantees:
 // - QoS >= 1 publishes are written to Storage (append-style) before publish() returns ok; they are
@@ -20,10 +21,15 @@
 // - A broker that misbehaves (garbage, oversize, acks for ids never issued, a second CONNACK...) gets a
 //   DISCONNECT (v5: with the matching reason code), the link is closed and the client reconnects with
 //   backoff. Nothing the broker sends can throw out of the client.
+//
+// Size (this runs on Espruino, see DESIGN.md section 2): few, larger methods (each function costs
+// JsVars); MQTT 5-only code sits behind `typeof WREN_V5 === 'undefined' || WREN_V5` so a 3.1.1 board
+// drops it; fields that are set before their first use are not initialised in the constructor.
 
-import { createDecoder, encode, checkTopicFilter, checkTopicName, ProtocolError, utf8Length, utf8Write } from '../mqtt/index';
+import { createDecoder, encode, utf8Length, utf8Write } from '../mqtt/index';
+import type { ProtocolError } from '../mqtt/index';
 import { PacketType } from '../mqtt/types';
-import type { Decoder, Packet, Properties, PublishPacket, QoS, Subscription, Version, Will } from '../mqtt/types';
+import type { Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, Subscription, UnsubscribePacket, Version, Will } from '../mqtt/types';
 import type { Log, Random, Storage, Transport, TlsOptions } from '../../hal/types';
 import type { Scheduler, TaskId } from '../scheduler/index';
 import { Session, MsgState } from '../session/index';
@@ -141,48 +147,42 @@ interface SubEntry {
   handler: MessageHandler | undefined;
 }
 
-interface Pending {
-  id: number;
-  kind: number; // SUBSCRIBE or UNSUBSCRIBE
-  packet: Packet;
-  timer: TaskId;
+/** A SUBSCRIBE or UNSUBSCRIBE: queued for a connection, then pending (sent, `due` = its ack deadline). */
+interface Control {
+  packet: SubscribePacket | UnsubscribePacket;
   cb: SubscribeCallback | undefined;
+  due?: number;
+}
+
+/** Transport events, posted into the scheduler with the attempt they belong to. */
+const enum Ev {
+  OPEN,
+  DATA,
+  DRAIN,
+  ERROR,
+  CLOSE,
 }
 
 const TAG = 'mqtt';
+/** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
+const NO_LIMIT = 268435460;
 
-// CONNACK refusals that retrying soon cannot fix: back off to the cap.
-function isAuthRefusal(code: number, v5: boolean): boolean {
-  return v5 ? code === 0x86 || code === 0x87 || code === 0x8c || code === 0x85 : code === 4 || code === 5 || code === 2;
-}
-
-const CONNACK_TEXT: { [code: number]: string } = {
-  1: 'unacceptable protocol version',
-  2: 'identifier rejected',
-  3: 'server unavailable',
-  4: 'bad user name or password',
-  5: 'not authorized',
-  0x80: 'unspecified error',
-  0x81: 'malformed packet',
-  0x82: 'protocol error',
-  0x83: 'implementation specific error',
+// CONNACK refusals by v5 reason code; a 3.1.1 return code 1..5 is read as its v5 twin (V4_AS_V5).
+// Codes not listed are reported by number.
+const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
+const REFUSED: { [code: number]: string } = {
   0x84: 'unsupported protocol version',
-  0x85: 'client identifier not valid',
+  0x85: 'client id rejected',
   0x86: 'bad user name or password',
   0x87: 'not authorized',
   0x88: 'server unavailable',
   0x89: 'server busy',
   0x8a: 'banned',
-  0x8c: 'bad authentication method',
-  0x90: 'topic name invalid',
-  0x95: 'packet too large',
-  0x97: 'quota exceeded',
-  0x99: 'payload format invalid',
-  0x9a: 'retain not supported',
-  0x9b: 'QoS not supported',
+  0x8c: 'bad auth method',
+  0x9a: 'will retain not supported',
+  0x9b: 'will QoS not supported',
   0x9c: 'use another server',
   0x9d: 'server moved',
-  0x9f: 'connection rate exceeded',
 };
 
 /** UTF-8 bytes of a string (payload convenience). */
@@ -190,6 +190,17 @@ export function utf8Bytes(s: string): Uint8Array {
   const b = new Uint8Array(utf8Length(s));
   utf8Write(s, b, 0);
   return b;
+}
+
+/**
+ * Stop a subscription (and its handler). A plain function rather than a method: the firmware never
+ * unsubscribes, so a device bundle leaves it out.
+ */
+export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallback): void {
+  const keep: SubEntry[] = [];
+  for (let i = 0; i < client.subs_.length; i++) if (client.subs_[i].sub.topic !== filter) keep.push(client.subs_[i]);
+  client.subs_ = keep;
+  client.control_({ packet: { type: PacketType.UNSUBSCRIBE, packetId: 0, topics: [filter] }, cb: cb });
 }
 
 export class Client {
@@ -213,53 +224,63 @@ export class Client {
     bytesIn: number;
     bytesOut: number;
   };
+  /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
+  rotation: BrokerRotation;
+  /** Held subscriptions (restored on reconnect). Internal (unsubscribe() uses it). */
+  subs_: SubEntry[];
 
   private sched_: Scheduler;
   private transport_: Transport;
   private random_: Random;
   private log_: Log;
-  private decoder_: Decoder;
   private handlers_: { [event: string]: Array<(a: unknown, b: unknown, c: unknown) => void> };
-  private subs_: SubEntry[];
-  private pending_: Pending[];
-  private done_: { [seq: string]: DoneCallback };
-  /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
-  rotation: BrokerRotation;
+  /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
+  private pending_: Control[];
+  /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
+  private queued_: Control[];
+  /** publish() callbacks by message seq. */
+  private done_: { [seq: number]: DoneCallback };
+  /** Generation of the connection: events and timers of an older one are ignored. */
   private gen_: number;
-  private open_: boolean;
-  private awaitingConnack_: boolean;
-  private connectedAt_: number;
-  private lastTx_: number;
-  private lastRx_: number;
-  private pingSentAt_: number;
-  /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
-  private idleAtPingMs_: number;
-  /** When the last PINGREQ went out (for the round-trip time). */
-  private lastPingAt_: number;
-  /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
-  private keepAliveMs_: number;
-  /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
-  private pingIntervalMs_: number;
-  /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
-  private ackWaitSince_: number;
-  private inflightMax_: number;
-  private brokerMaxPacket_: number;
-  private timer_: TaskId | undefined;
-  private kaTimer_: TaskId | undefined;
-  private blocked_: boolean;
-  private nextFailCapped_: boolean;
-  /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
-  private linkBusy_: boolean;
   /** The generation of the transport attempt in progress: its events count only while it is current. */
   private attemptGen_: number;
-  private connectWhenClosed_: boolean;
-  /** subscribe() callbacks waiting for a connection. */
-  /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
-  private queuedCbs_: Array<{ kind: number; list: Subscription[]; cb: SubscribeCallback | undefined }>;
+  /** When the connection came up (0: not connected). */
+  private connectedAt_: number;
+  /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
+  private keepAliveMs_: number;
+  /** Largest packet the broker accepts (v5 CONNACK), for what we send. */
+  private maxOut_: number;
+  // Set before their first use (at open, CONNACK, or the event that needs them):
+  private decoder_!: Decoder;
+  private timer_: TaskId | undefined;
+  /** The deadline while 'connecting' (connect timeout) or 'waiting' (reconnect). */
+  private due_!: number;
+  private lastTx_!: number;
+  private lastRx_!: number;
+  /** When the outstanding PINGREQ was sent (-1: none). */
+  private pingAt_!: number;
+  /** When the last PINGREQ went out (for the round-trip time). */
+  private lastPingAt_!: number;
+  /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
+  private idleAtPing_!: number;
+  /** Ping interval asked for by the heartbeat policy (0 or unset = the keep-alive in force). */
+  private pingIntervalMs_!: number;
+  /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
+  private ackWait_!: number;
+  private inflightMax_!: number;
+  // Flags, false until set:
+  /** The transport is open (between its onOpen and our close). */
+  private open_?: boolean;
+  /** A write returned false: wait for onDrain. */
+  private blocked_?: boolean;
+  /** The next backoff waits near the cap (a refusal that retrying soon cannot fix). */
+  private capped_?: boolean;
+  /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
+  private linkBusy_?: boolean;
+  private connectWhenClosed_?: boolean;
 
   constructor(options: ClientOptions, hal: ClientHal) {
-    if (!options || typeof options.clientId !== 'string') throw new Error('Client: options with a clientId needed');
-    if (!options.brokers || options.brokers.length === 0) throw new Error('Client: at least one broker');
+    if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('Client: clientId and a broker needed');
     this.options = options;
     this.sched_ = hal.scheduler;
     this.transport_ = hal.transport;
@@ -281,83 +302,33 @@ export class Client {
       bytesIn: 0,
       bytesOut: 0,
     };
-    this.decoder_ = createDecoder(this.version, options.maxPacketSize);
     this.handlers_ = {};
     this.subs_ = [];
     this.pending_ = [];
+    this.queued_ = [];
     this.done_ = {};
     this.rotation = new BrokerRotation(options.brokers.length, options.backoff);
-    this.gen_ = 0;
-    this.open_ = false;
-    this.awaitingConnack_ = false;
-    this.connectedAt_ = 0;
-    this.lastTx_ = 0;
-    this.lastRx_ = 0;
-    this.pingSentAt_ = -1;
-    this.idleAtPingMs_ = 0;
-    this.lastPingAt_ = 0;
+    this.gen_ = this.attemptGen_ = this.connectedAt_ = 0;
     this.keepAliveMs_ = options.keepAliveSec * 1000;
-    this.pingIntervalMs_ = 0;
-    this.ackWaitSince_ = -1;
-    this.inflightMax_ = options.maxInflight;
-    this.brokerMaxPacket_ = 268435460;
-    this.timer_ = undefined;
-    this.kaTimer_ = undefined;
-    this.blocked_ = false;
-    this.nextFailCapped_ = false;
-    this.linkBusy_ = false;
-    this.attemptGen_ = 0;
-    this.connectWhenClosed_ = false;
-    this.queuedCbs_ = [];
+    this.maxOut_ = NO_LIMIT;
     const self = this;
+    // One handler per transport event, all alike: post the event into the loop with its attempt.
+    const handler = function (kind: Ev) {
+      return function (arg?: unknown) {
+        const g = self.attemptGen_; // the attempt this event belongs to
+        self.sched_.post(function () {
+          self.event_(kind, g, arg);
+        }, 'mqtt');
+      };
+    };
     this.transport_.setHandler({
-      onOpen: function () {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          if (g === self.gen_) self.onOpen_();
-        }, 'mqtt.open');
-      },
-      onData: function (bytes: Uint8Array) {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          if (g === self.gen_) self.onData_(bytes);
-        }, 'mqtt.data');
-      },
-      onDrain: function () {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          if (g === self.gen_) {
-            self.blocked_ = false;
-            self.pump_();
-          }
-        }, 'mqtt.drain');
-      },
-      onError: function (err) {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          if (g === self.gen_) self.emitError_('transport', err.code + ': ' + err.message);
-        }, 'mqtt.error');
-      },
-      onClose: function () {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          self.linkBusy_ = false;
-          if (g === self.gen_) self.onClosed_('connection closed');
-          else if (self.connectWhenClosed_) {
-            self.connectWhenClosed_ = false;
-            self.connectNow_();
-          }
-        }, 'mqtt.close');
-      },
+      onOpen: handler(Ev.OPEN),
+      onData: handler(Ev.DATA),
+      onDrain: handler(Ev.DRAIN),
+      onError: handler(Ev.ERROR),
+      onClose: handler(Ev.CLOSE),
     });
-    const found = this.session.load();
-    if (found.messages || found.inboundQos2 || found.droppedBytes) {
-      this.log_.info(
-        TAG,
-        'session restored: ' + found.messages + ' messages, ' + found.inboundQos2 + ' inbound QoS 2 ids' +
-          (found.droppedBytes ? ', dropped a torn tail of ' + found.droppedBytes + ' bytes' : ''),
-      );
-    }
+    this.session.load(); // it logs what it restored
   }
 
   // ------------------------------------------------------------------ application API
@@ -374,28 +345,24 @@ export class Client {
 
   /** Connect and stay connected until stop(). Idempotent. */
   start(): void {
-    if (this.state === 'connecting' || this.state === 'connected' || this.state === 'waiting') return;
-    this.connectNow_();
+    if (this.state === 'idle' || this.state === 'stopped') this.connectNow_();
   }
 
-  /** Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store. */
   /**
+   * Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store.
    * reasonCode (v5 only): 0 = normal disconnection, the will is discarded; 0x04 = "disconnect with
    * will message": the broker publishes the will after its Will Delay Interval unless the device
    * reconnects first (a planned sleep that still reports a device that never comes back).
    */
   stop(reasonCode?: number): void {
-    if (this.state === 'stopped' || this.state === 'idle') {
-      this.setState_('stopped', 'stop()');
-      return;
+    if (this.state !== 'stopped' && this.state !== 'idle') {
+      this.sched_.cancel(this.timer_);
+      this.connectWhenClosed_ = false;
+      if (this.state === 'connected') {
+        this.send_({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 ? reasonCode : 0 });
+      }
+      this.close_(true);
     }
-    this.cancelTimers_();
-    this.connectWhenClosed_ = false;
-    if (this.open_ && !this.awaitingConnack_) {
-      this.send_(this.version === 5 && reasonCode ? { type: PacketType.DISCONNECT, reasonCode: reasonCode } : { type: PacketType.DISCONNECT });
-    }
-    this.failPending_('stopped', 'client stopped');
-    this.closeLink_();
     this.setState_('stopped', 'stop()');
   }
 
@@ -405,46 +372,35 @@ export class Client {
    * acknowledged (PUBACK / PUBCOMP), or with the error.
    */
   publish(topic: string, payload: Uint8Array | string, opts?: PublishOptions, done?: DoneCallback): ClientError | undefined {
-    const qos = opts && opts.qos !== undefined ? opts.qos : 0;
-    const retain = opts ? !!opts.retain : false;
-    const props = opts ? opts.properties : undefined;
+    const o = opts || {};
+    const qos = o.qos || 0;
+    const retain = !!o.retain;
     let err: ClientError | undefined;
     let bytes: Uint8Array | undefined;
     try {
       bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
       // Validate by encoding once: topic, QoS, properties and size, exactly as the wire will see it.
       const size = encode(
-        { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: qos ? 1 : undefined, properties: props },
+        { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: o.properties },
         this.version,
       ).length;
-      if (size > this.limitOut_()) {
-        err = { code: 'too-large', message: 'publish of ' + size + ' bytes exceeds the maximum packet size ' + this.limitOut_() };
-      }
+      if (size > this.maxOut_) err = { code: 'too-large', message: size + ' bytes > broker maximum ' + this.maxOut_ };
     } catch (e) {
-      err = { code: 'invalid', message: e instanceof ProtocolError ? e.message : String(e) };
+      err = { code: 'invalid', message: (e as ProtocolError).message };
     }
     if (!err) {
-      const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, props);
-      if (r.ok) {
-        if (done) this.done_[String(r.seq)] = done;
-        this.emit_('publish', topic, qos, opts ? !!opts.quiet : false);
-        if (r.dropped) {
-          for (let i = 0; i < r.dropped.length; i++) {
-            this.finish_(r.dropped[i], { code: 'queue-full', message: 'dropped from the offline queue to make room' });
-          }
-        }
+      const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, o.properties);
+      if (!r.ok) err = r;
+      else {
+        if (done) this.done_[r.seq] = done;
+        this.emit_('publish', topic, qos, !!o.quiet);
+        const dropped = r.dropped || [];
+        for (let i = 0; i < dropped.length; i++) this.finish_(dropped[i], { code: 'queue-full', message: 'dropped for room' });
         this.pump_();
         return undefined;
       }
-      err = { code: r.code, message: r.message };
     }
-    this.log_.warn(TAG, 'publish to ' + topic + ' refused: ' + err.message);
-    if (done) {
-      const e = err;
-      this.sched_.post(function () {
-        done(e);
-      }, 'mqtt.done');
-    }
+    this.defer_(done, err);
     return err;
   }
 
@@ -453,46 +409,26 @@ export class Client {
    * and restored after a reconnect whenever the broker has no session. cb gets the granted QoS (or
    * failure code >= 0x80) per filter; a failure also gives err.
    */
-  subscribe(
-    filter: string | Subscription[],
-    qos?: QoS,
-    handler?: MessageHandler,
-    cb?: SubscribeCallback,
-  ): ClientError | undefined {
+  subscribe(filter: string | Subscription[], qos?: QoS, handler?: MessageHandler, cb?: SubscribeCallback): ClientError | undefined {
     const list: Subscription[] = typeof filter === 'string' ? [{ topic: filter, qos: qos || 0 }] : filter;
+    const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list };
     try {
-      for (let i = 0; i < list.length; i++) checkTopicFilter(list[i].topic);
-      encode({ type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list }, this.version);
+      encode(packet, this.version); // checks every filter too
     } catch (e) {
-      const err = { code: 'invalid', message: e instanceof ProtocolError ? e.message : String(e) };
-      if (cb) this.sched_.post(function () { cb(err, []); }, 'mqtt.done');
+      const err = { code: 'invalid', message: (e as ProtocolError).message };
+      this.defer_(cb, err, []);
       return err;
     }
+    const subs = this.subs_;
     for (let i = 0; i < list.length; i++) {
-      let found = false;
-      for (let j = 0; j < this.subs_.length; j++) {
-        if (this.subs_[j].sub.topic === list[i].topic) {
-          this.subs_[j] = { sub: list[i], handler: handler || this.subs_[j].handler };
-          found = true;
-        }
-      }
-      if (!found) this.subs_.push({ sub: list[i], handler: handler });
+      let j = 0;
+      while (j < subs.length && subs[j].sub.topic !== list[i].topic) j++;
+      subs[j] = { sub: list[i], handler: handler || (subs[j] && subs[j].handler) };
     }
     // Sent now, or with the next connection (also when the broker resumes a session: it may not know
     // this filter yet).
-    if (this.state === 'connected') this.sendControl_(PacketType.SUBSCRIBE, list, cb);
-    else this.queuedCbs_.push({ kind: PacketType.SUBSCRIBE, list: list, cb: cb });
+    this.control_({ packet: packet, cb: cb });
     return undefined;
-  }
-
-  /** Stop a subscription (and its handler). */
-  unsubscribe(filter: string, cb?: SubscribeCallback): void {
-    const keep: SubEntry[] = [];
-    for (let i = 0; i < this.subs_.length; i++) if (this.subs_[i].sub.topic !== filter) keep.push(this.subs_[i]);
-    this.subs_ = keep;
-    const list = [{ topic: filter, qos: 0 as QoS }];
-    if (this.state === 'connected') this.sendControl_(PacketType.UNSUBSCRIBE, list, cb);
-    else this.queuedCbs_.push({ kind: PacketType.UNSUBSCRIBE, list: list, cb: cb });
   }
 
   /**
@@ -500,28 +436,21 @@ export class Client {
    * options as they are now (e.g. a new keep-alive or will delay). Queued and in-flight messages stay.
    */
   reconnect(why: string): void {
-    if (this.state !== 'connected' && this.state !== 'waiting' && this.state !== 'connecting') return;
-    if (this.open_ && !this.awaitingConnack_) this.send_({ type: PacketType.DISCONNECT });
-    this.closeLink_();
-    this.cancelTimers_();
-    this.failPending_('transport', 'reconnecting: ' + why);
+    if (this.state === 'idle' || this.state === 'stopped') return;
+    if (this.state === 'connected') this.send_({ type: PacketType.DISCONNECT });
+    this.close_();
     this.setState_('waiting', why + '; reconnect now');
     this.connectNow_();
   }
 
   /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
   isIdle(): boolean {
-    return this.session.stats().messages === 0 && this.pending_.length === 0 && this.queuedCbs_.length === 0;
+    return !this.session.stats().messages && !this.pending_.length && !this.queued_.length;
   }
 
-  /**
-   * The radio came back (Wi-Fi or cellular re-attached): if the client is waiting out a backoff,
-   * try now instead.
-   */
+  /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
   linkUp(): void {
-    if (this.state !== 'waiting') return;
-    this.log_.info(TAG, 'link up: reconnecting now');
-    this.connectNow_();
+    if (this.state === 'waiting') this.connectNow_();
   }
 
   /** Subscriptions currently held (restored on reconnect). */
@@ -529,366 +458,6 @@ export class Client {
     const out: Subscription[] = [];
     for (let i = 0; i < this.subs_.length; i++) out.push(this.subs_[i].sub);
     return out;
-  }
-
-  // ------------------------------------------------------------------ connection
-
-  private setState_(s: ClientState, why: string): void {
-    if (this.state === s) return;
-    this.state = s;
-    this.log_.info(TAG, 'state ' + s + ' (' + why + ')');
-    this.emit_('state', s, why, undefined);
-  }
-
-  private emit_(event: string, a: unknown, b: unknown, c: unknown): void {
-    const list = this.handlers_[event];
-    if (!list) return;
-    for (let i = 0; i < list.length; i++) {
-      try {
-        list[i](a, b, c);
-      } catch (e) {
-        this.log_.error(TAG, 'application ' + event + ' handler threw: ' + String(e));
-      }
-    }
-  }
-
-  private emitError_(code: string, message: string, reasonCode?: number): void {
-    const err: ClientError = { code: code, message: message };
-    if (reasonCode !== undefined) err.reasonCode = reasonCode;
-    this.log_.warn(TAG, code + ': ' + message);
-    this.emit_('error', err, undefined, undefined);
-  }
-
-  private connectNow_(): void {
-    this.cancelTimers_();
-    if (this.linkBusy_) {
-      // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
-      this.connectWhenClosed_ = true;
-      return;
-    }
-    const broker = this.options.brokers[this.rotation.current % this.options.brokers.length];
-    this.gen_++;
-    this.open_ = false;
-    this.awaitingConnack_ = false;
-    this.blocked_ = false;
-    this.stats.connects++;
-    this.setState_('connecting', 'to ' + broker.host + ':' + broker.port);
-    const self = this;
-    this.timer_ = this.sched_.after(this.options.connectTimeoutMs, function () {
-      self.timer_ = undefined;
-      self.emitError_('timeout', 'no CONNACK within ' + self.options.connectTimeoutMs + ' ms');
-      self.dropLink_('connect timeout');
-    }, 'mqtt.connect-timeout');
-    this.linkBusy_ = true;
-    this.attemptGen_ = this.gen_;
-    this.transport_.open({ host: broker.host, port: broker.port, tls: broker.tls });
-  }
-
-  private onOpen_(): void {
-    this.open_ = true;
-    this.awaitingConnack_ = true;
-    const o = this.options;
-    const v = this.version;
-    this.decoder_ = createDecoder(v, o.maxPacketSize);
-    const props: Properties = {};
-    if (v === 5) {
-      if (!o.clean) props.sessionExpiryInterval = o.sessionExpirySec;
-      props.maximumPacketSize = o.maxPacketSize;
-      props.receiveMaximum = 65535;
-    }
-    const pkt: Packet = {
-      type: PacketType.CONNECT,
-      clientId: o.clientId,
-      keepAliveSec: o.keepAliveSec,
-      clean: o.clean,
-      properties: v === 5 ? props : undefined,
-    };
-    if (o.username !== undefined) pkt.username = o.username;
-    if (o.password !== undefined) pkt.password = utf8Bytes(o.password);
-    if (o.will) {
-      const w = o.will;
-      pkt.will = { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain };
-      if (v === 5 && w.properties) pkt.will.properties = w.properties;
-    }
-    this.send_(pkt);
-  }
-
-  private onData_(bytes: Uint8Array): void {
-    this.lastRx_ = this.sched_.now();
-    this.pingSentAt_ = -1; // any packet proves the link (issue: PINGRESP "or any packet")
-    let packets: Packet[];
-    try {
-      if (this.awaitingConnack_ && this.version === 5 && this.decoder_.buffered === 0 && bytes[0] === 0x20 && bytes[1] === 0x02) {
-        // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
-        packets = createDecoder(4, 4).push(bytes.subarray(0, 4));
-      } else {
-        packets = this.decoder_.push(bytes);
-      }
-    } catch (e) {
-      const pe = e as ProtocolError;
-      this.protocolError_(pe.message, pe.reasonCode);
-      return;
-    }
-    this.stats.bytesIn += bytes.length;
-    this.stats.packetsIn += packets.length;
-    for (let i = 0; i < packets.length; i++) {
-      if (!this.open_) return;
-      this.handle_(packets[i]);
-    }
-  }
-
-  private protocolError_(message: string, reasonCode: number): void {
-    this.stats.protocolErrors++;
-    this.emitError_('protocol', message, reasonCode);
-    if (this.version === 5 && this.open_ && !this.awaitingConnack_) {
-      this.send_({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
-    }
-    this.dropLink_('protocol error');
-  }
-
-  private handle_(p: Packet): void {
-    if (this.awaitingConnack_ && p.type !== PacketType.CONNACK) {
-      this.protocolError_('expected CONNACK, got packet type ' + p.type, 0x82);
-      return;
-    }
-    switch (p.type) {
-      case PacketType.CONNACK:
-        if (!this.awaitingConnack_) {
-          this.protocolError_('second CONNACK', 0x82);
-          return;
-        }
-        this.onConnack_(p);
-        return;
-      case PacketType.PUBLISH:
-        this.onPublish_(p);
-        return;
-      case PacketType.PUBACK:
-      case PacketType.PUBCOMP: {
-        const m = this.session.complete(p.packetId, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
-        if (!m) {
-          this.protocolError_((p.type === PacketType.PUBACK ? 'PUBACK' : 'PUBCOMP') + ' for packet id ' + p.packetId + ' never issued', 0x82);
-          return;
-        }
-        const rc = p.reasonCode || 0;
-        this.ackProgress_();
-        this.finish_(m.seq, rc >= 0x80 ? { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc } : undefined);
-        this.pump_();
-        return;
-      }
-      case PacketType.PUBREC: {
-        const rc = p.reasonCode || 0;
-        if (rc >= 0x80) {
-          // v5: the broker refused the message; the QoS 2 flow ends here.
-          const m = this.session.complete(p.packetId, 'pubcomp');
-          if (!m) {
-            this.protocolError_('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
-            return;
-          }
-          this.finish_(m.seq, { code: 'rejected', message: 'broker refused the publish to ' + m.topic, reasonCode: rc });
-          this.pump_();
-          return;
-        }
-        const m = this.session.received(p.packetId);
-        if (!m) {
-          this.protocolError_('PUBREC for packet id ' + p.packetId + ' never issued', 0x82);
-          return;
-        }
-        this.ackProgress_();
-        this.send_({ type: PacketType.PUBREL, packetId: p.packetId });
-        return;
-      }
-      case PacketType.PUBREL: {
-        const held = this.session.inboundRelease(p.packetId);
-        this.send_({ type: PacketType.PUBCOMP, packetId: p.packetId, reasonCode: held || this.version === 4 ? 0 : 0x92 });
-        return;
-      }
-      case PacketType.SUBACK:
-      case PacketType.UNSUBACK:
-        this.onSuback_(p.packetId, p.type, p.type === PacketType.SUBACK ? p.reasonCodes : p.reasonCodes || []);
-        return;
-      case PacketType.PINGRESP:
-        if (this.stats.pings > this.stats.pingresps) {
-          this.stats.pingresps++;
-          this.stats.lastPingRttMs = this.sched_.now() - this.lastPingAt_;
-          this.emit_('pong', this.stats.lastPingRttMs, Math.round(this.idleAtPingMs_ / 1000), undefined);
-        }
-        return;
-      case PacketType.DISCONNECT:
-        this.emitError_('protocol', 'broker sent DISCONNECT' + (p.reasonCode ? ' with reason 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
-        this.dropLink_('broker disconnected');
-        return;
-      default:
-        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
-        this.protocolError_('unexpected packet type ' + p.type + ' from the broker', 0x82);
-    }
-  }
-
-  private onConnack_(p: Extract<Packet, { type: PacketType.CONNACK }>): void {
-    const v5 = this.version === 5;
-    const code = p.reasonCode;
-    if (code !== 0) {
-      if (this.options.version === 'auto' && v5 && (code === 1 || code === 0x84)) {
-        this.log_.info(TAG, 'broker refused MQTT 5.0, falling back to 3.1.1');
-        // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
-        this.version = 4;
-        this.awaitingConnack_ = false;
-        this.dropLink_('protocol fallback', 0);
-        return;
-      }
-      const text = CONNACK_TEXT[code] || 'code 0x' + code.toString(16);
-      this.emitError_('refused', 'broker refused the connection: ' + text, code);
-      this.nextFailCapped_ = isAuthRefusal(code, v5);
-      this.awaitingConnack_ = false;
-      this.dropLink_('refused: ' + text);
-      return;
-    }
-    this.awaitingConnack_ = false;
-    this.stats.connackOk++;
-    this.cancelTimer_();
-    this.connectedAt_ = this.sched_.now();
-    this.rotation.up(this.connectedAt_);
-    const props = p.properties || {};
-    this.keepAliveMs_ = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : this.options.keepAliveSec) * 1000;
-    // Spread the ping phase: pretend the link has been idle for a random part of the interval.
-    const shift = Math.floor(this.interval() * this.options.pingJitter * this.random_.next());
-    this.lastTx_ = this.connectedAt_ - shift;
-    this.lastRx_ = this.connectedAt_ - shift;
-    this.pingSentAt_ = -1;
-    this.ackWaitSince_ = -1;
-    this.inflightMax_ = Math.min(this.options.maxInflight, props.receiveMaximum || 65535);
-    this.brokerMaxPacket_ = props.maximumPacketSize || 268435460;
-    this.emit_('connack', p, undefined, undefined);
-    const present = p.sessionPresent && !this.options.clean;
-    if (!present) this.session.resetForNewSession();
-    // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before the
-    // application hears 'connected' (anything it publishes then comes after, with new ids).
-    if (present) {
-      const inflight = this.session.inflight();
-      for (let i = 0; i < inflight.length; i++) {
-        const m = inflight[i];
-        if (m.state === MsgState.RELEASED) this.send_({ type: PacketType.PUBREL, packetId: m.packetId });
-        else this.send_(this.publishPacket_(m, true));
-      }
-      if (inflight.length) this.ackWaitSince_ = this.sched_.now();
-    }
-    this.flushControlCbs_(present);
-    this.setState_('connected', present ? 'session resumed' : 'new session');
-    this.armKeepAlive_();
-    this.pump_();
-  }
-
-  private onPublish_(p: PublishPacket): void {
-    if (p.properties && p.properties.topicAlias !== undefined) {
-      // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
-      this.protocolError_('topic alias not allowed', 0x94);
-      return;
-    }
-    if (p.qos === 2) {
-      const id = p.packetId as number;
-      if (this.session.inboundQos2(id)) this.deliver_(p);
-      this.send_({ type: PacketType.PUBREC, packetId: id });
-      return;
-    }
-    this.deliver_(p);
-    if (p.qos === 1) this.send_({ type: PacketType.PUBACK, packetId: p.packetId as number });
-  }
-
-  private deliver_(p: PublishPacket): void {
-    for (let i = 0; i < this.subs_.length; i++) {
-      const s = this.subs_[i];
-      if (s.handler && topicMatches(s.sub.topic, p.topic)) {
-        try {
-          s.handler(p.topic, p.payload, p);
-        } catch (e) {
-          this.log_.error(TAG, 'message handler for ' + s.sub.topic + ' threw: ' + String(e));
-        }
-      }
-    }
-    this.emit_('message', p.topic, p.payload, p);
-  }
-
-  /** Close the link and schedule a reconnect (unless stopped). */
-  private dropLink_(why: string, delayOverrideMs?: number): void {
-    this.closeLink_();
-    this.onClosed_(why, delayOverrideMs);
-  }
-
-  private closeLink_(): void {
-    this.gen_++; // ignore every event of the old connection from here on
-    this.open_ = false;
-    this.awaitingConnack_ = false;
-    this.transport_.close();
-    this.decoder_.reset();
-  }
-
-  private onClosed_(why: string, delayOverrideMs?: number): void {
-    if (this.state === 'stopped') return;
-    this.gen_++;
-    this.open_ = false;
-    this.awaitingConnack_ = false;
-    this.cancelTimers_();
-    this.stats.disconnects++;
-    this.failPending_('transport', 'connection lost before the broker answered');
-    const now = this.sched_.now();
-    // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
-    // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
-    if (this.connectedAt_ > 0) this.rotation.down(now);
-    this.connectedAt_ = 0;
-    let delay: number;
-    if (delayOverrideMs !== undefined) {
-      delay = delayOverrideMs;
-    } else {
-      const r = this.options.backoff.jitter === 'none' ? 0.999999 : this.random_.next();
-      const choice = this.rotation.failed(now, r, this.nextFailCapped_);
-      delay = choice.delayMs;
-    }
-    this.nextFailCapped_ = false;
-    this.setState_('waiting', why + '; reconnect in ' + delay + ' ms');
-    const self = this;
-    this.timer_ = this.sched_.after(delay, function () {
-      self.timer_ = undefined;
-      self.connectNow_();
-    }, 'mqtt.reconnect');
-  }
-
-  private cancelTimer_(): void {
-    if (this.timer_ !== undefined) this.sched_.cancel(this.timer_);
-    this.timer_ = undefined;
-  }
-
-  private cancelTimers_(): void {
-    this.cancelTimer_();
-    if (this.kaTimer_ !== undefined) this.sched_.cancel(this.kaTimer_);
-    this.kaTimer_ = undefined;
-    for (let i = 0; i < this.pending_.length; i++) this.sched_.cancel(this.pending_[i].timer);
-  }
-
-  // ------------------------------------------------------------------ keep-alive
-
-  /**
-   * PINGREQ when nothing was sent OR nothing was received for the ping interval (so inbound QoS 0
-   * traffic or our own retransmits cannot hide a dead link), or at once when a QoS >= 1 ack is
-   * overdue by ackProbeMs (early probe). The PINGRESP (or any packet) must arrive within
-   * pingTimeoutMs of the PINGREQ, or the link is declared dead, closed, and reconnected.
-   */
-  private armKeepAlive_(): void {
-    if (this.kaTimer_ !== undefined) this.sched_.cancel(this.kaTimer_);
-    this.kaTimer_ = undefined;
-    const interval = this.interval();
-    if (interval <= 0 || this.state !== 'connected') return;
-    const now = this.sched_.now();
-    let due: number;
-    if (this.pingSentAt_ >= 0) {
-      due = this.pingSentAt_ + this.options.pingTimeoutMs;
-    } else {
-      due = Math.min(this.lastTx_, this.lastRx_) + interval;
-      if (this.ackWaitSince_ >= 0 && this.options.ackProbeMs > 0) due = Math.min(due, this.ackWaitSince_ + this.options.ackProbeMs);
-    }
-    const self = this;
-    this.kaTimer_ = this.sched_.at(Math.max(due, now), function () {
-      self.kaTimer_ = undefined;
-      self.keepAliveTick_();
-    }, 'mqtt.keepalive');
   }
 
   /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
@@ -900,8 +469,7 @@ export class Client {
   interval(): number {
     const ka = this.keepAliveMs_;
     const want = this.pingIntervalMs_;
-    if (want > 0 && (ka <= 0 || want < ka)) return want;
-    return ka;
+    return want > 0 && (ka <= 0 || want < ka) ? want : ka;
   }
 
   /**
@@ -910,235 +478,493 @@ export class Client {
    */
   setPingInterval(sec: number): void {
     this.pingIntervalMs_ = sec > 0 ? sec * 1000 : 0;
-    this.armKeepAlive_();
+    this.arm_();
   }
 
-  private keepAliveTick_(): void {
-    if (this.state !== 'connected') return;
+  /** Internal (unsubscribe() uses it): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
+  control_(c: Control, now?: boolean): void {
+    if (!now && this.state !== 'connected') {
+      this.queued_.push(c);
+      return;
+    }
+    const id = this.allocateId_();
+    if (!id) {
+      this.call_(c.cb, { code: 'queue-full', message: 'no free packet id' }, []);
+      return;
+    }
+    c.packet.packetId = id;
+    c.due = this.sched_.now() + this.options.ackTimeoutMs;
+    this.pending_.push(c);
+    this.send_(c.packet);
+    this.arm_();
+  }
+
+  // ------------------------------------------------------------------ events and errors
+
+  private setState_(s: ClientState, why: string): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit_('state', s, why);
+  }
+
+  private emit_(event: string, a: unknown, b?: unknown, c?: unknown): void {
+    const list = this.handlers_[event] || [];
+    for (let i = 0; i < list.length; i++) this.call_(list[i], a, b, c);
+  }
+
+  /** Call an application callback (if any): whatever it throws is logged, never propagated. */
+  private call_(fn: ((a: any, b: any, c: any) => void) | undefined, a?: unknown, b?: unknown, c?: unknown): void {
+    try {
+      if (fn) fn(a, b, c);
+    } catch (e) {
+      this.log_.error(TAG, 'handler threw: ' + e);
+    }
+  }
+
+  /** Call back later (in the loop), not from inside the API call that failed. */
+  private defer_(fn: ((a: any, b: any) => void) | undefined, a: unknown, b?: unknown): void {
+    const self = this;
+    if (fn) this.sched_.post(function () {
+      self.call_(fn, a, b);
+    }, 'mqtt');
+  }
+
+  /** Report an error to the application; `drop`: the connection is lost because of it (reconnect after the backoff). */
+  private error_(code: string, message: string, reasonCode?: number, drop?: boolean): ClientError {
+    const err: ClientError = { code: code, message: message, reasonCode: reasonCode };
+    this.emit_('error', err);
+    if (drop) this.lost_(message);
+    return err;
+  }
+
+  /** A broker that broke the protocol: v5 DISCONNECT with the reason, close, reconnect with backoff. */
+  private protocolError_(message: string, reasonCode: number): void {
+    this.stats.protocolErrors++;
+    if ((typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 && this.state === 'connected') {
+      this.send_({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
+    }
+    this.error_('protocol', message, reasonCode, true);
+  }
+
+  private finish_(seq: number, err?: ClientError): void {
+    const cb = this.done_[seq];
+    delete this.done_[seq];
+    this.call_(cb, err);
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private connectNow_(): void {
+    this.sched_.cancel(this.timer_);
+    if (this.linkBusy_) {
+      // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
+      this.connectWhenClosed_ = true;
+      return;
+    }
+    const o = this.options;
+    const broker = o.brokers[this.rotation.current % o.brokers.length];
+    this.blocked_ = false;
+    this.stats.connects++;
+    this.due_ = this.sched_.now() + o.connectTimeoutMs;
+    this.setState_('connecting', 'to ' + broker.host + ':' + broker.port);
+    this.arm_();
+    this.linkBusy_ = true;
+    this.attemptGen_ = ++this.gen_;
+    this.transport_.open(broker);
+  }
+
+  /**
+   * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an ack
+   * go back to the queue for the next connection, or fail when `stopping`.
+   */
+  private close_(stopping?: boolean): void {
+    this.gen_++;
+    this.open_ = false;
+    this.transport_.close(); // idempotent: nothing when the transport already closed
+    const p = this.pending_;
+    this.pending_ = [];
+    for (let i = 0; i < p.length; i++) {
+      if (stopping) this.call_(p[i].cb, { code: 'stopped', message: 'client stopped' }, []);
+      else this.queued_.push(p[i]);
+    }
+  }
+
+  /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
+  private lost_(why: string, delayMs?: number): void {
+    this.close_();
+    if (this.state === 'stopped') return;
     const now = this.sched_.now();
-    if (this.pingSentAt_ >= 0) {
-      if (now - this.pingSentAt_ >= this.options.pingTimeoutMs) {
-        const idleSec = Math.round(this.idleAtPingMs_ / 1000);
-        this.emitError_('timeout', 'no PINGRESP within ' + this.options.pingTimeoutMs + ' ms: link is dead');
-        this.emit_('dead', idleSec, undefined, undefined);
-        this.dropLink_('ping timeout');
+    this.stats.disconnects++;
+    // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
+    // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
+    if (this.connectedAt_) this.rotation.down(now);
+    this.connectedAt_ = 0;
+    if (delayMs === undefined) {
+      delayMs = this.rotation.failed(now, this.options.backoff.jitter === 'none' ? 0.999999 : this.random_.next(), !!this.capped_).delayMs;
+    }
+    this.capped_ = false;
+    this.due_ = now + delayMs;
+    this.setState_('waiting', why + '; reconnect in ' + delayMs + ' ms');
+    this.arm_();
+  }
+
+  /** A transport event of attempt `g` (run in the loop). */
+  private event_(kind: Ev, g: number, arg: any): void {
+    const o = this.options;
+    if (kind === Ev.CLOSE) {
+      this.linkBusy_ = false;
+      if (g === this.gen_) this.lost_('connection closed');
+      else if (this.connectWhenClosed_) {
+        this.connectWhenClosed_ = false;
+        this.connectNow_();
+      }
+    } else if (g !== this.gen_) {
+      // an event of an attempt given up
+    } else if (kind === Ev.OPEN) {
+      this.open_ = true;
+      this.maxOut_ = NO_LIMIT;
+      this.decoder_ = createDecoder(this.version, o.maxPacketSize);
+      const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5;
+      const w = o.will;
+      this.send_({
+        type: PacketType.CONNECT,
+        clientId: o.clientId,
+        keepAliveSec: o.keepAliveSec,
+        clean: o.clean,
+        username: o.username,
+        password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
+        // 3.1.1 has no will properties (a will made for 5.0 is sent without them after a fallback)
+        will: w && (v5 ? w : { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }),
+        // Session Expiry 0 = the session ends with the connection (clean)
+        properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
+      });
+    } else if (kind === Ev.DATA) {
+      const bytes = arg as Uint8Array;
+      this.lastRx_ = this.sched_.now();
+      this.pingAt_ = -1; // any packet proves the link (PINGRESP "or any packet")
+      let decoder = this.decoder_;
+      let chunk = bytes;
+      if ((typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 && this.state === 'connecting' && !decoder.buffered && bytes[0] === 0x20 && bytes[1] === 2) {
+        // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
+        decoder = createDecoder(4, 4);
+        chunk = bytes.subarray(0, 4);
+      }
+      let packets: Packet[];
+      try {
+        packets = decoder.push(chunk);
+      } catch (e) {
+        this.protocolError_((e as ProtocolError).message, (e as ProtocolError).reasonCode as number);
         return;
       }
-    } else if (now - Math.min(this.lastTx_, this.lastRx_) >= this.interval()) {
-      this.ping();
-    } else if (this.ackWaitSince_ >= 0 && this.options.ackProbeMs > 0 && now - this.ackWaitSince_ >= this.options.ackProbeMs) {
-      this.log_.info(TAG, 'ack overdue by ' + (now - this.ackWaitSince_) + ' ms: probing the link');
-      this.ping();
+      this.stats.bytesIn += bytes.length;
+      this.stats.packetsIn += packets.length;
+      for (let i = 0; i < packets.length && this.open_; i++) this.handle_(packets[i]);
+    } else if (kind === Ev.DRAIN) {
+      this.blocked_ = false;
+      this.pump_();
+    } else {
+      this.error_('transport', arg.code + ': ' + arg.message);
     }
-    this.armKeepAlive_();
   }
 
-  /** Send a PINGREQ now and start the PINGRESP watchdog (no-op while one is outstanding). */
-  ping(): void {
-    if (this.state !== 'connected' || this.pingSentAt_ >= 0) return;
+  /** One packet from the broker. */
+  private handle_(p: Packet): void {
+    const s = this.session;
+    const o = this.options;
     const now = this.sched_.now();
-    this.idleAtPingMs_ = now - this.lastRx_;
-    this.send_({ type: PacketType.PINGREQ });
-    this.stats.pings++;
-    this.pingSentAt_ = now;
-    this.lastPingAt_ = now;
-    this.armKeepAlive_();
+    const id = (p as { packetId?: number }).packetId as number;
+    const connecting = this.state === 'connecting'; // open: awaiting the CONNACK
+    if (connecting !== (p.type === PacketType.CONNACK)) {
+      this.protocolError_(connecting ? 'expected CONNACK, got type ' + p.type : 'second CONNACK', 0x82);
+      return;
+    }
+    switch (p.type) {
+      case PacketType.CONNACK: {
+        const rc = p.reasonCode;
+        if (rc) {
+          const code = rc < 6 ? V4_AS_V5[rc] : rc;
+          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && this.version === 5 && code === 0x84) {
+            // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
+            this.version = 4;
+            this.lost_('MQTT 5 refused: 3.1.1 next', 0);
+            return;
+          }
+          this.capped_ = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
+          this.error_('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc, true);
+          return;
+        }
+        this.stats.connackOk++;
+        this.connectedAt_ = now;
+        this.rotation.up(now);
+        const props = p.properties || {};
+        this.keepAliveMs_ = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
+        this.inflightMax_ = Math.min(o.maxInflight, props.receiveMaximum || 65535);
+        this.maxOut_ = props.maximumPacketSize || NO_LIMIT;
+        // Spread the ping phase: pretend the link has been idle for a random part of the interval.
+        this.lastTx_ = this.lastRx_ = now - Math.floor(this.interval() * o.pingJitter * this.random_.next());
+        this.pingAt_ = this.ackWait_ = -1;
+        this.emit_('connack', p);
+        const present = p.sessionPresent && !o.clean;
+        const q = this.queued_;
+        this.queued_ = [];
+        if (present) {
+          // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
+          // the application hears 'connected' (anything it publishes then comes after, with new ids).
+          const inflight = s.inflight();
+          for (let i = 0; i < inflight.length; i++) {
+            const m = inflight[i];
+            this.send_(m.state === MsgState.RELEASED ? { type: PacketType.PUBREL, packetId: m.packetId } : this.publishPacket_(m, true));
+            this.ackWait_ = now;
+          }
+        } else {
+          // No session at the broker: every held subscription is sent again (those already queued
+          // with it, so none goes twice), before the queue.
+          s.resetForNewSession();
+          const rest: Subscription[] = [];
+          for (let i = 0; i < this.subs_.length; i++) {
+            const sub = this.subs_[i].sub;
+            let queued = false;
+            for (let j = 0; j < q.length; j++) {
+              const l = (q[j].packet as SubscribePacket).subscriptions || [];
+              for (let k = 0; k < l.length; k++) if (l[k].topic === sub.topic) queued = true;
+            }
+            if (!queued) rest.push(sub);
+          }
+          if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
+        }
+        for (let i = 0; i < q.length; i++) this.control_(q[i], true);
+        this.setState_('connected', present ? 'session resumed' : 'new session');
+        this.arm_();
+        this.pump_();
+        return;
+      }
+      case PacketType.PUBLISH:
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
+          // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
+          this.protocolError_('topic alias', 0x94);
+          return;
+        }
+        // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
+        if (p.qos < 2 || s.inboundQos2(id)) {
+          for (let i = 0; i < this.subs_.length; i++) {
+            const e = this.subs_[i];
+            if (topicMatches(e.sub.topic, p.topic)) this.call_(e.handler, p.topic, p.payload, p);
+          }
+          this.emit_('message', p.topic, p.payload, p);
+        }
+        if (p.qos) this.send_({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
+        return;
+      case PacketType.PUBACK:
+      case PacketType.PUBREC:
+      case PacketType.PUBCOMP: {
+        const rc = p.reasonCode || 0;
+        const m = p.type === PacketType.PUBREC ? s.received(id) : s.complete(id, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
+        if (!m) break;
+        // An ack arrived: the wait for the next one starts now (or ends when nothing is in flight).
+        this.ackWait_ = s.inflightCount() ? now : -1;
+        if (p.type === PacketType.PUBREC) {
+          if (rc < 0x80) {
+            this.send_({ type: PacketType.PUBREL, packetId: id });
+            return;
+          }
+          s.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
+        }
+        this.finish_(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'publish to ' + m.topic + ' refused', reasonCode: rc });
+        this.pump_();
+        return;
+      }
+      case PacketType.PUBREL:
+        this.send_({
+          type: PacketType.PUBCOMP,
+          packetId: id,
+          // v5: 0x92 "packet identifier not found" for an id not held
+          reasonCode: s.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || this.version === 4 ? 0 : 0x92,
+        });
+        return;
+      case PacketType.SUBACK:
+      case PacketType.UNSUBACK: {
+        const q = this.pending_;
+        let i = 0;
+        while (i < q.length && q[i].packet.packetId !== id) i++;
+        const c = q[i];
+        if (!c || c.packet.type !== p.type - 1) break; // SUBACK answers SUBSCRIBE, UNSUBACK UNSUBSCRIBE
+        q.splice(i, 1);
+        const codes = p.reasonCodes || [];
+        const subs = (c.packet as SubscribePacket).subscriptions;
+        let err: ClientError | undefined;
+        if (subs) {
+          if (codes.length !== subs.length) {
+            this.protocolError_('SUBACK: ' + codes.length + ' codes for ' + subs.length + ' filters', 0x82);
+            return;
+          }
+          const failed: string[] = [];
+          for (let k = 0; k < codes.length; k++) if (codes[k] >= 0x80) failed.push(subs[k].topic + ' (0x' + codes[k].toString(16) + ')');
+          if (failed.length) err = this.error_('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined);
+        }
+        this.call_(c.cb, err, codes);
+        return;
+      }
+      case PacketType.PINGRESP: {
+        const st = this.stats;
+        if (st.pings > st.pingresps) {
+          st.pingresps++;
+          st.lastPingRttMs = now - this.lastPingAt_;
+          this.emit_('pong', st.lastPingRttMs, Math.round(this.idleAtPing_ / 1000));
+        }
+        return;
+      }
+      case PacketType.DISCONNECT:
+        this.error_('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode, true);
+        return;
+      default:
+        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
+        this.protocolError_('unexpected packet type ' + p.type, 0x82);
+        return;
+    }
+    // An ack (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) that matches nothing we sent.
+    this.protocolError_('ack type ' + p.type + ' for id ' + id + ' never issued', 0x82);
+  }
+
+  // ------------------------------------------------------------------ the one timer
+
+  /**
+   * Arm the one timer: the connect timeout ('connecting'), the reconnect ('waiting'), or while
+   * connected the first of: PINGREQ due (nothing sent OR nothing received for the ping interval, so
+   * inbound QoS 0 traffic or our own retransmits cannot hide a dead link), PINGRESP overdue
+   * (pingTimeoutMs after the PINGREQ), a QoS >= 1 ack overdue by ackProbeMs (early probe), a SUBACK /
+   * UNSUBACK deadline.
+   */
+  private arm_(): void {
+    const o = this.options;
+    const st = this.state;
+    const self = this;
+    this.sched_.cancel(this.timer_);
+    let due = st === 'connecting' || st === 'waiting' ? this.due_ : Infinity;
+    if (st === 'connected') {
+      const interval = this.interval();
+      if (interval > 0) {
+        if (this.pingAt_ >= 0) due = this.pingAt_ + o.pingTimeoutMs;
+        else {
+          due = Math.min(this.lastTx_, this.lastRx_) + interval;
+          if (this.ackWait_ >= 0 && o.ackProbeMs > 0) due = Math.min(due, this.ackWait_ + o.ackProbeMs);
+        }
+      }
+      for (let i = 0; i < this.pending_.length; i++) due = Math.min(due, this.pending_[i].due as number);
+    }
+    if (due < Infinity) {
+      this.timer_ = this.sched_.at(due, function () {
+        self.tick_();
+      }, 'mqtt');
+    }
+  }
+
+  private tick_(): void {
+    const o = this.options;
+    const now = this.sched_.now();
+    if (this.state === 'waiting') {
+      this.connectNow_();
+      return;
+    }
+    if (this.state === 'connecting') {
+      this.error_('timeout', 'no CONNACK in ' + o.connectTimeoutMs + ' ms', undefined, true);
+      return;
+    }
+    for (let i = 0; i < this.pending_.length; i++) {
+      const c = this.pending_[i];
+      if (now >= (c.due as number)) {
+        this.error_('timeout', 'no ' + (c.packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs + ' ms', undefined, true);
+        return;
+      }
+    }
+    const interval = this.interval();
+    if (interval > 0) {
+      if (this.pingAt_ >= 0) {
+        if (now - this.pingAt_ >= o.pingTimeoutMs) {
+          this.emit_('dead', Math.round(this.idleAtPing_ / 1000));
+          this.error_('timeout', 'no PINGRESP in ' + o.pingTimeoutMs + ' ms', undefined, true);
+          return;
+        }
+      } else if (
+        now - Math.min(this.lastTx_, this.lastRx_) >= interval ||
+        (this.ackWait_ >= 0 && o.ackProbeMs > 0 && now - this.ackWait_ >= o.ackProbeMs)
+      ) {
+        // PINGREQ, and the PINGRESP watchdog starts
+        this.idleAtPing_ = now - this.lastRx_;
+        this.send_({ type: PacketType.PINGREQ });
+        this.stats.pings++;
+        this.pingAt_ = this.lastPingAt_ = now;
+      }
+    }
+    this.arm_();
   }
 
   // ------------------------------------------------------------------ sending
 
-  private limitOut_(): number {
-    return this.brokerMaxPacket_;
-  }
-
+  /**
+   * Encode and write a packet (counting it; backpressure stops the pump). False, nothing written, when
+   * it cannot be encoded or exceeds the broker's maximum packet size.
+   */
   private send_(p: Packet): boolean {
     let bytes: Uint8Array;
     try {
       bytes = encode(p, this.version);
     } catch (e) {
-      // Our own packets were validated when the app handed them over; this is a bug, not a crash.
-      this.log_.error(TAG, 'cannot encode packet type ' + p.type + ': ' + String(e));
+      // Our own packets were validated when the app handed them over: a bug, not a crash.
+      this.log_.error(TAG, 'cannot encode type ' + p.type + ': ' + (e as ProtocolError).message);
       return false;
     }
-    this.write_(bytes);
-    return true;
-  }
-
-  /** Write encoded bytes to the transport (counting them; backpressure stops the pump). */
-  private write_(bytes: Uint8Array): void {
+    if (bytes.length > this.maxOut_) return false;
     this.lastTx_ = this.sched_.now();
     this.stats.packetsOut++;
     this.stats.bytesOut += bytes.length;
     if (!this.transport_.write(bytes)) this.blocked_ = true;
+    return true;
   }
 
   private publishPacket_(m: OutMessage, dup: boolean): PublishPacket {
-    const p: PublishPacket = { type: PacketType.PUBLISH, topic: m.topic, payload: m.payload, qos: m.qos, retain: m.retain, dup: dup && m.qos > 0 };
-    if (m.qos > 0) p.packetId = m.packetId;
-    if (this.version === 5 && m.properties) p.properties = m.properties;
-    return p;
+    return {
+      type: PacketType.PUBLISH,
+      topic: m.topic,
+      payload: m.payload,
+      qos: m.qos,
+      retain: m.retain,
+      dup: dup,
+      packetId: m.packetId,
+      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 ? m.properties : undefined,
+    };
   }
 
   /** Send queued messages while connected, not blocked, and under the in-flight window. */
   private pump_(): void {
+    const s = this.session;
     while (this.state === 'connected' && !this.blocked_) {
-      const m = this.session.nextQueued();
+      const m = s.nextQueued();
       if (!m) return;
-      if (m.qos > 0 && this.session.inflightCount() >= this.inflightMax_) return;
       let id = 0;
-      if (m.qos > 0) {
-        id = this.allocateId_();
-        if (id === 0) return;
-      }
+      if (m.qos && (s.inflightCount() >= this.inflightMax_ || !(id = this.allocateId_()))) return;
       m.packetId = id;
-      // Encoded once: the size check and the write use the same bytes.
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = encode(this.publishPacket_(m, false), this.version);
-      } catch (e) {
-        bytes = undefined;
-      }
-      if (!bytes || bytes.length > this.limitOut_()) {
+      const sent = this.send_(this.publishPacket_(m, false));
+      s.markSent(m.seq, id);
+      if (!sent) {
         // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
-        this.session.markSent(m.seq, id);
-        if (m.qos > 0) this.session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-        this.finish_(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' exceeds the broker maximum packet size ' + this.limitOut_() });
-        continue;
-      }
-      this.write_(bytes);
-      this.session.markSent(m.seq, id);
-      if (m.qos === 0) this.finish_(m.seq, undefined);
-      else if (this.ackWaitSince_ < 0) {
-        this.ackWaitSince_ = this.sched_.now();
-        this.armKeepAlive_();
+        if (m.qos) s.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
+        this.finish_(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' > broker maximum ' + this.maxOut_ });
+      } else if (!m.qos) this.finish_(m.seq);
+      else if (this.ackWait_ < 0) {
+        this.ackWait_ = this.sched_.now();
+        this.arm_();
       }
     }
   }
 
-  /** An ack arrived: the wait for the next one starts now (or ends when nothing is in flight). */
-  private ackProgress_(): void {
-    this.ackWaitSince_ = this.session.inflightCount() > 0 ? this.sched_.now() : -1;
-  }
-
+  /** A packet id free in the session and not used by a SUBSCRIBE / UNSUBSCRIBE awaiting its ack (0: none). */
   private allocateId_(): number {
     for (let tries = 0; tries < 8; tries++) {
       const id = this.session.allocateId();
-      if (id === 0) return 0;
-      let clash = false;
-      for (let i = 0; i < this.pending_.length; i++) if (this.pending_[i].id === id) clash = true;
-      if (!clash) return id;
+      let i = 0;
+      while (i < this.pending_.length && this.pending_[i].packet.packetId !== id) i++;
+      if (i === this.pending_.length) return id;
     }
     return 0;
-  }
-
-  private finish_(seq: number, err: ClientError | undefined): void {
-    const key = String(seq);
-    const cb = this.done_[key];
-    if (!cb) return;
-    delete this.done_[key];
-    try {
-      cb(err);
-    } catch (e) {
-      this.log_.error(TAG, 'publish callback threw: ' + String(e));
-    }
-  }
-
-  // ------------------------------------------------------------------ SUBSCRIBE / UNSUBSCRIBE
-
-
-  /**
-   * On a new connection: without a session at the broker, every held subscription is sent again
-   * (those already in the queue with it, so none goes twice); then the queue, in order.
-   */
-  private flushControlCbs_(present: boolean): void {
-    const q = this.queuedCbs_;
-    this.queuedCbs_ = [];
-    if (!present) {
-      const rest: Subscription[] = [];
-      for (let i = 0; i < this.subs_.length; i++) {
-        const t = this.subs_[i].sub.topic;
-        let queued = false;
-        for (let j = 0; j < q.length; j++) {
-          if (q[j].kind !== PacketType.SUBSCRIBE) continue;
-          for (let k = 0; k < q[j].list.length; k++) if (q[j].list[k].topic === t) queued = true;
-        }
-        if (!queued) rest.push(this.subs_[i].sub);
-      }
-      if (rest.length) this.sendControl_(PacketType.SUBSCRIBE, rest, undefined);
-    }
-    for (let i = 0; i < q.length; i++) this.sendControl_(q[i].kind, q[i].list, q[i].cb);
-  }
-
-  private sendControl_(kind: number, list: Subscription[], cb: SubscribeCallback | undefined): void {
-    const id = this.allocateId_();
-    if (id === 0) {
-      if (cb) cb({ code: 'queue-full', message: 'no free packet id' }, []);
-      return;
-    }
-    let packet: Packet;
-    if (kind === PacketType.SUBSCRIBE) {
-      packet = { type: PacketType.SUBSCRIBE, packetId: id, subscriptions: list };
-    } else {
-      const topics: string[] = [];
-      for (let i = 0; i < list.length; i++) topics.push(list[i].topic);
-      packet = { type: PacketType.UNSUBSCRIBE, packetId: id, topics: topics };
-    }
-    const self = this;
-    const timer = this.sched_.after(this.options.ackTimeoutMs, function () {
-      self.emitError_('timeout', (kind === PacketType.SUBSCRIBE ? 'SUBACK' : 'UNSUBACK') + ' did not come within ' + self.options.ackTimeoutMs + ' ms');
-      self.dropLink_('ack timeout');
-    }, 'mqtt.suback-timeout');
-    this.pending_.push({ id: id, kind: kind, packet: packet, timer: timer, cb: cb });
-    this.send_(packet);
-  }
-
-  private onSuback_(id: number, type: number, codes: number[]): void {
-    let idx = -1;
-    for (let i = 0; i < this.pending_.length; i++) if (this.pending_[i].id === id) idx = i;
-    const want = type === PacketType.SUBACK ? PacketType.SUBSCRIBE : PacketType.UNSUBSCRIBE;
-    if (idx < 0 || this.pending_[idx].kind !== want) {
-      this.protocolError_((type === PacketType.SUBACK ? 'SUBACK' : 'UNSUBACK') + ' for packet id ' + id + ' never issued', 0x82);
-      return;
-    }
-    const pend = this.pending_[idx];
-    this.pending_.splice(idx, 1);
-    this.sched_.cancel(pend.timer);
-    let err: ClientError | undefined;
-    if (pend.packet.type === PacketType.SUBSCRIBE) {
-      const subs = pend.packet.subscriptions;
-      if (codes.length !== subs.length) {
-        this.protocolError_('SUBACK has ' + codes.length + ' codes for ' + subs.length + ' filters', 0x82);
-        return;
-      }
-      const failed: string[] = [];
-      for (let i = 0; i < codes.length; i++) if (codes[i] >= 0x80) failed.push(subs[i].topic + ' (0x' + codes[i].toString(16) + ')');
-      if (failed.length) {
-        err = { code: 'rejected', message: 'subscription refused: ' + failed.join(', '), reasonCode: codes[0] >= 0x80 ? codes[0] : undefined };
-        this.emitError_('rejected', err.message, err.reasonCode);
-      }
-    }
-    if (pend.cb) {
-      try {
-        pend.cb(err, codes);
-      } catch (e) {
-        this.log_.error(TAG, 'subscribe callback threw: ' + String(e));
-      }
-    }
-  }
-
-  private failPending_(code: string, message: string): void {
-    const p = this.pending_;
-    this.pending_ = [];
-    for (let i = 0; i < p.length; i++) {
-      this.sched_.cancel(p[i].timer);
-      // A SUBSCRIBE or UNSUBSCRIBE that was never answered is sent again on the next connection.
-      if (code !== 'stopped') {
-        const pk = p[i].packet;
-        const list = pk.type === PacketType.SUBSCRIBE ? pk.subscriptions : pk.type === PacketType.UNSUBSCRIBE ? pk.topics.map(function (t) { return { topic: t, qos: 0 as QoS }; }) : [];
-        this.queuedCbs_.push({ kind: p[i].kind, list: list, cb: p[i].cb });
-      } else if (p[i].cb) {
-        (p[i].cb as SubscribeCallback)({ code: code, message: message }, []);
-      }
-    }
   }
 }
