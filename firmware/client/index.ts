@@ -154,7 +154,9 @@ interface Control {
   due?: number;
 }
 
-/** Transport events, posted into the scheduler with the attempt they belong to. */
+type AnyFn = (a: any, b: any, c: any) => void;
+
+/** Transport events, posted into the loop with the attempt they belong to. */
 const enum Ev {
   OPEN,
   DATA,
@@ -168,7 +170,7 @@ const TAG = 'mqtt';
 const NO_LIMIT = 268435460;
 
 // CONNACK refusals by v5 reason code; a 3.1.1 return code 1..5 is read as its v5 twin (V4_AS_V5).
-// Codes not listed are reported by number.
+// Other codes are reported by number.
 const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
 const REFUSED: { [code: number]: string } = {
   0x84: 'unsupported protocol version',
@@ -178,9 +180,6 @@ const REFUSED: { [code: number]: string } = {
   0x88: 'server unavailable',
   0x89: 'server busy',
   0x8a: 'banned',
-  0x8c: 'bad auth method',
-  0x9a: 'will retain not supported',
-  0x9b: 'will QoS not supported',
   0x9c: 'use another server',
   0x9d: 'server moved',
 };
@@ -197,12 +196,15 @@ export function utf8Bytes(s: string): Uint8Array {
  * unsubscribes, so a device bundle leaves it out.
  */
 export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallback): void {
-  const keep: SubEntry[] = [];
-  for (let i = 0; i < client.subs_.length; i++) if (client.subs_[i].sub.topic !== filter) keep.push(client.subs_[i]);
-  client.subs_ = keep;
+  const subs = client.subs_;
+  for (let i = subs.length - 1; i >= 0; i--) if (subs[i].sub.topic === filter) subs.splice(i, 1);
   client.control_({ packet: { type: PacketType.UNSUBSCRIBE, packetId: 0, topics: [filter] }, cb: cb });
 }
 
+/**
+ * The client. Its public members are below; everything else lives in the constructor's closure (on
+ * Espruino a closure variable costs less than a property, and `this.` is gone from the code).
+ */
 export class Client {
   options: ClientOptions;
   session: Session;
@@ -226,70 +228,69 @@ export class Client {
   };
   /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
   rotation: BrokerRotation;
-  /** Held subscriptions (restored on reconnect). Internal (unsubscribe() uses it). */
+  /** Internal (for unsubscribe()): the held subscriptions, restored on reconnect. */
   subs_: SubEntry[];
-
-  private sched_: Scheduler;
-  private transport_: Transport;
-  private random_: Random;
-  private log_: Log;
-  private handlers_: { [event: string]: Array<(a: unknown, b: unknown, c: unknown) => void> };
-  /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
-  private pending_: Control[];
-  /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
-  private queued_: Control[];
-  /** publish() callbacks by message seq. */
-  private done_: { [seq: number]: DoneCallback };
-  /** Generation of the connection: events and timers of an older one are ignored. */
-  private gen_: number;
-  /** The generation of the transport attempt in progress: its events count only while it is current. */
-  private attemptGen_: number;
-  /** When the connection came up (0: not connected). */
-  private connectedAt_: number;
-  /** Keep-alive in force on this connection: declared, or the v5 Server Keep Alive. */
-  private keepAliveMs_: number;
-  /** Largest packet the broker accepts (v5 CONNACK), for what we send. */
-  private maxOut_: number;
-  // Set before their first use (at open, CONNACK, or the event that needs them):
-  private decoder_!: Decoder;
-  private timer_: TaskId | undefined;
-  /** The deadline while 'connecting' (connect timeout) or 'waiting' (reconnect). */
-  private due_!: number;
-  private lastTx_!: number;
-  private lastRx_!: number;
-  /** When the outstanding PINGREQ was sent (-1: none). */
-  private pingAt_!: number;
-  /** When the last PINGREQ went out (for the round-trip time). */
-  private lastPingAt_!: number;
-  /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
-  private idleAtPing_!: number;
-  /** Ping interval asked for by the heartbeat policy (0 or unset = the keep-alive in force). */
-  private pingIntervalMs_!: number;
-  /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
-  private ackWait_!: number;
-  private inflightMax_!: number;
-  // Flags, false until set:
-  /** The transport is open (between its onOpen and our close). */
-  private open_?: boolean;
-  /** A write returned false: wait for onDrain. */
-  private blocked_?: boolean;
-  /** The next backoff waits near the cap (a refusal that retrying soon cannot fix). */
-  private capped_?: boolean;
-  /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
-  private linkBusy_?: boolean;
-  private connectWhenClosed_?: boolean;
+  /** Internal (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
+  control_: (c: Control, now?: boolean) => void;
+  /**
+   * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
+   * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
+   * 'publish' (topic, qos, quiet: the application handed over a message),
+   * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
+   */
+  on: (event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: AnyFn) => void;
+  /** Connect and stay connected until stop(). Idempotent. */
+  start: () => void;
+  /**
+   * Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store.
+   * reasonCode (v5 only): 0 = normal disconnection, the will is discarded; 0x04 = "disconnect with
+   * will message": the broker publishes the will after its Will Delay Interval unless the device
+   * reconnects first (a planned sleep that still reports a device that never comes back).
+   */
+  stop: (reasonCode?: number) => void;
+  /**
+   * Publish. payload: bytes or a string (sent as UTF-8). Returns undefined when accepted (queued or
+   * sent), or the error. `done` is called once: QoS 0 when written to the transport, QoS >= 1 when
+   * acknowledged (PUBACK / PUBCOMP), or with the error.
+   */
+  publish: (topic: string, payload: Uint8Array | string, opts?: PublishOptions, done?: DoneCallback) => ClientError | undefined;
+  /**
+   * Subscribe to a filter (or several) with a handler for matching messages. The subscription is kept
+   * and restored after a reconnect whenever the broker has no session. cb gets the granted QoS (or
+   * failure code >= 0x80) per filter; a failure also gives err.
+   */
+  subscribe: (filter: string | Subscription[], qos?: QoS, handler?: MessageHandler, cb?: SubscribeCallback) => ClientError | undefined;
+  /**
+   * Close the connection cleanly (DISCONNECT, the will discarded) and connect again at once, with the
+   * options as they are now (e.g. a new keep-alive or will delay). Queued and in-flight messages stay.
+   */
+  reconnect: (why: string) => void;
+  /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
+  isIdle: () => boolean;
+  /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
+  linkUp: () => void;
+  /** Subscriptions currently held (restored on reconnect). */
+  subscriptions: () => Subscription[];
+  /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
+  keepAlive: () => number;
+  /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
+  interval: () => number;
+  /**
+   * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
+   * force). Never above the keep-alive the broker agreed to. Takes effect at once.
+   */
+  setPingInterval: (sec: number) => void;
 
   constructor(options: ClientOptions, hal: ClientHal) {
     if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('Client: clientId and a broker needed');
-    this.options = options;
-    this.sched_ = hal.scheduler;
-    this.transport_ = hal.transport;
-    this.random_ = hal.random;
-    this.log_ = hal.log;
-    this.session = new Session(hal.storage, options.sessionName, options.queue, hal.log);
-    this.state = 'idle';
-    this.version = options.version === 4 ? 4 : 5;
-    this.stats = {
+    const self = this;
+    const o = (this.options = options);
+    const sched = hal.scheduler;
+    const transport = hal.transport;
+    const log = hal.log;
+    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log)); // load() logs what it restored
+    const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
+    const stats = (this.stats = {
       connects: 0,
       connackOk: 0,
       disconnects: 0,
@@ -301,670 +302,639 @@ export class Client {
       packetsOut: 0,
       bytesIn: 0,
       bytesOut: 0,
+    });
+    const subs: SubEntry[] = (this.subs_ = []);
+    this.state = 'idle';
+    this.version = o.version === 4 ? 4 : 5;
+    session.load();
+    const listeners: { [event: string]: AnyFn[] } = {};
+    /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
+    let pending: Control[] = [];
+    /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
+    let queued: Control[] = [];
+    /** publish() callbacks by message seq. */
+    const done: { [seq: number]: DoneCallback } = {};
+    /** Generation of the connection: events of an older one are ignored. */
+    let gen = 0;
+    /** The generation of the transport attempt in progress (its events carry it). */
+    let attemptGen = 0;
+    /** When the connection came up (0: not connected). */
+    let connectedAt = 0;
+    /** Keep-alive in force: declared, or the v5 Server Keep Alive. */
+    let keepAliveMs = o.keepAliveSec * 1000;
+    /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
+    let pingIntervalMs = 0;
+    /** Largest packet the broker accepts (v5 CONNACK), for what we send. */
+    let maxOut = NO_LIMIT;
+    // Set before their first use:
+    let decoder: Decoder;
+    let timer: TaskId | undefined;
+    /** The deadline while 'connecting' (connect timeout) or 'waiting' (reconnect). */
+    let due: number;
+    let lastTx: number;
+    let lastRx: number;
+    /** When the outstanding PINGREQ was sent (-1: none). */
+    let pingAt: number;
+    /** When the last PINGREQ went out (for the round-trip time). */
+    let lastPingAt: number;
+    /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
+    let idleAtPing: number;
+    /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
+    let ackWait: number;
+    let inflightMax: number;
+    // Flags, unset = false:
+    /** The transport is open (between its onOpen and our close). */
+    let open: boolean | undefined;
+    /** A write returned false: wait for onDrain. */
+    let blocked: boolean | undefined;
+    /** The next backoff waits near the cap (a refusal that retrying soon cannot fix). */
+    let capped: boolean | undefined;
+    /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
+    let linkBusy: boolean | undefined;
+    let connectWhenClosed: boolean | undefined;
+
+    // ---------------------------------------------------------------- callbacks, events, errors
+
+    /** Call an application callback (if any): whatever it throws is logged, never propagated. */
+    function call(fn: AnyFn | undefined, a?: unknown, b?: unknown, c?: unknown): void {
+      try {
+        if (fn) fn(a, b, c);
+      } catch (e) {
+        log.error(TAG, 'handler threw: ' + e);
+      }
+    }
+
+    /** call() later, in the loop: transport events, and callbacks not made from inside an API call. */
+    function post(fn: AnyFn | undefined, a: unknown, b?: unknown, c?: unknown): void {
+      sched.post(function () {
+        call(fn, a, b, c);
+      }, TAG);
+    }
+
+    /** Tell the listeners. A 'state' event sets this.state, and is not sent when the state is unchanged. */
+    function emit(event: string, a: unknown, b?: unknown, c?: unknown): void {
+      if (event === 'state') {
+        if (self.state === a) return;
+        self.state = a as ClientState;
+      }
+      const list = listeners[event] || [];
+      for (let i = 0; i < list.length; i++) call(list[i], a, b, c);
+    }
+
+    /**
+     * Report an error. Every error but 'transport' (the close event follows) and 'rejected' (one
+     * request failed) ends the connection: reconnect after the backoff.
+     */
+    function error(code: string, message: string, reasonCode?: number): ClientError {
+      const err: ClientError = { code: code, message: message, reasonCode: reasonCode };
+      if (code === 'protocol' && open) {
+        // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
+        stats.protocolErrors++;
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && self.state === 'connected') {
+          send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
+        }
+      }
+      emit('error', err);
+      if (code !== 'transport' && code !== 'rejected') lost(message);
+      return err;
+    }
+
+    function finish(seq: number, err?: ClientError): void {
+      const cb = done[seq];
+      delete done[seq];
+      call(cb, err);
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    /**
+     * Encode and write a packet (counted; backpressure stops the pump). False, nothing written, when
+     * it cannot be encoded or exceeds the broker's maximum packet size.
+     */
+    function send(p: Packet): boolean {
+      let bytes: Uint8Array;
+      try {
+        bytes = encode(p, self.version);
+      } catch (e) {
+        // Our own packets were validated when the app handed them over: a bug, not a crash.
+        log.error(TAG, 'cannot encode type ' + p.type + ': ' + (e as Error).message);
+        return false;
+      }
+      if (bytes.length > maxOut) return false;
+      lastTx = sched.now();
+      stats.packetsOut++;
+      stats.bytesOut += bytes.length;
+      if (!transport.write(bytes)) blocked = true;
+      return true;
+    }
+
+    function publishPacket(m: OutMessage, dup: boolean): PublishPacket {
+      return {
+        type: PacketType.PUBLISH,
+        topic: m.topic,
+        payload: m.payload,
+        qos: m.qos,
+        retain: m.retain,
+        dup: dup,
+        packetId: m.packetId,
+        properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? m.properties : undefined,
+      };
+    }
+
+    /** Send queued messages while connected, not blocked, and under the in-flight window. */
+    function pump(): void {
+      while (self.state === 'connected' && !blocked) {
+        const m = session.nextQueued();
+        if (!m) return;
+        let id = 0;
+        if (m.qos && (session.inflightCount() >= inflightMax || !(id = allocateId()))) return;
+        m.packetId = id;
+        const sent = send(publishPacket(m, false));
+        session.markSent(m.seq, id);
+        if (!sent) {
+          // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
+          if (m.qos) session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
+          finish(m.seq, { code: 'too-large', message: m.topic + ': over the broker maximum ' + maxOut });
+        } else if (!m.qos) finish(m.seq);
+        else if (ackWait < 0) {
+          ackWait = sched.now();
+          arm();
+        }
+      }
+    }
+
+    /** A packet id free in the session and not used by a SUBSCRIBE / UNSUBSCRIBE awaiting its ack (0: none). */
+    function allocateId(): number {
+      for (let tries = 0; tries < 8; tries++) {
+        const id = session.allocateId();
+        let i = 0;
+        while (i < pending.length && pending[i].packet.packetId !== id) i++;
+        if (i === pending.length) return id;
+      }
+      return 0;
+    }
+
+    function control(c: Control, now?: boolean): void {
+      if (!now && self.state !== 'connected') {
+        queued.push(c);
+        return;
+      }
+      const id = allocateId();
+      if (!id) {
+        call(c.cb, { code: 'queue-full', message: 'no free packet id' }, []);
+        return;
+      }
+      c.packet.packetId = id;
+      c.due = sched.now() + o.ackTimeoutMs;
+      pending.push(c);
+      send(c.packet);
+      arm();
+    }
+
+    // ---------------------------------------------------------------- connection
+
+    function connectNow(): void {
+      sched.cancel(timer);
+      if (linkBusy) {
+        // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
+        connectWhenClosed = true;
+        return;
+      }
+      const broker = o.brokers[rotation.current % o.brokers.length];
+      blocked = false;
+      stats.connects++;
+      due = sched.now() + o.connectTimeoutMs;
+      emit('state', 'connecting', 'to ' + broker.host + ':' + broker.port);
+      arm();
+      linkBusy = true;
+      attemptGen = ++gen;
+      transport.open(broker);
+    }
+
+    /**
+     * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an
+     * ack go back to the queue for the next connection, or fail when `stopping`.
+     */
+    function close(stopping?: boolean): void {
+      gen++;
+      open = false;
+      transport.close(); // idempotent: nothing when the transport already closed
+      const p = pending;
+      pending = [];
+      for (let i = 0; i < p.length; i++) {
+        if (stopping) call(p[i].cb, { code: 'stopped', message: 'client stopped' }, []);
+        else queued.push(p[i]);
+      }
+    }
+
+    /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
+    function lost(why: string, delayMs?: number): void {
+      close();
+      if (self.state === 'stopped') return;
+      const now = sched.now();
+      stats.disconnects++;
+      // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
+      // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
+      if (connectedAt) rotation.down(now);
+      connectedAt = 0;
+      if (delayMs === undefined) delayMs = rotation.failed(now, o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
+      capped = false;
+      due = now + delayMs;
+      emit('state', 'waiting', why + '; reconnect in ' + delayMs + ' ms');
+      arm();
+    }
+
+    /** A transport event of attempt `g`, in the loop. */
+    function event(kind: Ev, g: number, arg: any): void {
+      if (kind === Ev.CLOSE) {
+        linkBusy = false;
+        if (g === gen) lost('connection closed');
+        else if (connectWhenClosed) {
+          connectWhenClosed = false;
+          connectNow();
+        }
+      } else if (g !== gen) {
+        // an event of an attempt given up
+      } else if (kind === Ev.OPEN) {
+        open = true;
+        maxOut = NO_LIMIT;
+        decoder = createDecoder(self.version, o.maxPacketSize);
+        const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5;
+        const w = o.will;
+        send({
+          type: PacketType.CONNECT,
+          clientId: o.clientId,
+          keepAliveSec: o.keepAliveSec,
+          clean: o.clean,
+          username: o.username,
+          password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
+          // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
+          will: w && (v5 ? w : { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }),
+          // Session Expiry 0: the session ends with the connection (clean)
+          properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
+        });
+      } else if (kind === Ev.DATA) {
+        lastRx = sched.now();
+        pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
+        let d = decoder;
+        let chunk = arg as Uint8Array;
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && self.state === 'connecting' && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
+          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
+          d = createDecoder(4, 4);
+          chunk = chunk.subarray(0, 4);
+        }
+        let packets: Packet[];
+        try {
+          packets = d.push(chunk);
+        } catch (e) {
+          error('protocol', (e as ProtocolError).message, (e as ProtocolError).reasonCode);
+          return;
+        }
+        stats.bytesIn += arg.length;
+        stats.packetsIn += packets.length;
+        for (let i = 0; i < packets.length && open; i++) handle(packets[i]);
+      } else if (kind === Ev.DRAIN) {
+        blocked = false;
+        pump();
+      } else {
+        error('transport', arg.code + ': ' + arg.message);
+      }
+    }
+
+    /** One packet from the broker. */
+    function handle(p: Packet): void {
+      const now = sched.now();
+      const id = (p as { packetId?: number }).packetId as number;
+      const connecting = self.state === 'connecting'; // open: awaiting the CONNACK
+      if (connecting !== (p.type === PacketType.CONNACK)) {
+        error('protocol', connecting ? 'expected CONNACK, got type ' + p.type : 'second CONNACK', 0x82);
+        return;
+      }
+      switch (p.type) {
+        case PacketType.CONNACK: {
+          const rc = p.reasonCode;
+          if (rc) {
+            const code = rc < 6 ? V4_AS_V5[rc] : rc;
+            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && self.version === 5 && code === 0x84) {
+              // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
+              self.version = 4;
+              lost('MQTT 5 refused: 3.1.1 next', 0);
+              return;
+            }
+            capped = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
+            error('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc);
+            return;
+          }
+          stats.connackOk++;
+          connectedAt = now;
+          rotation.up(now);
+          const props = p.properties || {};
+          keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
+          inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
+          maxOut = props.maximumPacketSize || NO_LIMIT;
+          // Spread the ping phase: pretend the link has been idle for a random part of the interval.
+          lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
+          pingAt = ackWait = -1;
+          emit('connack', p);
+          const present = p.sessionPresent && !o.clean;
+          const q = queued;
+          queued = [];
+          if (present) {
+            // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
+            // the application hears 'connected' (anything it publishes then comes after, with new ids).
+            const inflight = session.inflight();
+            for (let i = 0; i < inflight.length; i++) {
+              const m = inflight[i];
+              send(m.state === MsgState.RELEASED ? { type: PacketType.PUBREL, packetId: m.packetId } : publishPacket(m, true));
+              ackWait = now;
+            }
+          } else {
+            // No session at the broker: every held subscription is sent again (first, and those
+            // already queued with it so none goes twice).
+            session.resetForNewSession();
+            const rest: Subscription[] = [];
+            for (let i = 0; i < subs.length; i++) {
+              let inQueue = false;
+              for (let j = 0; j < q.length; j++) {
+                const l = (q[j].packet as SubscribePacket).subscriptions || [];
+                for (let k = 0; k < l.length; k++) if (l[k].topic === subs[i].sub.topic) inQueue = true;
+              }
+              if (!inQueue) rest.push(subs[i].sub);
+            }
+            if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
+          }
+          for (let i = 0; i < q.length; i++) control(q[i], true);
+          emit('state', 'connected', present ? 'session resumed' : 'new session');
+          arm();
+          pump();
+          return;
+        }
+        case PacketType.PUBLISH:
+          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
+            // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
+            error('protocol', 'topic alias', 0x94);
+            return;
+          }
+          // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
+          if (p.qos < 2 || session.inboundQos2(id)) {
+            for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].sub.topic, p.topic)) call(subs[i].handler, p.topic, p.payload, p);
+            emit('message', p.topic, p.payload, p);
+          }
+          if (p.qos) send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
+          return;
+        case PacketType.PUBACK:
+        case PacketType.PUBREC:
+        case PacketType.PUBCOMP: {
+          const rc = p.reasonCode || 0;
+          const m = p.type === PacketType.PUBREC ? session.received(id) : session.complete(id, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
+          if (!m) break;
+          // An ack arrived: the wait for the next one starts now (or ends when nothing is in flight).
+          ackWait = session.inflightCount() ? now : -1;
+          if (p.type === PacketType.PUBREC) {
+            if (rc < 0x80) {
+              send({ type: PacketType.PUBREL, packetId: id });
+              return;
+            }
+            session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
+          }
+          finish(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'publish to ' + m.topic + ' refused', reasonCode: rc });
+          pump();
+          return;
+        }
+        case PacketType.PUBREL:
+          send({
+            type: PacketType.PUBCOMP,
+            packetId: id,
+            // v5: 0x92 "packet identifier not found" for an id not held
+            reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || self.version === 4 ? 0 : 0x92,
+          });
+          return;
+        case PacketType.SUBACK:
+        case PacketType.UNSUBACK: {
+          let i = 0;
+          while (i < pending.length && pending[i].packet.packetId !== id) i++;
+          const c = pending[i];
+          if (!c || c.packet.type !== p.type - 1) break; // SUBACK answers SUBSCRIBE, UNSUBACK UNSUBSCRIBE
+          pending.splice(i, 1);
+          const codes = p.reasonCodes || [];
+          const list = (c.packet as SubscribePacket).subscriptions;
+          let err: ClientError | undefined;
+          if (list) {
+            if (codes.length !== list.length) {
+              error('protocol', 'SUBACK: ' + codes.length + ' codes for ' + list.length + ' filters', 0x82);
+              return;
+            }
+            const failed: string[] = [];
+            for (let k = 0; k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
+            if (failed.length) err = error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined);
+          }
+          call(c.cb, err, codes);
+          return;
+        }
+        case PacketType.PINGRESP:
+          if (stats.pings > stats.pingresps) {
+            stats.pingresps++;
+            stats.lastPingRttMs = now - lastPingAt;
+            emit('pong', stats.lastPingRttMs, Math.round(idleAtPing / 1000));
+          }
+          return;
+        case PacketType.DISCONNECT:
+          open = false; // the broker ended the connection: nothing more goes out on it
+          error('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+          return;
+        default:
+          // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
+          error('protocol', 'unexpected packet type ' + p.type, 0x82);
+          return;
+      }
+      // An ack (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) that matches nothing we sent.
+      error('protocol', 'ack type ' + p.type + ' for id ' + id + ' never issued', 0x82);
+    }
+
+    // ---------------------------------------------------------------- the one timer
+
+    /**
+     * Arm the one timer: the connect timeout ('connecting'), the reconnect ('waiting'), or while
+     * connected the first of: PINGREQ due (nothing sent OR nothing received for the ping interval, so
+     * inbound QoS 0 traffic or our own retransmits cannot hide a dead link), PINGRESP overdue
+     * (pingTimeoutMs after the PINGREQ), a QoS >= 1 ack overdue by ackProbeMs (early probe), a SUBACK /
+     * UNSUBACK deadline.
+     */
+    function arm(): void {
+      const st = self.state;
+      sched.cancel(timer);
+      let at = st === 'connecting' || st === 'waiting' ? due : Infinity;
+      if (st === 'connected') {
+        const ms = interval();
+        if (ms > 0) {
+          if (pingAt >= 0) at = pingAt + o.pingTimeoutMs;
+          else {
+            at = Math.min(lastTx, lastRx) + ms;
+            if (ackWait >= 0 && o.ackProbeMs > 0) at = Math.min(at, ackWait + o.ackProbeMs);
+          }
+        }
+        for (let i = 0; i < pending.length; i++) at = Math.min(at, pending[i].due as number);
+      }
+      if (at < Infinity) timer = sched.at(at, tick, TAG);
+    }
+
+    function tick(): void {
+      const now = sched.now();
+      if (self.state === 'waiting') {
+        connectNow();
+        return;
+      }
+      // What did not come in time, if anything: the connection is lost.
+      let late = self.state === 'connecting' ? 'CONNACK in ' + o.connectTimeoutMs : '';
+      for (let i = 0; i < pending.length; i++) {
+        if (now >= (pending[i].due as number)) late = (pending[i].packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
+      }
+      const ms = interval();
+      if (late || ms <= 0) {
+        // no keep-alive
+      } else if (pingAt >= 0) {
+        if (now - pingAt >= o.pingTimeoutMs) {
+          emit('dead', Math.round(idleAtPing / 1000));
+          late = 'PINGRESP in ' + o.pingTimeoutMs;
+        }
+      } else if (now - Math.min(lastTx, lastRx) >= ms || (ackWait >= 0 && o.ackProbeMs > 0 && now - ackWait >= o.ackProbeMs)) {
+        // PINGREQ, and the PINGRESP watchdog starts
+        idleAtPing = now - lastRx;
+        send({ type: PacketType.PINGREQ });
+        stats.pings++;
+        pingAt = lastPingAt = now;
+      }
+      if (late) error('timeout', 'no ' + late + ' ms');
+      else arm();
+    }
+
+    // ---------------------------------------------------------------- the API
+
+    this.subs_ = subs;
+    this.control_ = control;
+
+    this.on = function (event, fn) {
+      (listeners[event] || (listeners[event] = [])).push(fn);
     };
-    this.handlers_ = {};
-    this.subs_ = [];
-    this.pending_ = [];
-    this.queued_ = [];
-    this.done_ = {};
-    this.rotation = new BrokerRotation(options.brokers.length, options.backoff);
-    this.gen_ = this.attemptGen_ = this.connectedAt_ = 0;
-    this.keepAliveMs_ = options.keepAliveSec * 1000;
-    this.maxOut_ = NO_LIMIT;
-    const self = this;
-    // One handler per transport event, all alike: post the event into the loop with its attempt.
+
+    this.start = function () {
+      if (self.state === 'idle' || self.state === 'stopped') connectNow();
+    };
+
+    this.stop = function (reasonCode) {
+      if (self.state !== 'stopped' && self.state !== 'idle') {
+        sched.cancel(timer);
+        connectWhenClosed = false;
+        if (self.state === 'connected') {
+          send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? reasonCode : 0 });
+        }
+        close(true);
+      }
+      emit('state', 'stopped', 'stop()');
+    };
+
+    this.publish = function (topic, payload, opts, cb) {
+      const op = opts || {};
+      const qos = op.qos || 0;
+      const retain = !!op.retain;
+      let err: ClientError | undefined;
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
+        // Validate by encoding once: topic, QoS, properties and size, exactly as the wire will see it.
+        const size = encode(
+          { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: op.properties },
+          self.version,
+        ).length;
+        if (size > maxOut) err = { code: 'too-large', message: size + ' bytes: over the broker maximum ' + maxOut };
+      } catch (e) {
+        err = { code: 'invalid', message: (e as ProtocolError).message };
+      }
+      if (!err) {
+        const r = session.enqueue(topic, bytes as Uint8Array, qos, retain, op.properties);
+        if (!r.ok) err = r;
+        else {
+          if (cb) done[r.seq] = cb;
+          emit('publish', topic, qos, !!op.quiet);
+          const dropped = r.dropped || [];
+          for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'dropped for room' });
+          pump();
+          return undefined;
+        }
+      }
+      post(cb, err);
+      return err;
+    };
+
+    this.subscribe = function (filter, qos, handler, cb) {
+      const list: Subscription[] = typeof filter === 'string' ? [{ topic: filter, qos: qos || 0 }] : filter;
+      const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list };
+      try {
+        encode(packet, self.version); // checks every filter too
+      } catch (e) {
+        const err = { code: 'invalid', message: (e as ProtocolError).message };
+        post(cb, err, []);
+        return err;
+      }
+      for (let i = 0; i < list.length; i++) {
+        let j = 0;
+        while (j < subs.length && subs[j].sub.topic !== list[i].topic) j++;
+        subs[j] = { sub: list[i], handler: handler || (subs[j] && subs[j].handler) };
+      }
+      // Sent now, or with the next connection (also when the broker resumes a session: it may not know
+      // this filter yet).
+      control({ packet: packet, cb: cb });
+      return undefined;
+    };
+
+    this.reconnect = function (why) {
+      if (self.state === 'idle' || self.state === 'stopped') return;
+      if (self.state === 'connected') send({ type: PacketType.DISCONNECT });
+      close();
+      emit('state', 'waiting', why + '; reconnect now');
+      connectNow();
+    };
+
+    this.isIdle = function () {
+      return !session.stats().messages && !pending.length && !queued.length;
+    };
+
+    this.linkUp = function () {
+      if (self.state === 'waiting') connectNow();
+    };
+
+    this.subscriptions = function () {
+      const out: Subscription[] = [];
+      for (let i = 0; i < subs.length; i++) out.push(subs[i].sub);
+      return out;
+    };
+
+    this.keepAlive = function () {
+      return keepAliveMs / 1000;
+    };
+
+    function interval(): number {
+      return pingIntervalMs > 0 && (keepAliveMs <= 0 || pingIntervalMs < keepAliveMs) ? pingIntervalMs : keepAliveMs;
+    }
+    this.interval = interval;
+
+    this.setPingInterval = function (sec) {
+      pingIntervalMs = sec > 0 ? sec * 1000 : 0;
+      arm();
+    };
+
+    // One handler per transport event, all alike: the event goes into the loop with its attempt.
     const handler = function (kind: Ev) {
       return function (arg?: unknown) {
-        const g = self.attemptGen_; // the attempt this event belongs to
-        self.sched_.post(function () {
-          self.event_(kind, g, arg);
-        }, 'mqtt');
+        post(event as AnyFn, kind, attemptGen, arg);
       };
     };
-    this.transport_.setHandler({
+    transport.setHandler({
       onOpen: handler(Ev.OPEN),
       onData: handler(Ev.DATA),
       onDrain: handler(Ev.DRAIN),
       onError: handler(Ev.ERROR),
       onClose: handler(Ev.CLOSE),
     });
-    this.session.load(); // it logs what it restored
-  }
-
-  // ------------------------------------------------------------------ application API
-
-  /**
-   * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
-   * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
-   * 'publish' (topic, qos, quiet: the application handed over a message),
-   * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
-   */
-  on(event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: (a: any, b: any, c: any) => void): void {
-    (this.handlers_[event] || (this.handlers_[event] = [])).push(fn);
-  }
-
-  /** Connect and stay connected until stop(). Idempotent. */
-  start(): void {
-    if (this.state === 'idle' || this.state === 'stopped') this.connectNow_();
-  }
-
-  /**
-   * Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store.
-   * reasonCode (v5 only): 0 = normal disconnection, the will is discarded; 0x04 = "disconnect with
-   * will message": the broker publishes the will after its Will Delay Interval unless the device
-   * reconnects first (a planned sleep that still reports a device that never comes back).
-   */
-  stop(reasonCode?: number): void {
-    if (this.state !== 'stopped' && this.state !== 'idle') {
-      this.sched_.cancel(this.timer_);
-      this.connectWhenClosed_ = false;
-      if (this.state === 'connected') {
-        this.send_({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 ? reasonCode : 0 });
-      }
-      this.close_(true);
-    }
-    this.setState_('stopped', 'stop()');
-  }
-
-  /**
-   * Publish. payload: bytes or a string (sent as UTF-8). Returns undefined when accepted (queued or
-   * sent), or the error. `done` is called once: QoS 0 when written to the transport, QoS >= 1 when
-   * acknowledged (PUBACK / PUBCOMP), or with the error.
-   */
-  publish(topic: string, payload: Uint8Array | string, opts?: PublishOptions, done?: DoneCallback): ClientError | undefined {
-    const o = opts || {};
-    const qos = o.qos || 0;
-    const retain = !!o.retain;
-    let err: ClientError | undefined;
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
-      // Validate by encoding once: topic, QoS, properties and size, exactly as the wire will see it.
-      const size = encode(
-        { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: o.properties },
-        this.version,
-      ).length;
-      if (size > this.maxOut_) err = { code: 'too-large', message: size + ' bytes > broker maximum ' + this.maxOut_ };
-    } catch (e) {
-      err = { code: 'invalid', message: (e as ProtocolError).message };
-    }
-    if (!err) {
-      const r = this.session.enqueue(topic, bytes as Uint8Array, qos, retain, o.properties);
-      if (!r.ok) err = r;
-      else {
-        if (done) this.done_[r.seq] = done;
-        this.emit_('publish', topic, qos, !!o.quiet);
-        const dropped = r.dropped || [];
-        for (let i = 0; i < dropped.length; i++) this.finish_(dropped[i], { code: 'queue-full', message: 'dropped for room' });
-        this.pump_();
-        return undefined;
-      }
-    }
-    this.defer_(done, err);
-    return err;
-  }
-
-  /**
-   * Subscribe to a filter (or several) with a handler for matching messages. The subscription is kept
-   * and restored after a reconnect whenever the broker has no session. cb gets the granted QoS (or
-   * failure code >= 0x80) per filter; a failure also gives err.
-   */
-  subscribe(filter: string | Subscription[], qos?: QoS, handler?: MessageHandler, cb?: SubscribeCallback): ClientError | undefined {
-    const list: Subscription[] = typeof filter === 'string' ? [{ topic: filter, qos: qos || 0 }] : filter;
-    const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list };
-    try {
-      encode(packet, this.version); // checks every filter too
-    } catch (e) {
-      const err = { code: 'invalid', message: (e as ProtocolError).message };
-      this.defer_(cb, err, []);
-      return err;
-    }
-    const subs = this.subs_;
-    for (let i = 0; i < list.length; i++) {
-      let j = 0;
-      while (j < subs.length && subs[j].sub.topic !== list[i].topic) j++;
-      subs[j] = { sub: list[i], handler: handler || (subs[j] && subs[j].handler) };
-    }
-    // Sent now, or with the next connection (also when the broker resumes a session: it may not know
-    // this filter yet).
-    this.control_({ packet: packet, cb: cb });
-    return undefined;
-  }
-
-  /**
-   * Close the connection cleanly (DISCONNECT, the will discarded) and connect again at once, with the
-   * options as they are now (e.g. a new keep-alive or will delay). Queued and in-flight messages stay.
-   */
-  reconnect(why: string): void {
-    if (this.state === 'idle' || this.state === 'stopped') return;
-    if (this.state === 'connected') this.send_({ type: PacketType.DISCONNECT });
-    this.close_();
-    this.setState_('waiting', why + '; reconnect now');
-    this.connectNow_();
-  }
-
-  /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
-  isIdle(): boolean {
-    return !this.session.stats().messages && !this.pending_.length && !this.queued_.length;
-  }
-
-  /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
-  linkUp(): void {
-    if (this.state === 'waiting') this.connectNow_();
-  }
-
-  /** Subscriptions currently held (restored on reconnect). */
-  subscriptions(): Subscription[] {
-    const out: Subscription[] = [];
-    for (let i = 0; i < this.subs_.length; i++) out.push(this.subs_[i].sub);
-    return out;
-  }
-
-  /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
-  keepAlive(): number {
-    return this.keepAliveMs_ / 1000;
-  }
-
-  /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
-  interval(): number {
-    const ka = this.keepAliveMs_;
-    const want = this.pingIntervalMs_;
-    return want > 0 && (ka <= 0 || want < ka) ? want : ka;
-  }
-
-  /**
-   * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
-   * force). Never above the keep-alive the broker agreed to. Takes effect at once.
-   */
-  setPingInterval(sec: number): void {
-    this.pingIntervalMs_ = sec > 0 ? sec * 1000 : 0;
-    this.arm_();
-  }
-
-  /** Internal (unsubscribe() uses it): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
-  control_(c: Control, now?: boolean): void {
-    if (!now && this.state !== 'connected') {
-      this.queued_.push(c);
-      return;
-    }
-    const id = this.allocateId_();
-    if (!id) {
-      this.call_(c.cb, { code: 'queue-full', message: 'no free packet id' }, []);
-      return;
-    }
-    c.packet.packetId = id;
-    c.due = this.sched_.now() + this.options.ackTimeoutMs;
-    this.pending_.push(c);
-    this.send_(c.packet);
-    this.arm_();
-  }
-
-  // ------------------------------------------------------------------ events and errors
-
-  private setState_(s: ClientState, why: string): void {
-    if (this.state === s) return;
-    this.state = s;
-    this.emit_('state', s, why);
-  }
-
-  private emit_(event: string, a: unknown, b?: unknown, c?: unknown): void {
-    const list = this.handlers_[event] || [];
-    for (let i = 0; i < list.length; i++) this.call_(list[i], a, b, c);
-  }
-
-  /** Call an application callback (if any): whatever it throws is logged, never propagated. */
-  private call_(fn: ((a: any, b: any, c: any) => void) | undefined, a?: unknown, b?: unknown, c?: unknown): void {
-    try {
-      if (fn) fn(a, b, c);
-    } catch (e) {
-      this.log_.error(TAG, 'handler threw: ' + e);
-    }
-  }
-
-  /** Call back later (in the loop), not from inside the API call that failed. */
-  private defer_(fn: ((a: any, b: any) => void) | undefined, a: unknown, b?: unknown): void {
-    const self = this;
-    if (fn) this.sched_.post(function () {
-      self.call_(fn, a, b);
-    }, 'mqtt');
-  }
-
-  /** Report an error to the application; `drop`: the connection is lost because of it (reconnect after the backoff). */
-  private error_(code: string, message: string, reasonCode?: number, drop?: boolean): ClientError {
-    const err: ClientError = { code: code, message: message, reasonCode: reasonCode };
-    this.emit_('error', err);
-    if (drop) this.lost_(message);
-    return err;
-  }
-
-  /** A broker that broke the protocol: v5 DISCONNECT with the reason, close, reconnect with backoff. */
-  private protocolError_(message: string, reasonCode: number): void {
-    this.stats.protocolErrors++;
-    if ((typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 && this.state === 'connected') {
-      this.send_({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
-    }
-    this.error_('protocol', message, reasonCode, true);
-  }
-
-  private finish_(seq: number, err?: ClientError): void {
-    const cb = this.done_[seq];
-    delete this.done_[seq];
-    this.call_(cb, err);
-  }
-
-  // ------------------------------------------------------------------ connection
-
-  private connectNow_(): void {
-    this.sched_.cancel(this.timer_);
-    if (this.linkBusy_) {
-      // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
-      this.connectWhenClosed_ = true;
-      return;
-    }
-    const o = this.options;
-    const broker = o.brokers[this.rotation.current % o.brokers.length];
-    this.blocked_ = false;
-    this.stats.connects++;
-    this.due_ = this.sched_.now() + o.connectTimeoutMs;
-    this.setState_('connecting', 'to ' + broker.host + ':' + broker.port);
-    this.arm_();
-    this.linkBusy_ = true;
-    this.attemptGen_ = ++this.gen_;
-    this.transport_.open(broker);
-  }
-
-  /**
-   * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an ack
-   * go back to the queue for the next connection, or fail when `stopping`.
-   */
-  private close_(stopping?: boolean): void {
-    this.gen_++;
-    this.open_ = false;
-    this.transport_.close(); // idempotent: nothing when the transport already closed
-    const p = this.pending_;
-    this.pending_ = [];
-    for (let i = 0; i < p.length; i++) {
-      if (stopping) this.call_(p[i].cb, { code: 'stopped', message: 'client stopped' }, []);
-      else this.queued_.push(p[i]);
-    }
-  }
-
-  /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
-  private lost_(why: string, delayMs?: number): void {
-    this.close_();
-    if (this.state === 'stopped') return;
-    const now = this.sched_.now();
-    this.stats.disconnects++;
-    // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
-    // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
-    if (this.connectedAt_) this.rotation.down(now);
-    this.connectedAt_ = 0;
-    if (delayMs === undefined) {
-      delayMs = this.rotation.failed(now, this.options.backoff.jitter === 'none' ? 0.999999 : this.random_.next(), !!this.capped_).delayMs;
-    }
-    this.capped_ = false;
-    this.due_ = now + delayMs;
-    this.setState_('waiting', why + '; reconnect in ' + delayMs + ' ms');
-    this.arm_();
-  }
-
-  /** A transport event of attempt `g` (run in the loop). */
-  private event_(kind: Ev, g: number, arg: any): void {
-    const o = this.options;
-    if (kind === Ev.CLOSE) {
-      this.linkBusy_ = false;
-      if (g === this.gen_) this.lost_('connection closed');
-      else if (this.connectWhenClosed_) {
-        this.connectWhenClosed_ = false;
-        this.connectNow_();
-      }
-    } else if (g !== this.gen_) {
-      // an event of an attempt given up
-    } else if (kind === Ev.OPEN) {
-      this.open_ = true;
-      this.maxOut_ = NO_LIMIT;
-      this.decoder_ = createDecoder(this.version, o.maxPacketSize);
-      const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5;
-      const w = o.will;
-      this.send_({
-        type: PacketType.CONNECT,
-        clientId: o.clientId,
-        keepAliveSec: o.keepAliveSec,
-        clean: o.clean,
-        username: o.username,
-        password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
-        // 3.1.1 has no will properties (a will made for 5.0 is sent without them after a fallback)
-        will: w && (v5 ? w : { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }),
-        // Session Expiry 0 = the session ends with the connection (clean)
-        properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
-      });
-    } else if (kind === Ev.DATA) {
-      const bytes = arg as Uint8Array;
-      this.lastRx_ = this.sched_.now();
-      this.pingAt_ = -1; // any packet proves the link (PINGRESP "or any packet")
-      let decoder = this.decoder_;
-      let chunk = bytes;
-      if ((typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 && this.state === 'connecting' && !decoder.buffered && bytes[0] === 0x20 && bytes[1] === 2) {
-        // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
-        decoder = createDecoder(4, 4);
-        chunk = bytes.subarray(0, 4);
-      }
-      let packets: Packet[];
-      try {
-        packets = decoder.push(chunk);
-      } catch (e) {
-        this.protocolError_((e as ProtocolError).message, (e as ProtocolError).reasonCode as number);
-        return;
-      }
-      this.stats.bytesIn += bytes.length;
-      this.stats.packetsIn += packets.length;
-      for (let i = 0; i < packets.length && this.open_; i++) this.handle_(packets[i]);
-    } else if (kind === Ev.DRAIN) {
-      this.blocked_ = false;
-      this.pump_();
-    } else {
-      this.error_('transport', arg.code + ': ' + arg.message);
-    }
-  }
-
-  /** One packet from the broker. */
-  private handle_(p: Packet): void {
-    const s = this.session;
-    const o = this.options;
-    const now = this.sched_.now();
-    const id = (p as { packetId?: number }).packetId as number;
-    const connecting = this.state === 'connecting'; // open: awaiting the CONNACK
-    if (connecting !== (p.type === PacketType.CONNACK)) {
-      this.protocolError_(connecting ? 'expected CONNACK, got type ' + p.type : 'second CONNACK', 0x82);
-      return;
-    }
-    switch (p.type) {
-      case PacketType.CONNACK: {
-        const rc = p.reasonCode;
-        if (rc) {
-          const code = rc < 6 ? V4_AS_V5[rc] : rc;
-          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && this.version === 5 && code === 0x84) {
-            // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
-            this.version = 4;
-            this.lost_('MQTT 5 refused: 3.1.1 next', 0);
-            return;
-          }
-          this.capped_ = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
-          this.error_('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc, true);
-          return;
-        }
-        this.stats.connackOk++;
-        this.connectedAt_ = now;
-        this.rotation.up(now);
-        const props = p.properties || {};
-        this.keepAliveMs_ = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
-        this.inflightMax_ = Math.min(o.maxInflight, props.receiveMaximum || 65535);
-        this.maxOut_ = props.maximumPacketSize || NO_LIMIT;
-        // Spread the ping phase: pretend the link has been idle for a random part of the interval.
-        this.lastTx_ = this.lastRx_ = now - Math.floor(this.interval() * o.pingJitter * this.random_.next());
-        this.pingAt_ = this.ackWait_ = -1;
-        this.emit_('connack', p);
-        const present = p.sessionPresent && !o.clean;
-        const q = this.queued_;
-        this.queued_ = [];
-        if (present) {
-          // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
-          // the application hears 'connected' (anything it publishes then comes after, with new ids).
-          const inflight = s.inflight();
-          for (let i = 0; i < inflight.length; i++) {
-            const m = inflight[i];
-            this.send_(m.state === MsgState.RELEASED ? { type: PacketType.PUBREL, packetId: m.packetId } : this.publishPacket_(m, true));
-            this.ackWait_ = now;
-          }
-        } else {
-          // No session at the broker: every held subscription is sent again (those already queued
-          // with it, so none goes twice), before the queue.
-          s.resetForNewSession();
-          const rest: Subscription[] = [];
-          for (let i = 0; i < this.subs_.length; i++) {
-            const sub = this.subs_[i].sub;
-            let queued = false;
-            for (let j = 0; j < q.length; j++) {
-              const l = (q[j].packet as SubscribePacket).subscriptions || [];
-              for (let k = 0; k < l.length; k++) if (l[k].topic === sub.topic) queued = true;
-            }
-            if (!queued) rest.push(sub);
-          }
-          if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
-        }
-        for (let i = 0; i < q.length; i++) this.control_(q[i], true);
-        this.setState_('connected', present ? 'session resumed' : 'new session');
-        this.arm_();
-        this.pump_();
-        return;
-      }
-      case PacketType.PUBLISH:
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
-          // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
-          this.protocolError_('topic alias', 0x94);
-          return;
-        }
-        // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
-        if (p.qos < 2 || s.inboundQos2(id)) {
-          for (let i = 0; i < this.subs_.length; i++) {
-            const e = this.subs_[i];
-            if (topicMatches(e.sub.topic, p.topic)) this.call_(e.handler, p.topic, p.payload, p);
-          }
-          this.emit_('message', p.topic, p.payload, p);
-        }
-        if (p.qos) this.send_({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
-        return;
-      case PacketType.PUBACK:
-      case PacketType.PUBREC:
-      case PacketType.PUBCOMP: {
-        const rc = p.reasonCode || 0;
-        const m = p.type === PacketType.PUBREC ? s.received(id) : s.complete(id, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
-        if (!m) break;
-        // An ack arrived: the wait for the next one starts now (or ends when nothing is in flight).
-        this.ackWait_ = s.inflightCount() ? now : -1;
-        if (p.type === PacketType.PUBREC) {
-          if (rc < 0x80) {
-            this.send_({ type: PacketType.PUBREL, packetId: id });
-            return;
-          }
-          s.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
-        }
-        this.finish_(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'publish to ' + m.topic + ' refused', reasonCode: rc });
-        this.pump_();
-        return;
-      }
-      case PacketType.PUBREL:
-        this.send_({
-          type: PacketType.PUBCOMP,
-          packetId: id,
-          // v5: 0x92 "packet identifier not found" for an id not held
-          reasonCode: s.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || this.version === 4 ? 0 : 0x92,
-        });
-        return;
-      case PacketType.SUBACK:
-      case PacketType.UNSUBACK: {
-        const q = this.pending_;
-        let i = 0;
-        while (i < q.length && q[i].packet.packetId !== id) i++;
-        const c = q[i];
-        if (!c || c.packet.type !== p.type - 1) break; // SUBACK answers SUBSCRIBE, UNSUBACK UNSUBSCRIBE
-        q.splice(i, 1);
-        const codes = p.reasonCodes || [];
-        const subs = (c.packet as SubscribePacket).subscriptions;
-        let err: ClientError | undefined;
-        if (subs) {
-          if (codes.length !== subs.length) {
-            this.protocolError_('SUBACK: ' + codes.length + ' codes for ' + subs.length + ' filters', 0x82);
-            return;
-          }
-          const failed: string[] = [];
-          for (let k = 0; k < codes.length; k++) if (codes[k] >= 0x80) failed.push(subs[k].topic + ' (0x' + codes[k].toString(16) + ')');
-          if (failed.length) err = this.error_('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined);
-        }
-        this.call_(c.cb, err, codes);
-        return;
-      }
-      case PacketType.PINGRESP: {
-        const st = this.stats;
-        if (st.pings > st.pingresps) {
-          st.pingresps++;
-          st.lastPingRttMs = now - this.lastPingAt_;
-          this.emit_('pong', st.lastPingRttMs, Math.round(this.idleAtPing_ / 1000));
-        }
-        return;
-      }
-      case PacketType.DISCONNECT:
-        this.error_('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode, true);
-        return;
-      default:
-        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
-        this.protocolError_('unexpected packet type ' + p.type, 0x82);
-        return;
-    }
-    // An ack (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) that matches nothing we sent.
-    this.protocolError_('ack type ' + p.type + ' for id ' + id + ' never issued', 0x82);
-  }
-
-  // ------------------------------------------------------------------ the one timer
-
-  /**
-   * Arm the one timer: the connect timeout ('connecting'), the reconnect ('waiting'), or while
-   * connected the first of: PINGREQ due (nothing sent OR nothing received for the ping interval, so
-   * inbound QoS 0 traffic or our own retransmits cannot hide a dead link), PINGRESP overdue
-   * (pingTimeoutMs after the PINGREQ), a QoS >= 1 ack overdue by ackProbeMs (early probe), a SUBACK /
-   * UNSUBACK deadline.
-   */
-  private arm_(): void {
-    const o = this.options;
-    const st = this.state;
-    const self = this;
-    this.sched_.cancel(this.timer_);
-    let due = st === 'connecting' || st === 'waiting' ? this.due_ : Infinity;
-    if (st === 'connected') {
-      const interval = this.interval();
-      if (interval > 0) {
-        if (this.pingAt_ >= 0) due = this.pingAt_ + o.pingTimeoutMs;
-        else {
-          due = Math.min(this.lastTx_, this.lastRx_) + interval;
-          if (this.ackWait_ >= 0 && o.ackProbeMs > 0) due = Math.min(due, this.ackWait_ + o.ackProbeMs);
-        }
-      }
-      for (let i = 0; i < this.pending_.length; i++) due = Math.min(due, this.pending_[i].due as number);
-    }
-    if (due < Infinity) {
-      this.timer_ = this.sched_.at(due, function () {
-        self.tick_();
-      }, 'mqtt');
-    }
-  }
-
-  private tick_(): void {
-    const o = this.options;
-    const now = this.sched_.now();
-    if (this.state === 'waiting') {
-      this.connectNow_();
-      return;
-    }
-    if (this.state === 'connecting') {
-      this.error_('timeout', 'no CONNACK in ' + o.connectTimeoutMs + ' ms', undefined, true);
-      return;
-    }
-    for (let i = 0; i < this.pending_.length; i++) {
-      const c = this.pending_[i];
-      if (now >= (c.due as number)) {
-        this.error_('timeout', 'no ' + (c.packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs + ' ms', undefined, true);
-        return;
-      }
-    }
-    const interval = this.interval();
-    if (interval > 0) {
-      if (this.pingAt_ >= 0) {
-        if (now - this.pingAt_ >= o.pingTimeoutMs) {
-          this.emit_('dead', Math.round(this.idleAtPing_ / 1000));
-          this.error_('timeout', 'no PINGRESP in ' + o.pingTimeoutMs + ' ms', undefined, true);
-          return;
-        }
-      } else if (
-        now - Math.min(this.lastTx_, this.lastRx_) >= interval ||
-        (this.ackWait_ >= 0 && o.ackProbeMs > 0 && now - this.ackWait_ >= o.ackProbeMs)
-      ) {
-        // PINGREQ, and the PINGRESP watchdog starts
-        this.idleAtPing_ = now - this.lastRx_;
-        this.send_({ type: PacketType.PINGREQ });
-        this.stats.pings++;
-        this.pingAt_ = this.lastPingAt_ = now;
-      }
-    }
-    this.arm_();
-  }
-
-  // ------------------------------------------------------------------ sending
-
-  /**
-   * Encode and write a packet (counting it; backpressure stops the pump). False, nothing written, when
-   * it cannot be encoded or exceeds the broker's maximum packet size.
-   */
-  private send_(p: Packet): boolean {
-    let bytes: Uint8Array;
-    try {
-      bytes = encode(p, this.version);
-    } catch (e) {
-      // Our own packets were validated when the app handed them over: a bug, not a crash.
-      this.log_.error(TAG, 'cannot encode type ' + p.type + ': ' + (e as ProtocolError).message);
-      return false;
-    }
-    if (bytes.length > this.maxOut_) return false;
-    this.lastTx_ = this.sched_.now();
-    this.stats.packetsOut++;
-    this.stats.bytesOut += bytes.length;
-    if (!this.transport_.write(bytes)) this.blocked_ = true;
-    return true;
-  }
-
-  private publishPacket_(m: OutMessage, dup: boolean): PublishPacket {
-    return {
-      type: PacketType.PUBLISH,
-      topic: m.topic,
-      payload: m.payload,
-      qos: m.qos,
-      retain: m.retain,
-      dup: dup,
-      packetId: m.packetId,
-      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && this.version === 5 ? m.properties : undefined,
-    };
-  }
-
-  /** Send queued messages while connected, not blocked, and under the in-flight window. */
-  private pump_(): void {
-    const s = this.session;
-    while (this.state === 'connected' && !this.blocked_) {
-      const m = s.nextQueued();
-      if (!m) return;
-      let id = 0;
-      if (m.qos && (s.inflightCount() >= this.inflightMax_ || !(id = this.allocateId_()))) return;
-      m.packetId = id;
-      const sent = this.send_(this.publishPacket_(m, false));
-      s.markSent(m.seq, id);
-      if (!sent) {
-        // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
-        if (m.qos) s.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-        this.finish_(m.seq, { code: 'too-large', message: 'publish to ' + m.topic + ' > broker maximum ' + this.maxOut_ });
-      } else if (!m.qos) this.finish_(m.seq);
-      else if (this.ackWait_ < 0) {
-        this.ackWait_ = this.sched_.now();
-        this.arm_();
-      }
-    }
-  }
-
-  /** A packet id free in the session and not used by a SUBSCRIBE / UNSUBSCRIBE awaiting its ack (0: none). */
-  private allocateId_(): number {
-    for (let tries = 0; tries < 8; tries++) {
-      const id = this.session.allocateId();
-      let i = 0;
-      while (i < this.pending_.length && this.pending_[i].packet.packetId !== id) i++;
-      if (i === this.pending_.length) return id;
-    }
-    return 0;
   }
 }
