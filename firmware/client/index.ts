@@ -165,6 +165,16 @@ const enum Ev {
   CLOSE,
 }
 
+/** The connection state inside the client; `client.state` is its name (STATE_NAMES). */
+const enum St {
+  IDLE,
+  CONNECTING,
+  CONNECTED,
+  WAITING,
+  STOPPED,
+}
+const STATE_NAMES: ClientState[] = ['idle', 'connecting', 'connected', 'waiting', 'stopped'];
+
 const TAG = 'mqtt';
 /** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
 const NO_LIMIT = 268435460;
@@ -173,15 +183,13 @@ const NO_LIMIT = 268435460;
 // Other codes are reported by number.
 const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
 const REFUSED: { [code: number]: string } = {
-  0x84: 'unsupported protocol version',
-  0x85: 'client id rejected',
+  0x84: 'bad protocol version',
+  0x85: 'bad client id',
   0x86: 'bad user name or password',
   0x87: 'not authorized',
   0x88: 'server unavailable',
   0x89: 'server busy',
   0x8a: 'banned',
-  0x9c: 'use another server',
-  0x9d: 'server moved',
 };
 
 /** UTF-8 bytes of a string (payload convenience). */
@@ -202,8 +210,8 @@ export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallba
 }
 
 /**
- * The client. Its public members are below; everything else lives in the constructor's closure (on
- * Espruino a closure variable costs less than a property, and `this.` is gone from the code).
+ * The client. Its public members are declared below and made in the constructor; everything else
+ * lives in the constructor's closure (on Espruino a closure variable costs less than a property).
  */
 export class Client {
   options: ClientOptions;
@@ -231,64 +239,64 @@ export class Client {
   /** Internal (for unsubscribe()): the held subscriptions, restored on reconnect. */
   subs_: SubEntry[];
   /** Internal (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
-  control_: (c: Control, now?: boolean) => void;
+  control_!: (c: Control, now?: boolean) => void;
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
    * 'connack' (packet), 'dead' (idleSec: how long RX had been idle when the unanswered PINGREQ went out),
    * 'publish' (topic, qos, quiet: the application handed over a message),
    * 'pong' (rttMs, idleSec: a PINGREQ sent after idleSec of RX idle was answered).
    */
-  on: (event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: AnyFn) => void;
+  on!: (event: 'state' | 'message' | 'error' | 'connack' | 'dead' | 'publish' | 'pong', fn: AnyFn) => void;
   /** Connect and stay connected until stop(). Idempotent. */
-  start: () => void;
+  start!: () => void;
   /**
    * Clean DISCONNECT and no reconnect. Pending QoS >= 1 messages stay in the session store.
    * reasonCode (v5 only): 0 = normal disconnection, the will is discarded; 0x04 = "disconnect with
    * will message": the broker publishes the will after its Will Delay Interval unless the device
    * reconnects first (a planned sleep that still reports a device that never comes back).
    */
-  stop: (reasonCode?: number) => void;
+  stop!: (reasonCode?: number) => void;
   /**
    * Publish. payload: bytes or a string (sent as UTF-8). Returns undefined when accepted (queued or
    * sent), or the error. `done` is called once: QoS 0 when written to the transport, QoS >= 1 when
    * acknowledged (PUBACK / PUBCOMP), or with the error.
    */
-  publish: (topic: string, payload: Uint8Array | string, opts?: PublishOptions, done?: DoneCallback) => ClientError | undefined;
+  publish!: (topic: string, payload: Uint8Array | string, opts?: PublishOptions, done?: DoneCallback) => ClientError | undefined;
   /**
    * Subscribe to a filter (or several) with a handler for matching messages. The subscription is kept
    * and restored after a reconnect whenever the broker has no session. cb gets the granted QoS (or
    * failure code >= 0x80) per filter; a failure also gives err.
    */
-  subscribe: (filter: string | Subscription[], qos?: QoS, handler?: MessageHandler, cb?: SubscribeCallback) => ClientError | undefined;
+  subscribe!: (filter: string | Subscription[], qos?: QoS, handler?: MessageHandler, cb?: SubscribeCallback) => ClientError | undefined;
   /**
    * Close the connection cleanly (DISCONNECT, the will discarded) and connect again at once, with the
    * options as they are now (e.g. a new keep-alive or will delay). Queued and in-flight messages stay.
    */
-  reconnect: (why: string) => void;
+  reconnect!: (why: string) => void;
   /** True when nothing is queued, in flight, or awaiting a SUBACK/UNSUBACK. */
-  isIdle: () => boolean;
+  isIdle!: () => boolean;
   /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
-  linkUp: () => void;
+  linkUp!: () => void;
   /** Subscriptions currently held (restored on reconnect). */
-  subscriptions: () => Subscription[];
+  subscriptions!: () => Subscription[];
   /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
-  keepAlive: () => number;
+  keepAlive!: () => number;
   /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
-  interval: () => number;
+  interval!: () => number;
   /**
    * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
    * force). Never above the keep-alive the broker agreed to. Takes effect at once.
    */
-  setPingInterval: (sec: number) => void;
+  setPingInterval!: (sec: number) => void;
 
   constructor(options: ClientOptions, hal: ClientHal) {
-    if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('Client: clientId and a broker needed');
+    if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('need clientId, brokers');
     const self = this;
     const o = (this.options = options);
     const sched = hal.scheduler;
     const transport = hal.transport;
     const log = hal.log;
-    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log)); // load() logs what it restored
+    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log));
     const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
     const stats = (this.stats = {
       connects: 0,
@@ -306,7 +314,8 @@ export class Client {
     const subs: SubEntry[] = (this.subs_ = []);
     this.state = 'idle';
     this.version = o.version === 4 ? 4 : 5;
-    session.load();
+    session.load(); // it logs what it restored
+    let state = St.IDLE;
     const listeners: { [event: string]: AnyFn[] } = {};
     /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
     let pending: Control[] = [];
@@ -329,7 +338,7 @@ export class Client {
     // Set before their first use:
     let decoder: Decoder;
     let timer: TaskId | undefined;
-    /** The deadline while 'connecting' (connect timeout) or 'waiting' (reconnect). */
+    /** The deadline while connecting (connect timeout) or waiting (reconnect). */
     let due: number;
     let lastTx: number;
     let lastRx: number;
@@ -356,54 +365,56 @@ export class Client {
     // ---------------------------------------------------------------- callbacks, events, errors
 
     /** Call an application callback (if any): whatever it throws is logged, never propagated. */
-    function call(fn: AnyFn | undefined, a?: unknown, b?: unknown, c?: unknown): void {
+    const call = (fn: AnyFn | undefined, a?: unknown, b?: unknown, c?: unknown): void => {
       try {
         if (fn) fn(a, b, c);
       } catch (e) {
         log.error(TAG, 'handler threw: ' + e);
       }
-    }
+    };
 
     /** call() later, in the loop: transport events, and callbacks not made from inside an API call. */
-    function post(fn: AnyFn | undefined, a: unknown, b?: unknown, c?: unknown): void {
-      sched.post(function () {
-        call(fn, a, b, c);
-      }, TAG);
-    }
+    const post = (fn: AnyFn | undefined, a: unknown, b?: unknown, c?: unknown): void => {
+      sched.post(() => call(fn, a, b, c), TAG);
+    };
 
-    /** Tell the listeners. A 'state' event sets this.state, and is not sent when the state is unchanged. */
-    function emit(event: string, a: unknown, b?: unknown, c?: unknown): void {
+    /**
+     * Tell the listeners. emit('state', St, why) is a state change: it sets the state (this.state gets
+     * its name, which the listeners get), and is not sent when the state is unchanged.
+     */
+    const emit = (event: string, a: unknown, b?: unknown, c?: unknown): void => {
       if (event === 'state') {
-        if (self.state === a) return;
-        self.state = a as ClientState;
+        if (state === a) return;
+        state = a as St;
+        a = self.state = STATE_NAMES[state];
       }
       const list = listeners[event] || [];
       for (let i = 0; i < list.length; i++) call(list[i], a, b, c);
-    }
+    };
 
     /**
      * Report an error. Every error but 'transport' (the close event follows) and 'rejected' (one
      * request failed) ends the connection: reconnect after the backoff.
      */
-    function error(code: string, message: string, reasonCode?: number): ClientError {
+    const error = (code: string, message: string, reasonCode?: number): ClientError => {
       const err: ClientError = { code: code, message: message, reasonCode: reasonCode };
       if (code === 'protocol' && open) {
         // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
         stats.protocolErrors++;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && self.state === 'connected') {
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && state === St.CONNECTED) {
           send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
         }
       }
       emit('error', err);
       if (code !== 'transport' && code !== 'rejected') lost(message);
       return err;
-    }
+    };
 
-    function finish(seq: number, err?: ClientError): void {
+    const finish = (seq: number, err?: ClientError): void => {
       const cb = done[seq];
       delete done[seq];
       call(cb, err);
-    }
+    };
 
     // ---------------------------------------------------------------- sending
 
@@ -411,13 +422,13 @@ export class Client {
      * Encode and write a packet (counted; backpressure stops the pump). False, nothing written, when
      * it cannot be encoded or exceeds the broker's maximum packet size.
      */
-    function send(p: Packet): boolean {
+    const send = (p: Packet): boolean => {
       let bytes: Uint8Array;
       try {
         bytes = encode(p, self.version);
       } catch (e) {
         // Our own packets were validated when the app handed them over: a bug, not a crash.
-        log.error(TAG, 'cannot encode type ' + p.type + ': ' + (e as Error).message);
+        log.error(TAG, 'bad packet ' + p.type + ': ' + (e as Error).message);
         return false;
       }
       if (bytes.length > maxOut) return false;
@@ -426,24 +437,22 @@ export class Client {
       stats.bytesOut += bytes.length;
       if (!transport.write(bytes)) blocked = true;
       return true;
-    }
+    };
 
-    function publishPacket(m: OutMessage, dup: boolean): PublishPacket {
-      return {
-        type: PacketType.PUBLISH,
-        topic: m.topic,
-        payload: m.payload,
-        qos: m.qos,
-        retain: m.retain,
-        dup: dup,
-        packetId: m.packetId,
-        properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? m.properties : undefined,
-      };
-    }
+    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket => ({
+      type: PacketType.PUBLISH,
+      topic: m.topic,
+      payload: m.payload,
+      qos: m.qos,
+      retain: m.retain,
+      dup: dup,
+      packetId: m.packetId,
+      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? m.properties : undefined,
+    });
 
     /** Send queued messages while connected, not blocked, and under the in-flight window. */
-    function pump(): void {
-      while (self.state === 'connected' && !blocked) {
+    const pump = (): void => {
+      while (state === St.CONNECTED && !blocked) {
         const m = session.nextQueued();
         if (!m) return;
         let id = 0;
@@ -454,17 +463,17 @@ export class Client {
         if (!sent) {
           // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
           if (m.qos) session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-          finish(m.seq, { code: 'too-large', message: m.topic + ': over the broker maximum ' + maxOut });
+          finish(m.seq, { code: 'too-large', message: m.topic + ' > broker max ' + maxOut });
         } else if (!m.qos) finish(m.seq);
         else if (ackWait < 0) {
           ackWait = sched.now();
           arm();
         }
       }
-    }
+    };
 
     /** A packet id free in the session and not used by a SUBSCRIBE / UNSUBSCRIBE awaiting its ack (0: none). */
-    function allocateId(): number {
+    const allocateId = (): number => {
       for (let tries = 0; tries < 8; tries++) {
         const id = session.allocateId();
         let i = 0;
@@ -472,16 +481,16 @@ export class Client {
         if (i === pending.length) return id;
       }
       return 0;
-    }
+    };
 
-    function control(c: Control, now?: boolean): void {
-      if (!now && self.state !== 'connected') {
+    const control = (c: Control, now?: boolean): void => {
+      if (!now && state !== St.CONNECTED) {
         queued.push(c);
         return;
       }
       const id = allocateId();
       if (!id) {
-        call(c.cb, { code: 'queue-full', message: 'no free packet id' }, []);
+        call(c.cb, { code: 'queue-full', message: 'no packet id' }, []);
         return;
       }
       c.packet.packetId = id;
@@ -489,11 +498,11 @@ export class Client {
       pending.push(c);
       send(c.packet);
       arm();
-    }
+    };
 
     // ---------------------------------------------------------------- connection
 
-    function connectNow(): void {
+    const connectNow = (): void => {
       sched.cancel(timer);
       if (linkBusy) {
         // The previous attempt has not reported onClose yet (the Transport contract): go when it does.
@@ -504,33 +513,33 @@ export class Client {
       blocked = false;
       stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
-      emit('state', 'connecting', 'to ' + broker.host + ':' + broker.port);
+      emit('state', St.CONNECTING, 'to ' + broker.host + ':' + broker.port);
       arm();
       linkBusy = true;
       attemptGen = ++gen;
       transport.open(broker);
-    }
+    };
 
     /**
      * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an
      * ack go back to the queue for the next connection, or fail when `stopping`.
      */
-    function close(stopping?: boolean): void {
+    const close = (stopping?: boolean): void => {
       gen++;
       open = false;
       transport.close(); // idempotent: nothing when the transport already closed
       const p = pending;
       pending = [];
       for (let i = 0; i < p.length; i++) {
-        if (stopping) call(p[i].cb, { code: 'stopped', message: 'client stopped' }, []);
+        if (stopping) call(p[i].cb, { code: 'stopped', message: 'stop()' }, []);
         else queued.push(p[i]);
       }
-    }
+    };
 
     /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
-    function lost(why: string, delayMs?: number): void {
+    const lost = (why: string, delayMs?: number): void => {
       close();
-      if (self.state === 'stopped') return;
+      if (state === St.STOPPED) return;
       const now = sched.now();
       stats.disconnects++;
       // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
@@ -540,15 +549,15 @@ export class Client {
       if (delayMs === undefined) delayMs = rotation.failed(now, o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
       capped = false;
       due = now + delayMs;
-      emit('state', 'waiting', why + '; reconnect in ' + delayMs + ' ms');
+      emit('state', St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
       arm();
-    }
+    };
 
     /** A transport event of attempt `g`, in the loop. */
-    function event(kind: Ev, g: number, arg: any): void {
+    const event = (kind: Ev, g: number, arg: any): void => {
       if (kind === Ev.CLOSE) {
         linkBusy = false;
-        if (g === gen) lost('connection closed');
+        if (g === gen) lost('closed');
         else if (connectWhenClosed) {
           connectWhenClosed = false;
           connectNow();
@@ -578,7 +587,7 @@ export class Client {
         pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
         let d = decoder;
         let chunk = arg as Uint8Array;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && self.state === 'connecting' && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
           // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
           d = createDecoder(4, 4);
           chunk = chunk.subarray(0, 4);
@@ -599,172 +608,156 @@ export class Client {
       } else {
         error('transport', arg.code + ': ' + arg.message);
       }
-    }
+    };
 
     /** One packet from the broker. */
-    function handle(p: Packet): void {
+    const handle = (p: Packet): void => {
       const now = sched.now();
       const id = (p as { packetId?: number }).packetId as number;
-      const connecting = self.state === 'connecting'; // open: awaiting the CONNACK
-      if (connecting !== (p.type === PacketType.CONNACK)) {
-        error('protocol', connecting ? 'expected CONNACK, got type ' + p.type : 'second CONNACK', 0x82);
-        return;
-      }
-      switch (p.type) {
-        case PacketType.CONNACK: {
-          const rc = p.reasonCode;
-          if (rc) {
-            const code = rc < 6 ? V4_AS_V5[rc] : rc;
-            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && self.version === 5 && code === 0x84) {
-              // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
-              self.version = 4;
-              lost('MQTT 5 refused: 3.1.1 next', 0);
-              return;
-            }
-            capped = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
-            error('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc);
-            return;
-          }
-          stats.connackOk++;
-          connectedAt = now;
-          rotation.up(now);
-          const props = p.properties || {};
-          keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
-          inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
-          maxOut = props.maximumPacketSize || NO_LIMIT;
-          // Spread the ping phase: pretend the link has been idle for a random part of the interval.
-          lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
-          pingAt = ackWait = -1;
-          emit('connack', p);
-          const present = p.sessionPresent && !o.clean;
-          const q = queued;
-          queued = [];
-          if (present) {
-            // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
-            // the application hears 'connected' (anything it publishes then comes after, with new ids).
-            const inflight = session.inflight();
-            for (let i = 0; i < inflight.length; i++) {
-              const m = inflight[i];
-              send(m.state === MsgState.RELEASED ? { type: PacketType.PUBREL, packetId: m.packetId } : publishPacket(m, true));
-              ackWait = now;
-            }
-          } else {
-            // No session at the broker: every held subscription is sent again (first, and those
-            // already queued with it so none goes twice).
-            session.resetForNewSession();
-            const rest: Subscription[] = [];
-            for (let i = 0; i < subs.length; i++) {
-              let inQueue = false;
-              for (let j = 0; j < q.length; j++) {
-                const l = (q[j].packet as SubscribePacket).subscriptions || [];
-                for (let k = 0; k < l.length; k++) if (l[k].topic === subs[i].sub.topic) inQueue = true;
+      // Open and connecting: the CONNACK must come first, and only once.
+      if ((state === St.CONNECTING) === (p.type === PacketType.CONNACK)) {
+        switch (p.type) {
+          case PacketType.CONNACK: {
+            const rc = p.reasonCode;
+            if (rc) {
+              const code = rc < 6 ? V4_AS_V5[rc] : rc;
+              if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && self.version === 5 && code === 0x84) {
+                // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
+                self.version = 4;
+                lost('3.1.1 fallback', 0);
+                return;
               }
-              if (!inQueue) rest.push(subs[i].sub);
+              capped = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
+              error('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc);
+              return;
             }
-            if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
-          }
-          for (let i = 0; i < q.length; i++) control(q[i], true);
-          emit('state', 'connected', present ? 'session resumed' : 'new session');
-          arm();
-          pump();
-          return;
-        }
-        case PacketType.PUBLISH:
-          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
-            // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
-            error('protocol', 'topic alias', 0x94);
+            stats.connackOk++;
+            connectedAt = now;
+            rotation.up(now);
+            const props = p.properties || {};
+            keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
+            inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
+            maxOut = props.maximumPacketSize || NO_LIMIT;
+            // Spread the ping phase: pretend the link has been idle for a random part of the interval.
+            lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
+            pingAt = ackWait = -1;
+            emit('connack', p);
+            const present = p.sessionPresent && !o.clean;
+            const q = queued;
+            queued = [];
+            if (present) {
+              // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
+              // the application hears 'connected' (anything it publishes then comes after, with new ids).
+              const inflight = session.inflight();
+              for (let i = 0; i < inflight.length; i++) {
+                const m = inflight[i];
+                send(m.state === MsgState.RELEASED ? { type: PacketType.PUBREL, packetId: m.packetId } : publishPacket(m, true));
+                ackWait = now;
+              }
+            } else {
+              // No session at the broker: every held subscription is sent again, first, except those
+              // already queued (the queue holds the very Subscription objects held), so none goes twice.
+              session.resetForNewSession();
+              const rest: Subscription[] = [];
+              for (let i = 0; i < subs.length; i++) {
+                let inQueue = false;
+                for (let j = 0; j < q.length; j++) if (((q[j].packet as SubscribePacket).subscriptions || []).indexOf(subs[i].sub) >= 0) inQueue = true;
+                if (!inQueue) rest.push(subs[i].sub);
+              }
+              if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
+            }
+            for (let i = 0; i < q.length; i++) control(q[i], true);
+            emit('state', St.CONNECTED, present ? 'session resumed' : 'new session');
+            arm();
+            pump();
             return;
           }
-          // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
-          if (p.qos < 2 || session.inboundQos2(id)) {
-            for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].sub.topic, p.topic)) call(subs[i].handler, p.topic, p.payload, p);
-            emit('message', p.topic, p.payload, p);
-          }
-          if (p.qos) send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
-          return;
-        case PacketType.PUBACK:
-        case PacketType.PUBREC:
-        case PacketType.PUBCOMP: {
-          const rc = p.reasonCode || 0;
-          const m = p.type === PacketType.PUBREC ? session.received(id) : session.complete(id, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
-          if (!m) break;
-          // An ack arrived: the wait for the next one starts now (or ends when nothing is in flight).
-          ackWait = session.inflightCount() ? now : -1;
-          if (p.type === PacketType.PUBREC) {
-            if (rc < 0x80) {
-              send({ type: PacketType.PUBREL, packetId: id });
+          case PacketType.PUBLISH:
+            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
+              // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
+              error('protocol', 'topic alias', 0x94);
               return;
             }
-            session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
-          }
-          finish(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'publish to ' + m.topic + ' refused', reasonCode: rc });
-          pump();
-          return;
-        }
-        case PacketType.PUBREL:
-          send({
-            type: PacketType.PUBCOMP,
-            packetId: id,
-            // v5: 0x92 "packet identifier not found" for an id not held
-            reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || self.version === 4 ? 0 : 0x92,
-          });
-          return;
-        case PacketType.SUBACK:
-        case PacketType.UNSUBACK: {
-          let i = 0;
-          while (i < pending.length && pending[i].packet.packetId !== id) i++;
-          const c = pending[i];
-          if (!c || c.packet.type !== p.type - 1) break; // SUBACK answers SUBSCRIBE, UNSUBACK UNSUBSCRIBE
-          pending.splice(i, 1);
-          const codes = p.reasonCodes || [];
-          const list = (c.packet as SubscribePacket).subscriptions;
-          let err: ClientError | undefined;
-          if (list) {
-            if (codes.length !== list.length) {
-              error('protocol', 'SUBACK: ' + codes.length + ' codes for ' + list.length + ' filters', 0x82);
-              return;
+            // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
+            if (p.qos < 2 || session.inboundQos2(id)) {
+              for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].sub.topic, p.topic)) call(subs[i].handler, p.topic, p.payload, p);
+              emit('message', p.topic, p.payload, p);
             }
+            if (p.qos) send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
+            return;
+          case PacketType.PUBACK:
+          case PacketType.PUBREC:
+          case PacketType.PUBCOMP: {
+            const rc = p.reasonCode || 0;
+            const m = p.type === PacketType.PUBREC ? session.received(id) : session.complete(id, p.type === PacketType.PUBACK ? 'puback' : 'pubcomp');
+            if (!m) break; // an id we never sent
+            // An ack arrived: the wait for the next one starts now (or ends when nothing is in flight).
+            ackWait = session.inflightCount() ? now : -1;
+            if (p.type === PacketType.PUBREC) {
+              if (rc < 0x80) {
+                send({ type: PacketType.PUBREL, packetId: id });
+                return;
+              }
+              session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
+            }
+            finish(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'refused: ' + m.topic, reasonCode: rc });
+            pump();
+            return;
+          }
+          case PacketType.PUBREL:
+            send({
+              type: PacketType.PUBCOMP,
+              packetId: id,
+              // v5: 0x92 "packet identifier not found" for an id not held
+              reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || self.version === 4 ? 0 : 0x92,
+            });
+            return;
+          case PacketType.SUBACK:
+          case PacketType.UNSUBACK: {
+            let i = 0;
+            while (i < pending.length && pending[i].packet.packetId !== id) i++;
+            const c = pending[i];
+            const codes = p.reasonCodes || [];
+            const list = c && (c.packet as SubscribePacket).subscriptions;
+            // SUBACK answers a SUBSCRIBE we sent with one code per filter, UNSUBACK an UNSUBSCRIBE
+            if (!c || c.packet.type !== p.type - 1 || (list && codes.length !== list.length)) break;
+            pending.splice(i, 1);
             const failed: string[] = [];
-            for (let k = 0; k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
-            if (failed.length) err = error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined);
+            for (let k = 0; list && k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
+            call(c.cb, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
+            return;
           }
-          call(c.cb, err, codes);
-          return;
+          case PacketType.PINGRESP:
+            if (stats.pings > stats.pingresps) {
+              stats.pingresps++;
+              stats.lastPingRttMs = now - lastPingAt;
+              emit('pong', stats.lastPingRttMs, Math.round(idleAtPing / 1000));
+            }
+            return;
+          case PacketType.DISCONNECT:
+            open = false; // the broker ended the connection: nothing more goes out on it
+            error('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+            return;
         }
-        case PacketType.PINGRESP:
-          if (stats.pings > stats.pingresps) {
-            stats.pingresps++;
-            stats.lastPingRttMs = now - lastPingAt;
-            emit('pong', stats.lastPingRttMs, Math.round(idleAtPing / 1000));
-          }
-          return;
-        case PacketType.DISCONNECT:
-          open = false; // the broker ended the connection: nothing more goes out on it
-          error('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
-          return;
-        default:
-          // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, AUTH: not for a client (we never asked for AUTH).
-          error('protocol', 'unexpected packet type ' + p.type, 0x82);
-          return;
       }
-      // An ack (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK) that matches nothing we sent.
-      error('protocol', 'ack type ' + p.type + ' for id ' + id + ' never issued', 0x82);
-    }
+      // Anything else: a CONNACK out of turn, a packet not for a client (CONNECT, SUBSCRIBE, PINGREQ,
+      // AUTH: we never asked for it), an ack for an id we never sent.
+      error('protocol', 'unexpected packet type ' + p.type + (id ? ' id ' + id : ''), 0x82);
+    };
 
     // ---------------------------------------------------------------- the one timer
 
     /**
-     * Arm the one timer: the connect timeout ('connecting'), the reconnect ('waiting'), or while
+     * Arm the one timer: the connect timeout (connecting), the reconnect (waiting), or while
      * connected the first of: PINGREQ due (nothing sent OR nothing received for the ping interval, so
      * inbound QoS 0 traffic or our own retransmits cannot hide a dead link), PINGRESP overdue
      * (pingTimeoutMs after the PINGREQ), a QoS >= 1 ack overdue by ackProbeMs (early probe), a SUBACK /
      * UNSUBACK deadline.
      */
-    function arm(): void {
-      const st = self.state;
+    const arm = (): void => {
       sched.cancel(timer);
-      let at = st === 'connecting' || st === 'waiting' ? due : Infinity;
-      if (st === 'connected') {
+      let at = state === St.CONNECTING || state === St.WAITING ? due : Infinity;
+      if (state === St.CONNECTED) {
         const ms = interval();
         if (ms > 0) {
           if (pingAt >= 0) at = pingAt + o.pingTimeoutMs;
@@ -776,16 +769,16 @@ export class Client {
         for (let i = 0; i < pending.length; i++) at = Math.min(at, pending[i].due as number);
       }
       if (at < Infinity) timer = sched.at(at, tick, TAG);
-    }
+    };
 
-    function tick(): void {
+    const tick = (): void => {
       const now = sched.now();
-      if (self.state === 'waiting') {
+      if (state === St.WAITING) {
         connectNow();
         return;
       }
       // What did not come in time, if anything: the connection is lost.
-      let late = self.state === 'connecting' ? 'CONNACK in ' + o.connectTimeoutMs : '';
+      let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
       for (let i = 0; i < pending.length; i++) {
         if (now >= (pending[i].due as number)) late = (pending[i].packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
       }
@@ -806,34 +799,36 @@ export class Client {
       }
       if (late) error('timeout', 'no ' + late + ' ms');
       else arm();
-    }
+    };
+
+    const interval = (): number => (pingIntervalMs > 0 && (keepAliveMs <= 0 || pingIntervalMs < keepAliveMs) ? pingIntervalMs : keepAliveMs);
 
     // ---------------------------------------------------------------- the API
 
-    this.subs_ = subs;
-    this.control_ = control;
+    self.control_ = control;
+    self.interval = interval;
 
-    this.on = function (event, fn) {
+    self.on = (event, fn) => {
       (listeners[event] || (listeners[event] = [])).push(fn);
     };
 
-    this.start = function () {
-      if (self.state === 'idle' || self.state === 'stopped') connectNow();
+    self.start = () => {
+      if (state === St.IDLE || state === St.STOPPED) connectNow();
     };
 
-    this.stop = function (reasonCode) {
-      if (self.state !== 'stopped' && self.state !== 'idle') {
+    self.stop = (reasonCode) => {
+      if (state !== St.STOPPED && state !== St.IDLE) {
         sched.cancel(timer);
         connectWhenClosed = false;
-        if (self.state === 'connected') {
+        if (state === St.CONNECTED) {
           send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? reasonCode : 0 });
         }
         close(true);
       }
-      emit('state', 'stopped', 'stop()');
+      emit('state', St.STOPPED, 'stop()');
     };
 
-    this.publish = function (topic, payload, opts, cb) {
+    self.publish = (topic, payload, opts, cb) => {
       const op = opts || {};
       const qos = op.qos || 0;
       const retain = !!op.retain;
@@ -846,7 +841,7 @@ export class Client {
           { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: op.properties },
           self.version,
         ).length;
-        if (size > maxOut) err = { code: 'too-large', message: size + ' bytes: over the broker maximum ' + maxOut };
+        if (size > maxOut) err = { code: 'too-large', message: size + ' bytes > broker max ' + maxOut };
       } catch (e) {
         err = { code: 'invalid', message: (e as ProtocolError).message };
       }
@@ -866,7 +861,7 @@ export class Client {
       return err;
     };
 
-    this.subscribe = function (filter, qos, handler, cb) {
+    self.subscribe = (filter, qos, handler, cb) => {
       const list: Subscription[] = typeof filter === 'string' ? [{ topic: filter, qos: qos || 0 }] : filter;
       const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list };
       try {
@@ -887,48 +882,35 @@ export class Client {
       return undefined;
     };
 
-    this.reconnect = function (why) {
-      if (self.state === 'idle' || self.state === 'stopped') return;
-      if (self.state === 'connected') send({ type: PacketType.DISCONNECT });
+    self.reconnect = (why) => {
+      if (state === St.IDLE || state === St.STOPPED) return;
+      if (state === St.CONNECTED) send({ type: PacketType.DISCONNECT });
       close();
-      emit('state', 'waiting', why + '; reconnect now');
+      emit('state', St.WAITING, why + '; reconnect now');
       connectNow();
     };
 
-    this.isIdle = function () {
-      return !session.stats().messages && !pending.length && !queued.length;
+    self.isIdle = () => !session.stats().messages && !pending.length && !queued.length;
+
+    self.linkUp = () => {
+      if (state === St.WAITING) connectNow();
     };
 
-    this.linkUp = function () {
-      if (self.state === 'waiting') connectNow();
-    };
-
-    this.subscriptions = function () {
+    self.subscriptions = () => {
       const out: Subscription[] = [];
       for (let i = 0; i < subs.length; i++) out.push(subs[i].sub);
       return out;
     };
 
-    this.keepAlive = function () {
-      return keepAliveMs / 1000;
-    };
+    self.keepAlive = () => keepAliveMs / 1000;
 
-    function interval(): number {
-      return pingIntervalMs > 0 && (keepAliveMs <= 0 || pingIntervalMs < keepAliveMs) ? pingIntervalMs : keepAliveMs;
-    }
-    this.interval = interval;
-
-    this.setPingInterval = function (sec) {
+    self.setPingInterval = (sec) => {
       pingIntervalMs = sec > 0 ? sec * 1000 : 0;
       arm();
     };
 
     // One handler per transport event, all alike: the event goes into the loop with its attempt.
-    const handler = function (kind: Ev) {
-      return function (arg?: unknown) {
-        post(event as AnyFn, kind, attemptGen, arg);
-      };
-    };
+    const handler = (kind: Ev) => (arg?: unknown) => post(event as AnyFn, kind, attemptGen, arg);
     transport.setHandler({
       onOpen: handler(Ev.OPEN),
       onData: handler(Ev.DATA),
