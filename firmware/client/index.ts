@@ -748,57 +748,63 @@ export class Client {
     // ---------------------------------------------------------------- the one timer
 
     /**
-     * Arm the one timer: the connect timeout (connecting), the reconnect (waiting), or while
-     * connected the first of: PINGREQ due (nothing sent OR nothing received for the ping interval, so
-     * inbound QoS 0 traffic or our own retransmits cannot hide a dead link), PINGRESP overdue
-     * (pingTimeoutMs after the PINGREQ), a QoS >= 1 ack overdue by ackProbeMs (early probe), a SUBACK /
-     * UNSUBACK deadline.
+     * The one timer. Its next deadline: the connect timeout (connecting), the reconnect (waiting), or
+     * while connected the first of: a SUBACK / UNSUBACK deadline, PINGRESP overdue (pingTimeoutMs after
+     * the PINGREQ), PINGREQ due (nothing sent OR nothing received for the ping interval, so inbound QoS 0
+     * traffic or our own retransmits cannot hide a dead link; or a QoS >= 1 ack overdue by ackProbeMs:
+     * the early probe). arm() sets the timer for it; the timer, arm(true), acts on it when it has come
+     * (else sets the timer again: a packet or an ack moved it).
      */
-    const arm = (): void => {
-      sched.cancel(timer);
+    const arm = (fire?: boolean): void => {
+      const now = sched.now();
       let at = state === St.CONNECTING || state === St.WAITING ? due : Infinity;
+      // What has not come by `at` ('' when a PINGREQ is due, or the reconnect); dead: the PINGRESP.
+      let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
+      let dead = false;
       if (state === St.CONNECTED) {
-        const ms = interval();
-        if (ms > 0) {
-          if (pingAt >= 0) at = pingAt + o.pingTimeoutMs;
-          else {
-            at = Math.min(lastTx, lastRx) + ms;
-            if (ackWait >= 0 && o.ackProbeMs > 0) at = Math.min(at, ackWait + o.ackProbeMs);
+        for (let i = 0; i < pending.length; i++) {
+          const c = pending[i];
+          if ((c.due as number) < at) {
+            at = c.due as number;
+            late = (c.packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
           }
         }
-        for (let i = 0; i < pending.length; i++) at = Math.min(at, pending[i].due as number);
+        const ms = interval();
+        let ping = Infinity;
+        if (ms <= 0) {
+          // no keep-alive
+        } else if (pingAt >= 0) {
+          if (pingAt + o.pingTimeoutMs < at) {
+            at = pingAt + o.pingTimeoutMs;
+            late = 'PINGRESP in ' + o.pingTimeoutMs;
+            dead = true;
+          }
+        } else {
+          ping = Math.min(lastTx, lastRx) + ms;
+          if (ackWait >= 0 && o.ackProbeMs > 0) ping = Math.min(ping, ackWait + o.ackProbeMs);
+        }
+        if (ping < at) {
+          at = ping;
+          late = '';
+        }
       }
-      if (at < Infinity) timer = sched.at(at, tick, TAG);
-    };
-
-    const tick = (): void => {
-      const now = sched.now();
-      if (state === St.WAITING) {
-        connectNow();
+      if (fire && at <= now) {
+        if (late) {
+          if (dead) emit('dead', Math.round(idleAtPing / 1000));
+          error('timeout', 'no ' + late + ' ms');
+        } else if (state === St.WAITING) connectNow();
+        else {
+          // PINGREQ, and the PINGRESP watchdog starts
+          idleAtPing = now - lastRx;
+          send({ type: PacketType.PINGREQ });
+          stats.pings++;
+          pingAt = lastPingAt = now;
+          arm();
+        }
         return;
       }
-      // What did not come in time, if anything: the connection is lost.
-      let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
-      for (let i = 0; i < pending.length; i++) {
-        if (now >= (pending[i].due as number)) late = (pending[i].packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
-      }
-      const ms = interval();
-      if (late || ms <= 0) {
-        // no keep-alive
-      } else if (pingAt >= 0) {
-        if (now - pingAt >= o.pingTimeoutMs) {
-          emit('dead', Math.round(idleAtPing / 1000));
-          late = 'PINGRESP in ' + o.pingTimeoutMs;
-        }
-      } else if (now - Math.min(lastTx, lastRx) >= ms || (ackWait >= 0 && o.ackProbeMs > 0 && now - ackWait >= o.ackProbeMs)) {
-        // PINGREQ, and the PINGRESP watchdog starts
-        idleAtPing = now - lastRx;
-        send({ type: PacketType.PINGREQ });
-        stats.pings++;
-        pingAt = lastPingAt = now;
-      }
-      if (late) error('timeout', 'no ' + late + ' ms');
-      else arm();
+      sched.cancel(timer);
+      if (at < Infinity) timer = sched.at(at, () => arm(true), TAG);
     };
 
     const interval = (): number => (pingIntervalMs > 0 && (keepAliveMs <= 0 || pingIntervalMs < keepAliveMs) ? pingIntervalMs : keepAliveMs);
