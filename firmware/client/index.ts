@@ -33,7 +33,7 @@ import type { Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, 
 import type { Log, Random, Storage, Transport, TlsOptions } from '../../hal/types';
 import type { Scheduler, TaskId } from '../scheduler/index';
 import { Session, MsgState } from '../session/index';
-import type { OutMessage, SessionLimits } from '../session/index';
+import type { EnqueueResult, OutMessage, SessionLimits } from '../session/index';
 import { topicMatches } from './topic';
 import { BrokerRotation } from '../liveness/backoff';
 
@@ -296,7 +296,7 @@ export class Client {
     const sched = hal.scheduler;
     const transport = hal.transport;
     const log = hal.log;
-    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log));
+    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log)); // it loads (and logs what it restored) on first use
     const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
     const stats = (this.stats = {
       connects: 0,
@@ -314,8 +314,9 @@ export class Client {
     const subs: SubEntry[] = (this.subs_ = []);
     this.state = 'idle';
     this.version = o.version === 4 ? 4 : 5;
-    session.load(); // it logs what it restored
     let state = St.IDLE;
+    /** this.version, as of the connect (this.version may be set before start(): the device restores a negotiated 3.1.1) */
+    let version: Version;
     const listeners: { [event: string]: AnyFn[] } = {};
     /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
     let pending: Control[] = [];
@@ -346,7 +347,7 @@ export class Client {
     let pingAt: number;
     /** When the last PINGREQ went out (for the round-trip time). */
     let lastPingAt: number;
-    /** RX idle time (ms) when the outstanding PINGREQ was sent (for path-limit learning). */
+    /** RX idle time (s) when the last PINGREQ was sent (for path-limit learning). */
     let idleAtPing: number;
     /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
     let ackWait: number;
@@ -375,7 +376,7 @@ export class Client {
 
     /** call() later, in the loop: transport events, and callbacks not made from inside an API call. */
     const post = (fn: AnyFn | undefined, a: unknown, b?: unknown, c?: unknown): void => {
-      sched.post(() => call(fn, a, b, c), TAG);
+      sched.post(() => call(fn, a, b, c));
     };
 
     /**
@@ -401,7 +402,7 @@ export class Client {
       if (code === 'protocol' && open) {
         // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
         stats.protocolErrors++;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && state === St.CONNECTED) {
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTED) {
           send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
         }
       }
@@ -425,7 +426,7 @@ export class Client {
     const send = (p: Packet): boolean => {
       let bytes: Uint8Array;
       try {
-        bytes = encode(p, self.version);
+        bytes = encode(p, version);
       } catch (e) {
         // Our own packets were validated when the app handed them over: a bug, not a crash.
         log.error(TAG, 'bad packet ' + p.type + ': ' + (e as Error).message);
@@ -447,7 +448,7 @@ export class Client {
       retain: m.retain,
       dup: dup,
       packetId: m.packetId,
-      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? m.properties : undefined,
+      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? m.properties : undefined,
     });
 
     /** Send queued messages while connected, not blocked, and under the in-flight window. */
@@ -510,6 +511,7 @@ export class Client {
         return;
       }
       const broker = o.brokers[rotation.current % o.brokers.length];
+      version = self.version;
       blocked = false;
       stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
@@ -557,7 +559,7 @@ export class Client {
     const event = (kind: Ev, g: number, arg: any): void => {
       if (kind === Ev.CLOSE) {
         linkBusy = false;
-        if (g === gen) lost('closed');
+        if (g === gen) lost('link closed');
         else if (connectWhenClosed) {
           connectWhenClosed = false;
           connectNow();
@@ -567,8 +569,8 @@ export class Client {
       } else if (kind === Ev.OPEN) {
         open = true;
         maxOut = NO_LIMIT;
-        decoder = createDecoder(self.version, o.maxPacketSize);
-        const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5;
+        decoder = createDecoder(version, o.maxPacketSize);
+        const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5;
         const w = o.will;
         send({
           type: PacketType.CONNECT,
@@ -587,7 +589,7 @@ export class Client {
         pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
         let d = decoder;
         let chunk = arg as Uint8Array;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
+        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
           // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
           d = createDecoder(4, 4);
           chunk = chunk.subarray(0, 4);
@@ -621,9 +623,9 @@ export class Client {
             const rc = p.reasonCode;
             if (rc) {
               const code = rc < 6 ? V4_AS_V5[rc] : rc;
-              if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && self.version === 5 && code === 0x84) {
+              if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && version === 5 && code === 0x84) {
                 // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
-                self.version = 4;
+                self.version = version = 4;
                 lost('3.1.1 fallback', 0);
                 return;
               }
@@ -709,7 +711,7 @@ export class Client {
               type: PacketType.PUBCOMP,
               packetId: id,
               // v5: 0x92 "packet identifier not found" for an id not held
-              reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || self.version === 4 ? 0 : 0x92,
+              reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || version === 4 ? 0 : 0x92,
             });
             return;
           case PacketType.SUBACK:
@@ -731,7 +733,7 @@ export class Client {
             if (stats.pings > stats.pingresps) {
               stats.pingresps++;
               stats.lastPingRttMs = now - lastPingAt;
-              emit('pong', stats.lastPingRttMs, Math.round(idleAtPing / 1000));
+              emit('pong', stats.lastPingRttMs, idleAtPing);
             }
             return;
           case PacketType.DISCONNECT:
@@ -742,7 +744,7 @@ export class Client {
       }
       // Anything else: a CONNACK out of turn, a packet not for a client (CONNECT, SUBSCRIBE, PINGREQ,
       // AUTH: we never asked for it), an ack for an id we never sent.
-      error('protocol', 'unexpected packet type ' + p.type + (id ? ' id ' + id : ''), 0x82);
+      error('protocol', 'unexpected type ' + p.type + (id ? ' id ' + id : ''), 0x82);
     };
 
     // ---------------------------------------------------------------- the one timer
@@ -790,12 +792,12 @@ export class Client {
       }
       if (fire && at <= now) {
         if (late) {
-          if (dead) emit('dead', Math.round(idleAtPing / 1000));
+          if (dead) emit('dead', idleAtPing);
           error('timeout', 'no ' + late + ' ms');
         } else if (state === St.WAITING) connectNow();
         else {
           // PINGREQ, and the PINGRESP watchdog starts
-          idleAtPing = now - lastRx;
+          idleAtPing = Math.round((now - lastRx) / 1000);
           send({ type: PacketType.PINGREQ });
           stats.pings++;
           pingAt = lastPingAt = now;
@@ -804,7 +806,7 @@ export class Client {
         return;
       }
       sched.cancel(timer);
-      if (at < Infinity) timer = sched.at(at, () => arm(true), TAG);
+      if (at < Infinity) timer = sched.at(at, () => arm(true));
     };
 
     const interval = (): number => (pingIntervalMs > 0 && (keepAliveMs <= 0 || pingIntervalMs < keepAliveMs) ? pingIntervalMs : keepAliveMs);
@@ -827,7 +829,7 @@ export class Client {
         sched.cancel(timer);
         connectWhenClosed = false;
         if (state === St.CONNECTED) {
-          send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && self.version === 5 ? reasonCode : 0 });
+          send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? reasonCode : 0 });
         }
         close(true);
       }
@@ -838,33 +840,30 @@ export class Client {
       const op = opts || {};
       const qos = op.qos || 0;
       const retain = !!op.retain;
-      let err: ClientError | undefined;
-      let bytes: Uint8Array | undefined;
+      let r: EnqueueResult | ClientError;
       try {
-        bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
+        const bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
         // Validate by encoding once: topic, QoS, properties and size, exactly as the wire will see it.
         const size = encode(
           { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: op.properties },
           self.version,
         ).length;
-        if (size > maxOut) err = { code: 'too-large', message: size + ' bytes > broker max ' + maxOut };
+        r = size > maxOut ? { code: 'too-large', message: size + ' bytes > broker max ' + maxOut } : session.enqueue(topic, bytes, qos, retain, op.properties);
       } catch (e) {
-        err = { code: 'invalid', message: (e as ProtocolError).message };
+        r = { code: 'invalid', message: (e as ProtocolError).message };
       }
-      if (!err) {
-        const r = session.enqueue(topic, bytes as Uint8Array, qos, retain, op.properties);
-        if (!r.ok) err = r;
-        else {
-          if (cb) done[r.seq] = cb;
-          emit('publish', topic, qos, !!op.quiet);
-          const dropped = r.dropped || [];
-          for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'dropped for room' });
-          pump();
-          return undefined;
-        }
+      const accepted = r as { ok?: boolean; seq: number; dropped?: number[] };
+      if (accepted.ok) {
+        // it goes as soon as it can
+        if (cb) done[accepted.seq] = cb;
+        emit('publish', topic, qos, !!op.quiet);
+        const dropped = accepted.dropped || [];
+        for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'dropped: queue full' });
+        pump();
+        return undefined;
       }
-      post(cb, err);
-      return err;
+      post(cb, r);
+      return r as ClientError;
     };
 
     self.subscribe = (filter, qos, handler, cb) => {
