@@ -142,17 +142,14 @@ export interface PublishOptions {
   quiet?: boolean;
 }
 
-interface SubEntry {
-  sub: Subscription;
-  handler: MessageHandler | undefined;
-}
+/** A held subscription: the Subscription (as sent in SUBSCRIBE) with its message handler attached. */
+type SubEntry = Subscription & { handler_?: MessageHandler };
 
-/** A SUBSCRIBE or UNSUBSCRIBE: queued for a connection, then pending (sent, `due` = its ack deadline). */
-interface Control {
-  packet: SubscribePacket | UnsubscribePacket;
-  cb: SubscribeCallback | undefined;
-  due?: number;
-}
+/**
+ * A SUBSCRIBE or UNSUBSCRIBE packet with its callback attached: queued for a connection, then pending
+ * (sent; due_ = its ack deadline). The encoder ignores the attached fields.
+ */
+type Control = (SubscribePacket | UnsubscribePacket) & { cb_?: SubscribeCallback; due_?: number };
 
 type AnyFn = (a: any, b: any, c: any) => void;
 
@@ -188,8 +185,6 @@ const REFUSED: { [code: number]: string } = {
   0x86: 'bad user name or password',
   0x87: 'not authorized',
   0x88: 'server unavailable',
-  0x89: 'server busy',
-  0x8a: 'banned',
 };
 
 /** UTF-8 bytes of a string (payload convenience). */
@@ -205,8 +200,8 @@ export function utf8Bytes(s: string): Uint8Array {
  */
 export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallback): void {
   const subs = client.subs_;
-  for (let i = subs.length - 1; i >= 0; i--) if (subs[i].sub.topic === filter) subs.splice(i, 1);
-  client.control_({ packet: { type: PacketType.UNSUBSCRIBE, packetId: 0, topics: [filter] }, cb: cb });
+  for (let i = subs.length - 1; i >= 0; i--) if (subs[i].topic === filter) subs.splice(i, 1);
+  client.control_({ type: PacketType.UNSUBSCRIBE, packetId: 0, topics: [filter], cb_: cb });
 }
 
 /**
@@ -478,7 +473,7 @@ export class Client {
       for (let tries = 0; tries < 8; tries++) {
         const id = session.allocateId();
         let i = 0;
-        while (i < pending.length && pending[i].packet.packetId !== id) i++;
+        while (i < pending.length && pending[i].packetId !== id) i++;
         if (i === pending.length) return id;
       }
       return 0;
@@ -491,13 +486,13 @@ export class Client {
       }
       const id = allocateId();
       if (!id) {
-        call(c.cb, { code: 'queue-full', message: 'no packet id' }, []);
+        call(c.cb_, { code: 'queue-full', message: 'no packet id' }, []);
         return;
       }
-      c.packet.packetId = id;
-      c.due = sched.now() + o.ackTimeoutMs;
+      c.packetId = id;
+      c.due_ = sched.now() + o.ackTimeoutMs;
       pending.push(c);
-      send(c.packet);
+      send(c);
       arm();
     };
 
@@ -533,7 +528,7 @@ export class Client {
       const p = pending;
       pending = [];
       for (let i = 0; i < p.length; i++) {
-        if (stopping) call(p[i].cb, { code: 'stopped', message: 'stop()' }, []);
+        if (stopping) call(p[i].cb_, { code: 'stopped', message: 'stop()' }, []);
         else queued.push(p[i]);
       }
     };
@@ -663,13 +658,13 @@ export class Client {
               const rest: Subscription[] = [];
               for (let i = 0; i < subs.length; i++) {
                 let inQueue = false;
-                for (let j = 0; j < q.length; j++) if (((q[j].packet as SubscribePacket).subscriptions || []).indexOf(subs[i].sub) >= 0) inQueue = true;
-                if (!inQueue) rest.push(subs[i].sub);
+                for (let j = 0; j < q.length; j++) if (((q[j] as SubscribePacket).subscriptions || []).indexOf(subs[i]) >= 0) inQueue = true;
+                if (!inQueue) rest.push(subs[i]);
               }
-              if (rest.length) q.unshift({ packet: { type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest }, cb: undefined });
+              if (rest.length) q.unshift({ type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest });
             }
             for (let i = 0; i < q.length; i++) control(q[i], true);
-            emit('state', St.CONNECTED, present ? 'session resumed' : 'new session');
+            emit('state', St.CONNECTED, present ? 'resumed session' : 'new session');
             arm();
             pump();
             return;
@@ -682,7 +677,7 @@ export class Client {
             }
             // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
             if (p.qos < 2 || session.inboundQos2(id)) {
-              for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].sub.topic, p.topic)) call(subs[i].handler, p.topic, p.payload, p);
+              for (let i = 0; i < subs.length; i++) if (topicMatches(subs[i].topic, p.topic)) call(subs[i].handler_, p.topic, p.payload, p);
               emit('message', p.topic, p.payload, p);
             }
             if (p.qos) send({ type: p.qos === 1 ? PacketType.PUBACK : PacketType.PUBREC, packetId: id });
@@ -717,16 +712,16 @@ export class Client {
           case PacketType.SUBACK:
           case PacketType.UNSUBACK: {
             let i = 0;
-            while (i < pending.length && pending[i].packet.packetId !== id) i++;
+            while (i < pending.length && pending[i].packetId !== id) i++;
             const c = pending[i];
             const codes = p.reasonCodes || [];
-            const list = c && (c.packet as SubscribePacket).subscriptions;
+            const list = c && (c as SubscribePacket).subscriptions;
             // SUBACK answers a SUBSCRIBE we sent with one code per filter, UNSUBACK an UNSUBSCRIBE
-            if (!c || c.packet.type !== p.type - 1 || (list && codes.length !== list.length)) break;
+            if (!c || c.type !== p.type - 1 || (list && codes.length !== list.length)) break;
             pending.splice(i, 1);
             const failed: string[] = [];
             for (let k = 0; list && k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
-            call(c.cb, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
+            call(c.cb_, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
             return;
           }
           case PacketType.PINGRESP:
@@ -766,9 +761,9 @@ export class Client {
       if (state === St.CONNECTED) {
         for (let i = 0; i < pending.length; i++) {
           const c = pending[i];
-          if ((c.due as number) < at) {
-            at = c.due as number;
-            late = (c.packet.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
+          if ((c.due_ as number) < at) {
+            at = c.due_ as number;
+            late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
           }
         }
         const ms = interval();
@@ -868,7 +863,7 @@ export class Client {
 
     self.subscribe = (filter, qos, handler, cb) => {
       const list: Subscription[] = typeof filter === 'string' ? [{ topic: filter, qos: qos || 0 }] : filter;
-      const packet: SubscribePacket = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list };
+      const packet: Control = { type: PacketType.SUBSCRIBE, packetId: 1, subscriptions: list, cb_: cb };
       try {
         encode(packet, self.version); // checks every filter too
       } catch (e) {
@@ -878,12 +873,14 @@ export class Client {
       }
       for (let i = 0; i < list.length; i++) {
         let j = 0;
-        while (j < subs.length && subs[j].sub.topic !== list[i].topic) j++;
-        subs[j] = { sub: list[i], handler: handler || (subs[j] && subs[j].handler) };
+        while (j < subs.length && subs[j].topic !== list[i].topic) j++;
+        // a new subscription to a filter replaces the old one (and keeps its handler unless given one)
+        (list[i] as SubEntry).handler_ = handler || (subs[j] && subs[j].handler_);
+        subs[j] = list[i];
       }
       // Sent now, or with the next connection (also when the broker resumes a session: it may not know
       // this filter yet).
-      control({ packet: packet, cb: cb });
+      control(packet);
       return undefined;
     };
 
@@ -901,11 +898,7 @@ export class Client {
       if (state === St.WAITING) connectNow();
     };
 
-    self.subscriptions = () => {
-      const out: Subscription[] = [];
-      for (let i = 0; i < subs.length; i++) out.push(subs[i].sub);
-      return out;
-    };
+    self.subscriptions = () => subs.slice();
 
     self.keepAlive = () => keepAliveMs / 1000;
 
