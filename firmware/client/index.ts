@@ -510,7 +510,7 @@ export class Client {
       blocked = false;
       stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
-      emit('state', St.CONNECTING, 'to ' + broker.host + ':' + broker.port);
+      emit('state', St.CONNECTING, broker.host + ':' + broker.port);
       arm();
       linkBusy = true;
       attemptGen = ++gen;
@@ -853,7 +853,7 @@ export class Client {
         if (cb) done[accepted.seq] = cb;
         emit('publish', topic, qos, !!op.quiet);
         const dropped = accepted.dropped || [];
-        for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'dropped: queue full' });
+        for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'queue full' });
         pump();
         return undefined;
       }
