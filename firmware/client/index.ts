@@ -164,15 +164,18 @@ const enum Ev {
 
 /** The connection state inside the client; `client.state` is its name (STATE_NAMES). */
 const enum St {
-  IDLE,
   CONNECTING,
   CONNECTED,
   WAITING,
+  // not started (`state >= St.IDLE`):
+  IDLE,
   STOPPED,
 }
-const STATE_NAMES: ClientState[] = ['idle', 'connecting', 'connected', 'waiting', 'stopped'];
+const STATE_NAMES: ClientState[] = ['connecting', 'connected', 'waiting', 'idle', 'stopped'];
 
 const TAG = 'mqtt';
+/** The error code of a broker that broke the protocol. */
+const PROTOCOL = 'protocol';
 /** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
 const NO_LIMIT = 268435460;
 
@@ -365,7 +368,7 @@ export class Client {
       try {
         if (fn) fn(a, b, c);
       } catch (e) {
-        log.error(TAG, 'handler threw: ' + e);
+        log.error(TAG, 'callback: ' + e);
       }
     };
 
@@ -388,13 +391,16 @@ export class Client {
       for (let i = 0; i < list.length; i++) call(list[i], a, b, c);
     };
 
+    /** An error for the application (a value: never thrown at it). */
+    const fault = (code: string, message: string, reasonCode?: number): ClientError => ({ code: code, message: message, reasonCode: reasonCode });
+
     /**
      * Report an error. Every error but 'transport' (the close event follows) and 'rejected' (one
      * request failed) ends the connection: reconnect after the backoff.
      */
     const error = (code: string, message: string, reasonCode?: number): ClientError => {
-      const err: ClientError = { code: code, message: message, reasonCode: reasonCode };
-      if (code === 'protocol' && open) {
+      const err = fault(code, message, reasonCode);
+      if (code === PROTOCOL && open) {
         // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
         stats.protocolErrors++;
         if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTED) {
@@ -404,12 +410,6 @@ export class Client {
       emit('error', err);
       if (code !== 'transport' && code !== 'rejected') lost(message);
       return err;
-    };
-
-    const finish = (seq: number, err?: ClientError): void => {
-      const cb = done[seq];
-      delete done[seq];
-      call(cb, err);
     };
 
     // ---------------------------------------------------------------- sending
@@ -435,16 +435,11 @@ export class Client {
       return true;
     };
 
-    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket => ({
-      type: PacketType.PUBLISH,
-      topic: m.topic,
-      payload: m.payload,
-      qos: m.qos,
-      retain: m.retain,
-      dup: dup,
-      packetId: m.packetId,
-      properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? m.properties : undefined,
-    });
+    /** A held message as a PUBLISH (topic, payload, qos, retain, packetId; the encoder ignores seq and state). */
+    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket =>
+      Object.assign({ type: PacketType.PUBLISH, dup: dup }, m, {
+        properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? m.properties : undefined,
+      }) as PublishPacket;
 
     /** Send queued messages while connected, not blocked, and under the in-flight window. */
     const pump = (): void => {
@@ -456,12 +451,17 @@ export class Client {
         m.packetId = id;
         const sent = send(publishPacket(m, false));
         session.markSent(m.seq, id);
-        if (!sent) {
-          // Cannot ever go out on this connection (bigger than the broker accepts): drop with an error.
-          if (m.qos) session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-          finish(m.seq, { code: 'too-large', message: m.topic + ' > broker max ' + maxOut });
-        } else if (!m.qos) finish(m.seq);
-        else if (ackWait < 0) {
+        if (!sent && m.qos) {
+          // Cannot ever go out on this connection (bigger than the broker accepts): dropped, with an
+          // error. (QoS 2 is PUBREC-ed first: complete() ends a QoS 2 flow only from there.)
+          session.received(id);
+          session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
+        }
+        if (!sent || !m.qos) {
+          // done: a QoS 0 message is, once written; a message that cannot go out, with the error
+          call(done[m.seq], sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
+          delete done[m.seq];
+        } else if (ackWait < 0) {
           ackWait = sched.now();
           arm();
         }
@@ -486,7 +486,7 @@ export class Client {
       }
       const id = allocateId();
       if (!id) {
-        call(c.cb_, { code: 'queue-full', message: 'no packet id' }, []);
+        call(c.cb_, fault('queue-full', 'no packet id'), []);
         return;
       }
       c.packetId = id;
@@ -528,15 +528,14 @@ export class Client {
       const p = pending;
       pending = [];
       for (let i = 0; i < p.length; i++) {
-        if (stopping) call(p[i].cb_, { code: 'stopped', message: 'stop()' }, []);
+        if (stopping) call(p[i].cb_, fault('stopped', 'stop()'), []);
         else queued.push(p[i]);
       }
     };
 
     /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
     const lost = (why: string, delayMs?: number): void => {
-      close();
-      if (state === St.STOPPED) return;
+      close(); // (never once stopped: stop() ends the connection's events and the timer)
       const now = sched.now();
       stats.disconnects++;
       // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
@@ -593,7 +592,7 @@ export class Client {
         try {
           packets = d.push(chunk);
         } catch (e) {
-          error('protocol', (e as ProtocolError).message, (e as ProtocolError).reasonCode);
+          error(PROTOCOL, (e as ProtocolError).message, (e as ProtocolError).reasonCode);
           return;
         }
         stats.bytesIn += arg.length;
@@ -624,7 +623,7 @@ export class Client {
                 lost('3.1.1 fallback', 0);
                 return;
               }
-              capped = code === 0x85 || code === 0x86 || code === 0x87 || code === 0x8c;
+              capped = [0x85, 0x86, 0x87, 0x8c].indexOf(code) >= 0;
               error('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc);
               return;
             }
@@ -632,7 +631,7 @@ export class Client {
             connectedAt = now;
             rotation.up(now);
             const props = p.properties || {};
-            keepAliveMs = (props.serverKeepAlive !== undefined ? props.serverKeepAlive : o.keepAliveSec) * 1000;
+            keepAliveMs = ('serverKeepAlive' in props ? (props.serverKeepAlive as number) : o.keepAliveSec) * 1000;
             inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
             maxOut = props.maximumPacketSize || NO_LIMIT;
             // Spread the ping phase: pretend the link has been idle for a random part of the interval.
@@ -672,7 +671,7 @@ export class Client {
           case PacketType.PUBLISH:
             if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
               // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
-              error('protocol', 'topic alias', 0x94);
+              error(PROTOCOL, 'topic alias', 0x94);
               return;
             }
             // QoS 2 is delivered the first time its id is seen only (held until PUBREL).
@@ -697,7 +696,8 @@ export class Client {
               }
               session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
             }
-            finish(m.seq, rc < 0x80 ? undefined : { code: 'rejected', message: 'refused: ' + m.topic, reasonCode: rc });
+            call(done[m.seq], rc < 0x80 ? undefined : fault('rejected', 'refused: ' + m.topic, rc));
+            delete done[m.seq];
             pump();
             return;
           }
@@ -733,13 +733,13 @@ export class Client {
             return;
           case PacketType.DISCONNECT:
             open = false; // the broker ended the connection: nothing more goes out on it
-            error('protocol', 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+            error(PROTOCOL, 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
             return;
         }
       }
       // Anything else: a CONNACK out of turn, a packet not for a client (CONNECT, SUBSCRIBE, PINGREQ,
       // AUTH: we never asked for it), an ack for an id we never sent.
-      error('protocol', 'unexpected type ' + p.type + (id ? ' id ' + id : ''), 0x82);
+      error(PROTOCOL, 'unexpected type ' + p.type + (id ? ' id ' + id : ''), 0x82);
     };
 
     // ---------------------------------------------------------------- the one timer
@@ -816,11 +816,11 @@ export class Client {
     };
 
     self.start = () => {
-      if (state === St.IDLE || state === St.STOPPED) connectNow();
+      if (state >= St.IDLE) connectNow();
     };
 
     self.stop = (reasonCode) => {
-      if (state !== St.STOPPED && state !== St.IDLE) {
+      if (state < St.IDLE) {
         sched.cancel(timer);
         connectWhenClosed = false;
         if (state === St.CONNECTED) {
@@ -840,20 +840,23 @@ export class Client {
         const bytes = typeof payload === 'string' ? utf8Bytes(payload) : payload;
         // Validate by encoding once: topic, QoS, properties and size, exactly as the wire will see it.
         const size = encode(
-          { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, dup: false, packetId: 1, properties: op.properties },
+          { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, packetId: 1, properties: op.properties } as PublishPacket,
           self.version,
         ).length;
-        r = size > maxOut ? { code: 'too-large', message: size + ' bytes > broker max ' + maxOut } : session.enqueue(topic, bytes, qos, retain, op.properties);
+        r = size > maxOut ? fault('too-large', size + ' bytes > broker max ' + maxOut) : session.enqueue(topic, bytes, qos, retain, op.properties);
       } catch (e) {
-        r = { code: 'invalid', message: (e as ProtocolError).message };
+        r = fault('invalid', (e as ProtocolError).message);
       }
-      const accepted = r as { ok?: boolean; seq: number; dropped?: number[] };
-      if (accepted.ok) {
+      if ((r as EnqueueResult).ok) {
+        const accepted = r as { seq: number; dropped?: number[] };
         // it goes as soon as it can
         if (cb) done[accepted.seq] = cb;
         emit('publish', topic, qos, !!op.quiet);
         const dropped = accepted.dropped || [];
-        for (let i = 0; i < dropped.length; i++) finish(dropped[i], { code: 'queue-full', message: 'queue full' });
+        for (let i = 0; i < dropped.length; i++) {
+          call(done[dropped[i]], fault('queue-full', 'queue full'));
+          delete done[dropped[i]];
+        }
         pump();
         return undefined;
       }
@@ -867,7 +870,7 @@ export class Client {
       try {
         encode(packet, self.version); // checks every filter too
       } catch (e) {
-        const err = { code: 'invalid', message: (e as ProtocolError).message };
+        const err = fault('invalid', (e as ProtocolError).message);
         post(cb, err, []);
         return err;
       }
@@ -885,7 +888,7 @@ export class Client {
     };
 
     self.reconnect = (why) => {
-      if (state === St.IDLE || state === St.STOPPED) return;
+      if (state >= St.IDLE) return;
       if (state === St.CONNECTED) send({ type: PacketType.DISCONNECT });
       close();
       emit('state', St.WAITING, why + '; reconnect now');
