@@ -179,16 +179,11 @@ const PROTOCOL = 'protocol';
 /** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
 const NO_LIMIT = 268435460;
 
-// CONNACK refusals by v5 reason code; a 3.1.1 return code 1..5 is read as its v5 twin (V4_AS_V5).
-// Other codes are reported by number.
+// CONNACK refusals named in the error (others by number): the v5 reason codes 0x84..0x88 in order, a
+// 3.1.1 return code 1..5 read as its v5 twin (V4_AS_V5). One string, split when needed: no table
+// held in RAM.
 const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
-const REFUSED: { [code: number]: string } = {
-  0x84: 'bad protocol version',
-  0x85: 'bad client id',
-  0x86: 'bad user name or password',
-  0x87: 'not authorized',
-  0x88: 'server unavailable',
-};
+const REFUSED = 'bad protocol version,bad client id,bad user name or password,not authorized,server unavailable';
 
 /** UTF-8 bytes of a string (payload convenience). */
 export function utf8Bytes(s: string): Uint8Array {
@@ -574,7 +569,7 @@ export class Client {
           username: o.username,
           password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
           // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-          will: w && (v5 ? w : { topic: w.topic, payload: w.payload, qos: w.qos, retain: w.retain }),
+          will: w && (v5 ? w : Object.assign({}, w, { properties: undefined })),
           // Session Expiry 0: the session ends with the connection (clean)
           properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
         });
@@ -624,7 +619,7 @@ export class Client {
                 return;
               }
               capped = [0x85, 0x86, 0x87, 0x8c].indexOf(code) >= 0;
-              error('refused', REFUSED[code] || 'CONNACK 0x' + rc.toString(16), rc);
+              error('refused', REFUSED.split(',')[code - 0x84] || 'CONNACK 0x' + rc.toString(16), rc);
               return;
             }
             stats.connackOk++;
@@ -910,14 +905,15 @@ export class Client {
       arm();
     };
 
-    // One handler per transport event, all alike: the event goes into the loop with its attempt.
-    const handler = (kind: Ev) => (arg?: unknown) => post(event as AnyFn, kind, attemptGen, arg);
+    // Each transport event goes into the loop with the attempt it belongs to. (Five plain functions:
+    // on Espruino, made by a factory they would cost twice the memory, a scope each.)
+    const ev = event as AnyFn;
     transport.setHandler({
-      onOpen: handler(Ev.OPEN),
-      onData: handler(Ev.DATA),
-      onDrain: handler(Ev.DRAIN),
-      onError: handler(Ev.ERROR),
-      onClose: handler(Ev.CLOSE),
+      onOpen: () => post(ev, Ev.OPEN, attemptGen),
+      onData: (bytes) => post(ev, Ev.DATA, attemptGen, bytes),
+      onDrain: () => post(ev, Ev.DRAIN, attemptGen),
+      onError: (err) => post(ev, Ev.ERROR, attemptGen, err),
+      onClose: () => post(ev, Ev.CLOSE, attemptGen),
     });
   }
 }
