@@ -204,7 +204,8 @@ export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallba
 
 /**
  * The client. Its public members are declared below and made in the constructor; everything else
- * lives in the constructor's closure (on Espruino a closure variable costs less than a property).
+ * lives in the constructor's closure: the code has no `this.` (a third of the bytes of the class it
+ * was), for about one JsVar more per function than a method would cost.
  */
 export class Client {
   options: ClientOptions;
@@ -453,7 +454,7 @@ export class Client {
           session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
         }
         if (!sent || !m.qos) {
-          // done: a QoS 0 message is, once written; a message that cannot go out, with the error
+          // a QoS 0 message is done once written; one that cannot go out is done with the error
           call(done[m.seq], sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
           delete done[m.seq];
         } else if (ackWait < 0) {
@@ -658,7 +659,7 @@ export class Client {
               if (rest.length) q.unshift({ type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest });
             }
             for (let i = 0; i < q.length; i++) control(q[i], true);
-            emit('state', St.CONNECTED, present ? 'resumed session' : 'new session');
+            emit('state', St.CONNECTED, present ? 'session resumed' : 'new session');
             arm();
             pump();
             return;
@@ -843,8 +844,7 @@ export class Client {
         r = fault('invalid', (e as ProtocolError).message);
       }
       if ((r as EnqueueResult).ok) {
-        const accepted = r as { seq: number; dropped?: number[] };
-        // it goes as soon as it can
+        const accepted = r as { seq: number; dropped?: number[] }; // queued: it goes as soon as it can
         if (cb) done[accepted.seq] = cb;
         emit('publish', topic, qos, !!op.quiet);
         const dropped = accepted.dropped || [];
