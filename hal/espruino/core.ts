@@ -21,8 +21,8 @@ export interface EspruinoCoreOptions {
 
 /** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
 interface EspTimer {
-  id: any;
-  done: boolean;
+  id_: any;
+  done_: boolean;
 }
 
 const enum Limit {
@@ -46,7 +46,7 @@ export const MAX_DEEP_SLEEP_US = Limit.DEEP_SLEEP_US;
  * TimerHost: setTimeout/clearTimeout, the only timers in the system. A handle is an object (never
  * undefined); clear() of a timer that already fired or was cleared does nothing, so it can never cancel
  * a later timer that reused the id, and clearTimeout is never given undefined (which clears ALL timers).
- * Each timer that fires reads the clock, which keeps its step detection fed across long sleeps.
+ * (The scheduler reads the clock at every timer, which keeps its step detection fed.)
  *
  * Random: E.hwRand() (the ESP32 hardware RNG).
  *
@@ -70,7 +70,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
     this.env_ = env;
     this.last_ = env.getTime() * 1000;
     this.t_ = 0;
-    this.min_ = 'diwe'.indexOf((o.logLevel || 'info').charAt(0));
+    this.min_ = 'diwe'.indexOf((o.logLevel || 'info')[0]);
     this.battery_ = o.battery;
   }
 
@@ -88,11 +88,10 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
   }
 
   set(delayMs: number, cb: () => void): TimerHandle {
-    const t: EspTimer = { id: 0, done: false };
-    t.id = this.env_.setTimeout(() => {
-      if (t.done) return;
-      t.done = true;
-      this.now();
+    const t: EspTimer = { id_: 0, done_: false };
+    t.id_ = this.env_.setTimeout(() => {
+      if (t.done_) return;
+      t.done_ = true;
       cb();
     }, delayMs >= 0 ? Math.min(delayMs, 2147483647) : 0);
     return t;
@@ -100,13 +99,9 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
 
   clear(handle: TimerHandle): void {
     const t = handle as EspTimer;
-    if (!t || t.done) return;
-    t.done = true;
-    try {
-      this.env_.clearTimeout(t.id);
-    } catch (e) {
-      // an id Espruino no longer knows: nothing to clear
-    }
+    if (!t || t.done_) return;
+    t.done_ = true;
+    this.env_.clearTimeout(t.id_);
   }
 
   next(): number {
@@ -114,7 +109,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
   }
 
   enabled(level: LogLevel): boolean {
-    return 'diwe'.indexOf(level.charAt(0)) >= this.min_;
+    return 'diwe'.indexOf(level[0]) >= this.min_;
   }
 
   debug(tag: string, message: string): void {
@@ -134,7 +129,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
     const l = level === undefined ? 3 : level;
     if (l < this.min_) return;
     try {
-      this.env_.print((this.now() / 1000).toFixed(3) + ' ' + 'DIWE'.charAt(l) + ' ' + tag + ': ' + message);
+      this.env_.print((this.now() / 1000).toFixed(3) + ' ' + 'DIWE'[l] + ' ' + tag + ': ' + message);
     } catch (e) {
       // a log never throws
     }
@@ -142,7 +137,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
 
   sleep(mode: SleepMode, durationMs: number): void {
     const esp = this.env_.ESP32;
-    if (mode === 'deep' && esp) esp.deepSleep(Math.max(1, Math.min(Math.round(durationMs * 1000), Limit.DEEP_SLEEP_US)));
+    if (mode === 'deep' && esp) esp.deepSleep(Math.min(Math.round(durationMs * 1000), Limit.DEEP_SLEEP_US));
   }
 
   /** From ESP32.getWakeupCause() (esp_sleep_wakeup_cause_t: 0 not a deep-sleep wake, 2 EXT0, 3 EXT1, 4 TIMER, 5 TOUCHPAD, 6 ULP, 7 GPIO, 8 UART). */

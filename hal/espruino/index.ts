@@ -67,7 +67,7 @@ export function createEspruinoHal(options?: EspruinoHalOptions): EspruinoHal {
   const env = o.env || global;
   // one object is the clock, the timers, the log, the random source and the power
   const core = new EspruinoCore(env, o);
-  return { env: env, clock: core, timers: core, log: core, random: core, power: core, storage: new EspruinoStorage(env, core) };
+  return { env: env, clock: core, timers: core, log: core, random: core, power: core, storage: new EspruinoStorage(env) };
 }
 
 /** Wi-Fi station + net/tls sockets. */

@@ -20,19 +20,19 @@
 import type { OpenOptions, TimerHost, Transport, TransportErrorCode, TransportHandler } from '../types';
 import type { EspruinoEnv, EspSocket } from './env';
 
-/** One connection attempt. */
+/** One connection attempt (fields absent until set). */
 interface Attempt {
-  sock_: EspSocket | undefined;
+  sock_?: EspSocket;
   /** 0 connecting, 1 open, 2 closed by the user, 3 ended (onClose delivered). */
   st_: number;
   /** Bytes written since the last 'drain'. */
   pending_: number;
   /** A write() returned false: onDrain at the next 'drain'. */
-  drain_: boolean;
+  drain_?: boolean;
   /** Ends the attempt (see open()). */
-  end_: ((e?: any) => void) | undefined;
+  end_?: (e?: any) => void;
   /** What connect() threw. */
-  err_: any;
+  err_?: any;
 }
 
 export interface EspruinoTransportOptions {
@@ -43,15 +43,13 @@ export interface EspruinoTransportOptions {
 export class EspruinoNetTransport implements Transport {
   private env_: EspruinoEnv;
   private timers_: TimerHost;
-  private h_: TransportHandler | undefined;
-  private cur_: Attempt | undefined;
+  private h_?: TransportHandler;
+  private cur_?: Attempt;
   private hwm_: number;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options?: EspruinoTransportOptions) {
     this.env_ = env;
     this.timers_ = timers;
-    this.h_ = undefined;
-    this.cur_ = undefined;
     this.hwm_ = (options && options.highWaterBytes) || 4096;
   }
 
@@ -63,25 +61,24 @@ export class EspruinoNetTransport implements Transport {
     const h = this.h_;
     if (!h || this.cur_) throw new Error('transport busy');
     const env = this.env_;
-    const a: Attempt = { sock_: undefined, st_: 0, pending_: 0, drain_: false, end_: undefined, err_: undefined };
+    const a: Attempt = { st_: 0, pending_: 0 };
     this.cur_ = a;
-    // The socket's 'error' {code, message} (then 'end' and 'close'), 'end' (then 'close') and 'close'
-    // (hadError), close() and a connect() that threw (both on a later turn): the first one ends the
-    // attempt, with onError for an error unless the user closed, then onClose.
+    // The socket's 'error' {code, message} (then 'end' and 'close') and 'close' (hadError; always
+    // after 'end', which is not needed), close() and a connect() that threw (both on a later turn):
+    // the first one ends the attempt, with onError for an error unless the user closed, then onClose.
     const end = (e?: any) => {
       if (a.st_ > 2) return;
       const x = e || a.err_;
       if (a.st_ < 2 && typeof x === 'object') {
-        // Espruino's code (libs/network/socketerrors.h), or what connect() threw (a message only)
+        // Espruino's socket code (libs/network/socketerrors.h, by -code: 3 TIMEOUT, 4 NO_ROUTE,
+        // 6 NOT_FOUND, 8 UNSENT_DATA, 9 RESET, 11 NO_CONN, 13 SSL_HAND, 14 SSL_INVALID), or what
+        // connect() threw: a message only ("Unable to locate host", "Unable to create socket", and
+        // others, e.g. "HTTPS init failed! mbedtls_...": io)
         const n = x.code;
-        let m = x.message + (n ? ' (' + n + ')' : '');
-        // by -code: 3 TIMEOUT, 4 NO_ROUTE, 6 NOT_FOUND, 8 UNSENT_DATA, 9 RESET, 11 NO_CONN, 13 SSL_HAND, 14 SSL_INVALID
-        let c = ',,,timeout,unreachable,,dns,,reset,reset,,refused,,tls,tls'.split(',')[-n] || (m.indexOf('locate host') >= 0 ? 'dns' : m.indexOf('create socket') >= 0 ? 'refused' : '');
-        if (typeof WREN_TLS === 'undefined' || WREN_TLS) {
-          if (!c && /tls|ssl|x509|certificate/i.test(m)) c = 'tls';
-          if (n === -14) m = 'certificate verification failed: ' + m;
-        }
-        h.onError({ code: (c || 'io') as TransportErrorCode, message: m });
+        let m = x.message;
+        const c = n ? ',,,timeout,unreachable,,dns,,reset,reset,,refused,,tls,tls'.split(',')[-n] : /locate/.test(m) ? 'dns' : /socket/.test(m) ? 'refused' : '';
+        if ((typeof WREN_TLS === 'undefined' || WREN_TLS) && n === -14) m = 'certificate verification failed: ' + m;
+        h.onError({ code: (c || 'io') as TransportErrorCode, message: n ? m + ' (' + n + ')' : m });
       }
       a.st_ = 3;
       this.cur_ = undefined;
@@ -113,9 +110,8 @@ export class EspruinoNetTransport implements Transport {
         mod = 'tls';
         // Espruino's tls takes DER (binary strings): the first block of a PEM, decoded
         for (const k of ['ca', 'cert', 'key']) {
-          if (!t[k]) continue;
-          const p = t[k].split('-----');
-          opts[k] = p[1] && p[1].indexOf('BEGIN') === 0 ? (env.atob as (s: string) => string)(p[2].replace(/\s/g, '')) : t[k];
+          const pem = /BEGIN[^-]+-+([^-]+)/.exec(t[k]);
+          if (t[k]) opts[k] = pem ? (env.atob as (s: string) => string)(pem[1].replace(/\s/g, '')) : t[k];
         }
       }
       a.sock_ = env.require(mod).connect(opts, rx);
@@ -128,7 +124,6 @@ export class EspruinoNetTransport implements Transport {
     sock.on('data', rx);
     sock.on('drain', rx);
     sock.on('error', end);
-    sock.on('end', end);
     sock.on('close', end);
   }
 

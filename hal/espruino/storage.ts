@@ -43,7 +43,7 @@
 //   does read(); afterwards size() and append() use cached state. replace() needs free space for the
 //   new copy while the old one still exists.
 
-import type { Log, Storage } from '../types';
+import type { Storage } from '../types';
 import type { EspruinoEnv } from './env';
 
 /** A record's current generation (segs_ 0: there is no record). */
@@ -58,8 +58,6 @@ interface RecState {
   fill_: number;
   /** Capacity of the last segment. */
   cap_: number;
-  /** Content bytes (base + appended). */
-  size_: number;
   /** The stream, unescaped: only for read(). */
   u_?: string;
 }
@@ -73,14 +71,12 @@ const FF = chr(0xff);
 export class EspruinoStorage implements Storage {
   private S_: any;
   private E_: any;
-  private log_: Log | undefined;
   /** '$' + name -> RecState, filled on first use. */
   private cache_: any;
 
-  constructor(env: EspruinoEnv, log?: Log) {
+  constructor(env: EspruinoEnv) {
     this.S_ = env.require('Storage');
     this.E_ = env.E;
-    this.log_ = log;
     this.cache_ = {};
   }
 
@@ -93,11 +89,11 @@ export class EspruinoStorage implements Storage {
     const key = '$' + name;
     let best: RecState = this.cache_[key];
     if (best && !fresh) return best;
-    if (!(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad record name: ' + name);
+    if (!(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad name ' + name);
     // 28 characters leave no room for the segment code: 22 of them + DEL + a hash
     const base = name.length < 28 ? name : name.substr(0, 22) + '\x7f' + ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
     // none yet: the first replace() goes to slot 0 with gen 0
-    best = { base_: base, slot_: 1, gen_: 255, segs_: 0, fill_: 0, cap_: 0, size_: 0, u_: '' };
+    best = { base_: base, slot_: 1, gen_: 255, segs_: 0, fill_: 0, cap_: 0 };
     for (let slot = 0; slot < 2; slot++) {
       let u = '';
       let k = 0;
@@ -119,10 +115,10 @@ export class EspruinoStorage implements Storage {
       // the base's length and CRC-32
       const v = [0, 0];
       for (let i = 0; i < 8; i++) v[i >> 2] = v[i >> 2] * 256 + u.charCodeAt(n + 3 + i);
-      if (u.charAt(0) !== 'W' || u.length < hdr + v[0] || this.E_.CRC32(u.substr(hdr, v[0])) >>> 0 !== v[1]) continue;
-      if (u.substr(2, n) !== name) throw new Error(name + ' clashes with ' + u.substr(2, n));
+      if (u[0] !== 'W' || u.length < hdr + v[0] || this.E_.CRC32(u.substr(hdr, v[0])) >>> 0 !== v[1]) continue;
+      if (u.substr(2, n) !== name) throw new Error('clash: ' + name);
       const gen = u.charCodeAt(n + 2);
-      if (!best.segs_ || ((gen - best.gen_) & 255) === 1) best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap, size_: u.length - hdr, u_: u };
+      if (!best.segs_ || ((gen - best.gen_) & 255) === 1) best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap, u_: u };
     }
     if (!fresh) delete best.u_;
     return (this.cache_[key] = best);
@@ -130,9 +126,10 @@ export class EspruinoStorage implements Storage {
 
   /** Erase a slot's segments, the highest first (what is left is always a prefix). */
   private erase_(base: string, slot: number): void {
+    const S = this.S_;
     let k = 0;
-    while (k < 64 && this.S_.read(base + chr(0x80 + slot * 64 + k), 0, 1) !== undefined) k++;
-    while (k > 0) this.S_.erase(base + chr(0x80 + slot * 64 + --k));
+    while (k < 64 && S.read(base + chr(0x80 + slot * 64 + k), 0, 1) !== undefined) k++;
+    while (k > 0) S.erase(base + chr(0x80 + slot * 64 + --k));
   }
 
   /** append() (in place after the end of the stream) or replace() (a new generation in the other slot). */
@@ -143,12 +140,11 @@ export class EspruinoStorage implements Storage {
     let st = old;
     let s: string = this.E_.toString(bytes);
     if (!append || !old.segs_) {
-      st = { base_: base, slot_: 1 - old.slot_, gen_: (old.gen_ + 1) & 255, segs_: 0, fill_: 0, cap_: 0, size_: 0 };
+      st = { base_: base, slot_: 1 - old.slot_, gen_: (old.gen_ + 1) & 255, segs_: 0, fill_: 0, cap_: 0 };
       // the header: 'W', name length, name, gen, then the base's length and CRC-32 (u32 BE)
-      const v = [s.length, this.E_.CRC32(s)];
-      let h = 'W' + chr(name.length) + name + chr(st.gen_);
-      for (let i = 0; i < 8; i++) h += chr((v[i >> 2] >>> (24 - 8 * (i & 3))) & 255);
-      s = h + s;
+      const n = s.length;
+      const c = this.E_.CRC32(s);
+      s = 'W' + chr(name.length) + name + chr(st.gen_, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, c >>> 24, (c >> 16) & 255, (c >> 8) & 255, c & 255) + s;
     } else if (!s) return true;
     s = (s as any).replaceAll(FE, FE + '\x01').replaceAll(FF, FE + '\x02');
     // new segments for what does not fit in the last one: each twice the one before, 256 bytes at
@@ -178,21 +174,16 @@ export class EspruinoStorage implements Storage {
           off = 0;
         }
         const piece = s.substr(pos, st.cap_ - off);
-        if (S.write(base + chr(0x80 + st.slot_ * 64 + st.segs_ - 1), piece, off, off ? undefined : st.cap_) === false) throw new Error('write failed');
+        // (a failure throws: Storage.write() returns false only for a negative offset or size)
+        S.write(base + chr(0x80 + st.slot_ * 64 + st.segs_ - 1), piece, off, off ? undefined : st.cap_);
         st.fill_ = off + piece.length;
         pos += piece.length;
       }
     } catch (e) {
       delete this.cache_['$' + name]; // read from flash again
-      try {
-        if (st !== old) this.erase_(base, st.slot_);
-      } catch (e2) {
-        // the torn copy fails its CRC anyway
-      }
-      if (this.log_) this.log_.error('storage', name + ': ' + (e as Error).message);
-      return false;
+      if (st !== old) this.erase_(base, st.slot_); // (a torn copy would fail its CRC anyway)
+      return false; // (the caller reports it)
     }
-    st.size_ += bytes.length;
     this.cache_['$' + name] = st;
     if (st !== old && old.segs_) this.erase_(base, old.slot_);
     return true;
@@ -202,12 +193,13 @@ export class EspruinoStorage implements Storage {
     const st = this.state_(name, true);
     const u = st.u_ as string;
     delete st.u_;
-    return st.segs_ ? this.E_.toUint8Array(u.substr(u.length - st.size_)) : undefined;
+    return st.segs_ ? this.E_.toUint8Array(u.substr(u.charCodeAt(1) + 11)) : undefined;
   }
 
+  /** (Read: nothing in the firmware asks.) */
   size(name: string): number | undefined {
-    const st = this.state_(name);
-    return st.segs_ ? st.size_ : undefined;
+    const d = this.read(name);
+    return d && d.length;
   }
 
   append(name: string, bytes: Uint8Array): boolean {
@@ -227,13 +219,12 @@ export class EspruinoStorage implements Storage {
 
   list(prefix?: string): string[] {
     const out: string[] = [];
-    const files: string[] = this.S_.list();
+    // the first segment of a slot starts with the header: 'W', name length, name
+    const S = this.S_;
+    const files: string[] = S.list(/[\x80\xc0]$/);
     for (let i = 0; i < files.length; i++) {
-      const f = files[i];
-      const c = f.charCodeAt(f.length - 1);
-      // the first segment of a slot starts with the header: 'W', name length, name
-      const h: string | undefined = c === 0x80 || c === 0xc0 ? this.S_.read(f, 0, 30) : undefined;
-      const name = h && h.charAt(0) === 'W' ? h.substr(2, h.charCodeAt(1)) : '';
+      const h: string = S.read(files[i], 0, 30);
+      const name = h.substr(2, h.charCodeAt(1));
       try {
         if (name && !name.indexOf(prefix || '') && out.indexOf(name) < 0 && this.state_(name).segs_) out.push(name);
       } catch (e) {

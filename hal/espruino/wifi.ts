@@ -22,10 +22,10 @@ export class WifiLink implements Link {
   readonly kind: LinkKind;
   o_: WifiOptions;
   /** require('Wifi'), from the first up(). */
-  wifi_: any;
+  wifi_?: any;
   private env_: EspruinoEnv;
   private timers_: TimerHost;
-  private h_: LinkHandler | undefined;
+  private h_?: LinkHandler;
   /** 0 down, 1 attaching, 2 up. */
   private st_: number;
   /** The connect callback, and the 'disconnected' and 'dhcp_timeout' listener. */
@@ -36,8 +36,6 @@ export class WifiLink implements Link {
     this.env_ = env;
     this.timers_ = timers;
     this.o_ = options;
-    this.h_ = undefined;
-    this.wifi_ = undefined;
     this.st_ = 0;
     this.ev_ = (x?: any) => {
       const st = this.st_;
@@ -55,19 +53,11 @@ export class WifiLink implements Link {
       } else if (st === 1 && !(x && x.reason === '8')) {
         // Attaching failed: the connect callback (a reason name), 'disconnected' {reason: "<ESP-IDF
         // number>", msg: "<NAME>"} (but reason 8, ASSOC_LEAVE, is our own earlier disconnect()) or
-        // 'dhcp_timeout' (no details). Reasons that mean wrong credentials, or no such SSID:
+        // 'dhcp_timeout' (no details). The names that mean wrong credentials: AUTH_EXPIRE, AUTH_FAIL,
+        // 802_1X_AUTH_FAILED, MIC_FAILURE, 4WAY_HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT.
         this.st_ = 0;
-        const r = x === undefined ? '' : String(x.msg || x).toUpperCase();
-        const k = '|' + r + '|';
-        h.onDown(
-          !r
-            ? 'dhcp'
-            : '|2|14|15|23|202|204|AUTH_EXPIRE|MIC_FAILURE|4WAY_HANDSHAKE_TIMEOUT|802_1X_AUTH_FAILED|AUTH_FAIL|HANDSHAKE_TIMEOUT|'.indexOf(k) >= 0
-              ? 'auth'
-              : '|201|NO_AP_FOUND|'.indexOf(k) >= 0
-                ? 'no-network'
-                : 'error: wifi ' + r,
-        );
+        const r = x === undefined ? '' : (x.msg || x).toUpperCase();
+        h.onDown(!r ? 'dhcp' : /AUTH_E|AUTH_F|MIC|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
       }
     };
   }
@@ -87,8 +77,8 @@ export class WifiLink implements Link {
     }
     this.st_ = 1;
     if (o.powersave) w.setConfig({ powersave: o.powersave });
-    // a password that is undefined would be refused ("Expecting options.password to be a string")
-    w.connect(o.ssid, o.password !== undefined ? { password: o.password } : {}, this.ev_);
+    // (a password property that is undefined counts as none)
+    w.connect(o.ssid, { password: o.password }, this.ev_);
   }
 
   down(): void {
