@@ -137,7 +137,8 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
 
   sleep(mode: SleepMode, durationMs: number): void {
     const esp = this.env_.ESP32;
-    if (mode === 'deep' && esp) esp.deepSleep(Math.min(Math.round(durationMs * 1000), Limit.DEEP_SLEEP_US));
+    // (deepSleep takes whole µs: Espruino drops the fraction)
+    if (mode === 'deep' && esp) esp.deepSleep(Math.min(durationMs * 1000, Limit.DEEP_SLEEP_US));
   }
 
   /** From ESP32.getWakeupCause() (esp_sleep_wakeup_cause_t: 0 not a deep-sleep wake, 2 EXT0, 3 EXT1, 4 TIMER, 5 TOUCHPAD, 6 ULP, 7 GPIO, 8 UART). */

@@ -110,8 +110,10 @@ export class EspruinoNetTransport implements Transport {
         mod = 'tls';
         // Espruino's tls takes DER (binary strings): the first block of a PEM, decoded
         for (const k of ['ca', 'cert', 'key']) {
-          const pem = /BEGIN[^-]+-+([^-]+)/.exec(t[k]);
-          if (t[k]) opts[k] = pem ? (env.atob as (s: string) => string)(pem[1].replace(/\s/g, '')) : t[k];
+          const v = t[k];
+          if (!v) continue;
+          const pem = /BEGIN[^-]+-+([^-]+)/.exec(v);
+          opts[k] = pem ? (env.atob as (s: string) => string)(pem[1].replace(/\s/g, '')) : v;
         }
       }
       a.sock_ = env.require(mod).connect(opts, rx);

@@ -196,7 +196,7 @@ export class EspruinoStorage implements Storage {
     return st.segs_ ? this.E_.toUint8Array(u.substr(u.charCodeAt(1) + 11)) : undefined;
   }
 
-  /** (Read: nothing in the firmware asks.) */
+  /** The record is read for it (nothing in the firmware asks for a size). */
   size(name: string): number | undefined {
     const d = this.read(name);
     return d && d.length;

@@ -57,7 +57,7 @@ export class WifiLink implements Link {
         // 802_1X_AUTH_FAILED, MIC_FAILURE, 4WAY_HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT.
         this.st_ = 0;
         const r = x === undefined ? '' : (x.msg || x).toUpperCase();
-        h.onDown(!r ? 'dhcp' : /AUTH_E|AUTH_F|MIC|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
+        h.onDown(!r ? 'dhcp' : /AUTH_[EF]|MIC_|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
       }
     };
   }
