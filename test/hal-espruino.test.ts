@@ -16,11 +16,8 @@ import {
   EspruinoRandom,
   EspruinoStorage,
   EspruinoTimerHost,
-  mapSocketError,
-  mapWakeCause,
-  mapWifiReason,
   MAX_DEEP_SLEEP_US,
-  pemToDer,
+  setWifiPowerSave,
   WifiLink,
 } from '../hal/espruino/index';
 import { Session } from '../firmware/session/index';
@@ -308,16 +305,31 @@ describe('Transport over net/tls', () => {
     expect(hex(binToBytes(opts.key as string))).toBe(hex(der));
     expect(p.events).toEqual(['error:tls', 'close']);
     expect(p.errors[0].message).toContain('certificate verification failed');
-    expect(pemToDer('raw', undefined)).toBe('raw');
+    // anything without a PEM header (DER already) is passed as it is
+    p.open({ host: '10.0.0.1', port: 8883, tls: { ca: 'raw' } });
+    f.run(20);
+    expect(f.net.sockets[1].connectOptions.ca).toBe('raw');
   });
 
   it('maps Espruino socket error codes', () => {
-    expect(mapSocketError(-3, 'x').code).toBe('timeout');
-    expect(mapSocketError(-4, 'x').code).toBe('unreachable');
-    expect(mapSocketError(-6, 'x').code).toBe('dns');
-    expect(mapSocketError(-9, 'x').code).toBe('reset');
-    expect(mapSocketError(-13, 'x').code).toBe('tls');
-    expect(mapSocketError(-2, 'no memory').code).toBe('io');
+    const f = fake();
+    const srv = f.net.listen('10.0.0.1', 1883);
+    const p = new Probe(f);
+    for (const [code, want] of [
+      [-3, 'timeout'],
+      [-4, 'unreachable'],
+      [-6, 'dns'],
+      [-9, 'reset'],
+      [-13, 'tls'],
+      [-2, 'io'],
+    ] as Array<[number, string]>) {
+      p.open({ host: '10.0.0.1', port: 1883 });
+      f.run(10);
+      srv.conns[srv.conns.length - 1].reset(code, code === -2 ? 'no memory' : 'x');
+      f.run(10);
+      expect(p.errors[p.errors.length - 1].code).toBe(want);
+    }
+    expect(p.count('close')).toBe(6);
   });
 });
 
@@ -369,7 +381,14 @@ describe('Wi-Fi Link', () => {
       expect(ev).toEqual(['down:' + want]);
       expect(link.isUp()).toBe(false);
     }
-    expect(mapWifiReason('no_ap_found')).toBe('no-network');
+    // a reason name in any case
+    const f = fake();
+    const link = new WifiLink(f.env, createEspruinoHal({ env: f.env }).timers, { ssid: 's' });
+    const ev = linkProbe(link);
+    f.wifi.script = { silent: true };
+    link.up();
+    f.wifi.emit('disconnected', { reason: '201', msg: 'no_ap_found' });
+    expect(ev).toEqual(['down:no-network']);
   });
 
   it('a lost association is onDown(lost); up() again reconnects', () => {
@@ -420,7 +439,7 @@ describe('Wi-Fi Link', () => {
     expect(net.link.isUp()).toBe(false);
   });
 
-  it('dhcp_timeout while attaching is onDown(dhcp); setPowerSave applies at once', () => {
+  it('dhcp_timeout while attaching is onDown(dhcp); setWifiPowerSave applies at once', () => {
     const f = fake();
     const net = createWifi(createEspruinoHal({ env: f.env }), { ssid: 's' });
     const ev = linkProbe(net.link);
@@ -428,7 +447,7 @@ describe('Wi-Fi Link', () => {
     net.link.up();
     f.wifi.emit('dhcp_timeout');
     expect(ev).toEqual(['down:dhcp']);
-    net.link.setPowerSave('none');
+    setWifiPowerSave(net.link, 'none');
     expect(f.wifi.configs).toEqual([{ powersave: 'none' }]);
   });
 });
@@ -739,14 +758,11 @@ describe('Power', () => {
   it('deep sleep calls ESP32.deepSleep with microseconds, capped at 2^31-1 µs; light sleep returns', () => {
     const f = fake();
     const p = new EspruinoPower(f.env);
-    let before = 0;
-    p.onBeforeDeepSleep = () => before++;
     p.sleep('light', 60000);
     expect(f.esp32.sleeps).toEqual([]);
     p.sleep('deep', 1500);
     p.sleep('deep', 3600000);
     expect(f.esp32.sleeps).toEqual([1500000, MAX_DEEP_SLEEP_US]);
-    expect(before).toBe(2);
   });
 
   it('maps the wake cause', () => {
@@ -762,7 +778,9 @@ describe('Power', () => {
       f.esp32.wakeCause = code;
       expect(new EspruinoPower(f.env).wakeCause()).toBe(want);
     }
-    expect(mapWakeCause(undefined)).toBe('unknown');
+    const uf = fake();
+    uf.esp32.wakeCause = undefined as unknown as number;
+    expect(new EspruinoPower(uf.env).wakeCause()).toBe('unknown');
     const nf = fake({ noEsp32: true });
     const p = new EspruinoPower(nf.env);
     expect(p.wakeCause()).toBe('power-on');
@@ -772,19 +790,17 @@ describe('Power', () => {
   it('battery millivolts from the ADC: reading x full scale x divider, averaged; undefined without a divider or an analog pin', () => {
     const f = fake();
     f.analog.D35 = 0.55;
-    const p = new EspruinoPower(f.env, { pin: 'D35', dividerRatio: 2, fullScaleMv: 3300, atten: 3 });
+    const p = new EspruinoPower(f.env, { battery: { pin: 'D35', dividerRatio: 2 } });
     expect(p.batteryMv()).toBe(3630);
-    expect(f.esp32.attens).toEqual([['D35', 3]]);
     expect(new EspruinoPower(f.env).batteryMv()).toBeUndefined();
-    expect(new EspruinoPower(f.env, { pin: 'D1', dividerRatio: 2 }).batteryMv()).toBeUndefined(); // NaN
+    expect(new EspruinoPower(f.env, { battery: { pin: 'D1', dividerRatio: 2 } }).batteryMv()).toBeUndefined(); // NaN
   });
 });
 
 describe('Log and Random', () => {
   it('prints levelled lines with time and tag; enabled() follows the level; never throws', () => {
     const f = fake();
-    const c = new EspruinoClock(f.env);
-    const log = new EspruinoLog(f.env, 'info', c);
+    const log = new EspruinoLog(f.env, { logLevel: 'info' }); // its own clock: 0 at construction
     f.run(1234);
     log.debug('x', 'hidden');
     log.info('mqtt', 'hello');

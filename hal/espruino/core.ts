@@ -1,17 +1,41 @@
-// Clock, TimerHost, Log, Random and Power on Espruino (ESP32).
+// Clock, TimerHost, Random, Log and Power on Espruino (ESP32), in ONE object: each class and each
+// instance costs JsVars, and the five share the environment and the clock.
 
 import type { Clock, Log, LogLevel, Power, Random, SleepMode, TimerHandle, TimerHost, WakeCause } from '../types';
 import type { EspruinoEnv } from './env';
 
-/** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
-interface EspTimer {
-  id: any;
-  done: boolean;
+/** Battery measurement through a resistor divider on an ADC pin (ESP32 default: 11 dB, 0..3.3 V read). */
+export interface BatteryOptions {
+  /** The ADC pin (e.g. D35). */
+  pin: any;
+  /** Battery voltage / pin voltage (e.g. 2 for two equal resistors). */
+  dividerRatio: number;
 }
 
+export interface EspruinoCoreOptions {
+  /** Lowest log level printed (default 'info'). */
+  logLevel?: LogLevel;
+  /** Battery divider on an ADC pin; absent: batteryMv() is undefined. */
+  battery?: BatteryOptions;
+}
+
+/** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
+interface EspTimer {
+  id_: any;
+  done_: boolean;
+}
+
+const enum Limit {
+  /** The longest ESP32.deepSleep(µs): its argument is a 32-bit signed int (35.79 min). */
+  DEEP_SLEEP_US = 2147483647,
+  /** The same in ms, rounded down. */
+  DEEP_SLEEP_MS = 2147483,
+}
+
+/** The longest deep sleep ESP32.deepSleep(us) takes. */
+export const MAX_DEEP_SLEEP_US = Limit.DEEP_SLEEP_US;
+
 /**
- * Clock, TimerHost and Random in one object (one class and one instance fewer each: JsVars).
- *
  * Clock: monotonic milliseconds from getTime(). getTime() is the system clock in seconds: it starts at
  * 0 at boot, but setTime() and SNTP (Wifi.setSNTP, lwIP) move it, e.g. from 1970 to today in one step.
  * The clock therefore accumulates the steps it sees: a step backwards, or forwards by 2^31 ms (24.8
@@ -22,19 +46,34 @@ interface EspTimer {
  * TimerHost: setTimeout/clearTimeout, the only timers in the system. A handle is an object (never
  * undefined); clear() of a timer that already fired or was cleared does nothing, so it can never cancel
  * a later timer that reused the id, and clearTimeout is never given undefined (which clears ALL timers).
- * Each timer that fires reads the clock, which keeps its step detection fed across long sleeps.
+ * (The scheduler reads the clock at every timer, which keeps its step detection fed.)
  *
- * Random: E.hwRand() (the ESP32 hardware RNG) when there is one, Math.random() otherwise.
+ * Random: E.hwRand() (the ESP32 hardware RNG).
+ *
+ * Log: lines "<seconds> <L> <tag>: <message>" through print(), at or above a level.
+ *
+ * Power: deep sleep through ESP32.deepSleep(µs) (does not return: the chip reboots, RAM lost), cut to
+ * 2^31-1 µs (maxDeepSleepMs() tells the firmware, which sleeps again for the rest); 'light' sleep is a
+ * hint and returns at once (Espruino already sleeps between timers; Wi-Fi power save is the Link's
+ * setting). The battery from an ADC pin.
  */
-export class EspruinoClock implements Clock, TimerHost, Random {
+export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
   private env_: EspruinoEnv;
   private last_: number;
   private t_: number;
-  constructor(env: EspruinoEnv) {
+  /** The lowest level printed: 0 debug, 1 info, 2 warn, 3 error. */
+  private min_: number;
+  private battery_: BatteryOptions | undefined;
+
+  constructor(env: EspruinoEnv, options?: EspruinoCoreOptions) {
+    const o = options || {};
     this.env_ = env;
     this.last_ = env.getTime() * 1000;
     this.t_ = 0;
+    this.min_ = 'diwe'.indexOf((o.logLevel || 'info')[0]);
+    this.battery_ = o.battery;
   }
+
   now(): number {
     const raw = this.env_.getTime() * 1000;
     const d = raw - this.last_;
@@ -42,172 +81,93 @@ export class EspruinoClock implements Clock, TimerHost, Random {
     if (d > 0 && d < 2147483648) this.t_ += d;
     return this.t_;
   }
+
+  /** This clock never wraps. */
   elapsed(since: number): number {
-    const d = this.now() - since;
-    return d < 0 ? d + 4294967296 : d;
+    return this.now() - since;
   }
+
   set(delayMs: number, cb: () => void): TimerHandle {
-    let d = delayMs;
-    if (!(d >= 0)) d = 0;
-    if (d > 2147483647) d = 2147483647;
-    const t: EspTimer = { id: undefined, done: false };
-    const self = this;
-    t.id = this.env_.setTimeout(function () {
-      if (t.done) return;
-      t.done = true;
-      self.now();
+    const t: EspTimer = { id_: 0, done_: false };
+    t.id_ = this.env_.setTimeout(() => {
+      if (t.done_) return;
+      t.done_ = true;
       cb();
-    }, d);
+    }, delayMs >= 0 ? Math.min(delayMs, 2147483647) : 0);
     return t;
   }
+
   clear(handle: TimerHandle): void {
     const t = handle as EspTimer;
-    if (!t || t.done) return;
-    t.done = true;
-    if (t.id !== undefined && t.id !== null) {
-      try {
-        this.env_.clearTimeout(t.id);
-      } catch (e) {
-        // an id Espruino no longer knows: nothing to clear
-      }
-    }
+    if (!t || t.done_) return;
+    t.done_ = true;
+    this.env_.clearTimeout(t.id_);
   }
+
   next(): number {
-    const E = this.env_.E;
-    if (E && typeof E.hwRand === 'function') return (E.hwRand() >>> 0) / 4294967296;
-    return Math.random();
+    return (this.env_.E.hwRand() >>> 0) / 4294967296;
   }
-}
 
-/** The TimerHost: the same class as the clock (new EspruinoTimerHost(env)). */
-export const EspruinoTimerHost = EspruinoClock;
-/** The Random: the same class as the clock (new EspruinoRandom(env)). */
-export const EspruinoRandom = EspruinoClock;
-
-/** Log lines to the console: "<seconds> <L> <tag>: <message>", at or above a level. */
-export class EspruinoLog implements Log {
-  level: LogLevel;
-  private env_: EspruinoEnv;
-  private clock_: Clock | undefined;
-  constructor(env: EspruinoEnv, level?: LogLevel, clock?: Clock) {
-    this.env_ = env;
-    this.level = level || 'info';
-    this.clock_ = clock;
-  }
   enabled(level: LogLevel): boolean {
-    // levels in order by first letter: debug, info, warn, error
-    return 'diwe'.indexOf(level.charAt(0)) >= 'diwe'.indexOf(this.level.charAt(0));
+    return 'diwe'.indexOf(level[0]) >= this.min_;
   }
-  private out_(level: LogLevel, tag: string, message: string): void {
-    if (!this.enabled(level)) return;
+
+  debug(tag: string, message: string): void {
+    this.error(tag, message, 0);
+  }
+
+  info(tag: string, message: string): void {
+    this.error(tag, message, 1);
+  }
+
+  warn(tag: string, message: string): void {
+    this.error(tag, message, 2);
+  }
+
+  /** A line at `level` (0 debug, 1 info, 2 warn; absent: 3, error). Never throws. */
+  error(tag: string, message: string, level?: number): void {
+    const l = level === undefined ? 3 : level;
+    if (l < this.min_) return;
     try {
-      const c = this.clock_;
-      this.env_.print((c !== undefined ? (c.now() / 1000).toFixed(3) + ' ' : '') + level.charAt(0).toUpperCase() + ' ' + tag + ': ' + message);
+      this.env_.print((this.now() / 1000).toFixed(3) + ' ' + 'DIWE'[l] + ' ' + tag + ': ' + message);
     } catch (e) {
       // a log never throws
     }
   }
-  debug(tag: string, message: string): void {
-    this.out_('debug', tag, message);
-  }
-  info(tag: string, message: string): void {
-    this.out_('info', tag, message);
-  }
-  warn(tag: string, message: string): void {
-    this.out_('warn', tag, message);
-  }
-  error(tag: string, message: string): void {
-    this.out_('error', tag, message);
-  }
-}
 
-/** Battery measurement through a resistor divider on an ADC pin. */
-export interface BatteryOptions {
-  /** The ADC pin (e.g. D35). */
-  pin: any;
-  /** Battery voltage / pin voltage (e.g. 2 for two equal resistors). */
-  dividerRatio: number;
-  /** Millivolts at analogRead() = 1 (ADC full scale with the chosen attenuation). Default 3300. */
-  fullScaleMv?: number;
-  /** If set, ESP32.setAtten(pin, atten) first (3 = 11 dB, about 0-3.3 V). */
-  atten?: number;
-  /** Readings averaged (default 4). */
-  samples?: number;
-}
-
-/** ESP32.getWakeupCause() values (esp_sleep_wakeup_cause_t) -> WakeCause. */
-export function mapWakeCause(code: number | undefined): WakeCause {
-  if (code === 0) return 'power-on'; // not a wake from deep sleep: cold boot or reset (ESP32 cannot tell here)
-  if (code === 4) return 'timer';
-  if (code === 2 || code === 3 || code === 5 || code === 6 || code === 7 || code === 8) return 'external';
-  return 'unknown';
-}
-
-/** The longest deep sleep ESP32.deepSleep(us) takes: its argument is a 32-bit signed int (µs). */
-export const MAX_DEEP_SLEEP_US = 2147483647;
-
-/**
- * Power on ESP32: deep sleep through ESP32.deepSleep(µs) (does not return: the chip reboots, RAM lost),
- * the wake cause read once at start, the battery from an ADC pin. 'light' sleep is a hint and returns
- * at once (Espruino already sleeps between timers; Wi-Fi power save is the Link's setting).
- * Deep sleeps longer than 2^31-1 µs (35.79 min) are cut to that: the device then wakes with 'timer'
- * and the firmware sleeps again for the rest.
- */
-export class EspruinoPower implements Power {
-  private env_: EspruinoEnv;
-  private cause_: WakeCause;
-  private battery_: BatteryOptions | undefined;
-  private attenSet_: boolean;
-  /** Called just before a deep sleep (e.g. to flush logs); a throw does not stop the sleep. */
-  onBeforeDeepSleep: ((durationMs: number) => void) | undefined;
-  constructor(env: EspruinoEnv, battery?: BatteryOptions) {
-    this.env_ = env;
-    this.battery_ = battery;
-    this.attenSet_ = false;
-    this.onBeforeDeepSleep = undefined;
-    let code: number | undefined;
-    try {
-      if (env.ESP32 && typeof env.ESP32.getWakeupCause === 'function') code = env.ESP32.getWakeupCause();
-    } catch (e) {
-      code = undefined;
-    }
-    this.cause_ = env.ESP32 ? mapWakeCause(code) : 'power-on';
-  }
   sleep(mode: SleepMode, durationMs: number): void {
     const esp = this.env_.ESP32;
-    if (mode !== 'deep' || !esp || typeof esp.deepSleep !== 'function') return;
-    let us = Math.round(durationMs * 1000);
-    if (!(us >= 1)) us = 1;
-    if (us > MAX_DEEP_SLEEP_US) us = MAX_DEEP_SLEEP_US;
-    if (this.onBeforeDeepSleep !== undefined) {
-      try {
-        this.onBeforeDeepSleep(durationMs);
-      } catch (e) {
-        // sleep anyway
-      }
-    }
-    esp.deepSleep(us);
+    // (deepSleep takes whole µs: Espruino drops the fraction)
+    if (mode === 'deep' && esp) esp.deepSleep(Math.min(durationMs * 1000, Limit.DEEP_SLEEP_US));
   }
+
+  /** From ESP32.getWakeupCause() (esp_sleep_wakeup_cause_t: 0 not a deep-sleep wake, 2 EXT0, 3 EXT1, 4 TIMER, 5 TOUCHPAD, 6 ULP, 7 GPIO, 8 UART). */
   wakeCause(): WakeCause {
-    return this.cause_;
+    const esp = this.env_.ESP32;
+    const c = esp && esp.getWakeupCause();
+    // 0: a cold boot or a reset (ESP32 cannot tell them apart here)
+    return !esp || c === 0 ? 'power-on' : c === 4 ? 'timer' : c > 1 && c < 9 ? 'external' : 'unknown';
   }
+
   maxDeepSleepMs(): number {
-    return Math.floor(MAX_DEEP_SLEEP_US / 1000);
+    return Limit.DEEP_SLEEP_MS;
   }
+
+  /** Four readings averaged, x 3300 mV full scale x the divider. */
   batteryMv(): number | undefined {
     const b = this.battery_;
-    const env = this.env_;
-    const read = env.analogRead;
-    if (b === undefined || typeof read !== 'function') return undefined;
-    if (!this.attenSet_) {
-      this.attenSet_ = true;
-      if (b.atten !== undefined && env.ESP32 && typeof env.ESP32.setAtten === 'function') env.ESP32.setAtten(b.pin, b.atten);
-    }
-    const n = b.samples !== undefined && b.samples > 0 ? b.samples : 4;
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += read(b.pin);
-    const v = sum / n;
-    if (!(v >= 0) || v > 1) return undefined; // NaN: not an analog pin
-    return Math.round(v * (b.fullScaleMv !== undefined ? b.fullScaleMv : 3300) * b.dividerRatio);
+    const read = this.env_.analogRead;
+    if (!b || !read) return undefined;
+    let v = 0;
+    for (let i = 0; i < 4; i++) v += read(b.pin) / 4;
+    // NaN: not an analog pin
+    return v >= 0 && v <= 1 ? Math.round(v * 3300 * b.dividerRatio) : undefined;
   }
 }
+
+// The parts under their own names: the same class (e.g. new EspruinoTimerHost(env)).
+export const EspruinoClock = EspruinoCore;
+export const EspruinoTimerHost = EspruinoCore;
+export const EspruinoRandom = EspruinoCore;
+export const EspruinoLog = EspruinoCore;
+export const EspruinoPower = EspruinoCore;

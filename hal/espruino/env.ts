@@ -1,5 +1,6 @@
 // The Espruino globals the HAL uses, gathered in one injectable object so tests can hand in fakes
-// (test/helpers/fake-espruino.ts) and the device uses the real ones (defaultEnv()).
+// (test/helpers/fake-espruino.ts) and the device uses the real ones (createEspruinoHal() takes
+// Espruino's root scope, `global`, which already has every member: a copy would cost JsVars).
 //
 // Everything under hal/espruino runs ON Espruino: the subset in ../../../shared/DESIGN.md section 2
 // (no Map/Set, destructuring, default parameters, spread, async, class fields; functions defined before
@@ -19,7 +20,7 @@ export interface EspruinoEnv {
   require(name: string): any;
   /** The E object: toString, toUint8Array, CRC32, hwRand. */
   E: any;
-  /** The ESP32 object (deepSleep, getWakeupCause, setAtten), undefined on other builds. */
+  /** The ESP32 object (deepSleep, getWakeupCause), undefined on other builds. */
   ESP32: any;
   /** Seconds (float) of the system clock. */
   getTime(): number;
@@ -38,21 +39,7 @@ export interface EspruinoEnv {
   Serial2?: any;
 }
 
-// Espruino has `global` (the root scope). It is used instead of naming `require` directly, because
-// esbuild rewrites a free `require` into a Node-only shim (Proxy, Function.apply).
-declare const global: any;
-
-/**
- * The real globals (call it on the device): Espruino's root scope already has every member of
- * EspruinoEnv (`print` is console.log), so it is handed over as it is; a copy would cost JsVars.
- * clearTimeout is the raw one: EspruinoTimerHost never passes it undefined (which would clear EVERY timer).
- */
-export function defaultEnv(): EspruinoEnv {
-  return global;
-}
-
 /** A message from anything thrown (Espruino's errors have .message but no .name). */
 export function errText(e: any): string {
-  if (e && typeof e.message === 'string') return e.message;
-  return String(e);
+  return e && typeof e.message === 'string' ? e.message : String(e);
 }

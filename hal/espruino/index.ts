@@ -9,42 +9,42 @@
 //   net.link, net.transport, hal.clock, hal.timers, hal.storage, ...
 
 import type { Clock, Link, Log, LogLevel, Power, Random, Storage, TimerHost, Transport } from '../types';
-import { EspruinoClock, EspruinoLog, EspruinoPower } from './core';
+import { EspruinoCore } from './core';
 import type { BatteryOptions } from './core';
-import { defaultEnv } from './env';
 import type { EspruinoEnv } from './env';
 import { CellularModem } from './modem';
 import type { CellularOptions } from './modem';
 import { EspruinoNetTransport } from './net';
 import type { EspruinoTransportOptions } from './net';
 import { EspruinoStorage } from './storage';
-import type { EspruinoStorageOptions } from './storage';
 import { WifiLink } from './wifi';
 import type { WifiOptions } from './wifi';
 
-export { EspruinoClock, EspruinoLog, EspruinoPower, EspruinoRandom, EspruinoTimerHost, mapWakeCause, MAX_DEEP_SLEEP_US } from './core';
-export type { BatteryOptions } from './core';
-export { defaultEnv } from './env';
+export { EspruinoCore, EspruinoClock, EspruinoLog, EspruinoPower, EspruinoRandom, EspruinoTimerHost, MAX_DEEP_SLEEP_US } from './core';
+export type { BatteryOptions, EspruinoCoreOptions } from './core';
+export { errText } from './env';
 export type { EspruinoEnv, EspSocket } from './env';
 export { EspruinoStorage } from './storage';
-export type { EspruinoStorageOptions } from './storage';
-export { EspruinoNetTransport, mapSocketError, mapConnectThrow, pemToDer } from './net';
+export { EspruinoNetTransport } from './net';
 export type { EspruinoTransportOptions } from './net';
-export { WifiLink, mapWifiReason } from './wifi';
+export { WifiLink, setWifiPowerSave } from './wifi';
 export type { WifiOptions } from './wifi';
 export { AtEngine } from './at';
 export type { Uart, AtCallback, UrcHook } from './at';
 export { CellularModem, ModemTransport, psmTauBits, psmActiveBits, csqToDbm, regStatus } from './modem';
 export type { CellularOptions } from './modem';
 
+// Espruino's root scope: it has every member of EspruinoEnv. (`global` rather than a free `require`,
+// which esbuild would rewrite into a Node-only shim.)
+declare const global: any;
+
 export interface EspruinoHalOptions {
-  /** The Espruino globals; default: the real ones (defaultEnv()). Tests pass fakes. */
+  /** The Espruino globals; default: the real ones (`global`). Tests pass fakes. */
   env?: EspruinoEnv;
   /** Lowest log level printed (default 'info'). */
   logLevel?: LogLevel;
   /** Battery divider on an ADC pin; absent: batteryMv() is undefined. */
   battery?: BatteryOptions;
-  storage?: EspruinoStorageOptions;
 }
 
 export interface EspruinoHal {
@@ -53,7 +53,7 @@ export interface EspruinoHal {
   timers: TimerHost;
   log: Log;
   random: Random;
-  power: EspruinoPower;
+  power: Power;
   storage: Storage;
 }
 
@@ -64,19 +64,10 @@ export interface EspruinoNetwork {
 
 export function createEspruinoHal(options?: EspruinoHalOptions): EspruinoHal {
   const o = options || {};
-  const env = o.env || defaultEnv();
-  // one object is the clock, the timers and the random source
-  const clock = new EspruinoClock(env);
-  const log = new EspruinoLog(env, o.logLevel, clock);
-  return {
-    env: env,
-    clock: clock,
-    timers: clock,
-    log: log,
-    random: clock,
-    power: new EspruinoPower(env, o.battery) as EspruinoPower & Power,
-    storage: new EspruinoStorage(env, o.storage, log),
-  };
+  const env = o.env || global;
+  // one object is the clock, the timers, the log, the random source and the power
+  const core = new EspruinoCore(env, o);
+  return { env: env, clock: core, timers: core, log: core, random: core, power: core, storage: new EspruinoStorage(env) };
 }
 
 /** Wi-Fi station + net/tls sockets. */
@@ -88,7 +79,7 @@ export function createWifi(hal: EspruinoHal, options: WifiOptions & EspruinoTran
 }
 
 export interface CellularHalOptions extends Omit<CellularOptions, 'uart' | 'timers' | 'E' | 'setPin'> {
-  /** The UART (default env.Serial2), set up here at `baud` (default 115200) on pins rx/tx when given. */
+  /** The UART (default env.Serial2), set up here at `baud` (default 115200) on pins rx/tx. */
   uart?: any;
   baud?: number;
   rx?: any;
@@ -99,25 +90,9 @@ export interface CellularHalOptions extends Omit<CellularOptions, 'uart' | 'time
 export function createCellular(hal: EspruinoHal, options: CellularHalOptions): EspruinoNetwork & { link: CellularModem; modem: CellularModem } {
   const env = hal.env;
   const uart = options.uart || env.Serial2;
-  if (uart && typeof uart.setup === 'function') {
-    const pins: any = {};
-    if (options.rx !== undefined) pins.rx = options.rx;
-    if (options.tx !== undefined) pins.tx = options.tx;
-    uart.setup(options.baud || 115200, pins);
-  }
-  const dw = env.digitalWrite;
-  const o: any = {};
-  const keys = Object.keys(options);
-  for (let i = 0; i < keys.length; i++) o[keys[i]] = (options as any)[keys[i]];
-  o.uart = uart;
-  o.timers = hal.timers;
-  o.E = env.E;
-  o.log = options.log || hal.log;
-  if (dw !== undefined) {
-    o.setPin = function (pin: any, v: number) {
-      dw(pin, v);
-    };
-  }
-  const m = new CellularModem(o as CellularOptions);
+  uart.setup(options.baud || 115200, { rx: options.rx, tx: options.tx });
+  const m = new CellularModem(
+    Object.assign({}, options, { uart: uart, timers: hal.timers, E: env.E, log: options.log || hal.log, setPin: env.digitalWrite }) as CellularOptions,
+  );
   return { link: m, transport: m.transport, modem: m };
 }

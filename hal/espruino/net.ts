@@ -1,70 +1,38 @@
 // Transport over Espruino's `net` and `tls` modules (TCP sockets on ESP32 Wi-Fi, or on the Linux
-// interpreter). The contract is hal/types Transport; what Espruino does differently:
+// interpreter). The contract is hal/types Transport; what Espruino does differently
+// (libs/network/socketserver.c, 2v29):
 // - connect() THROWS synchronously when the connection is refused ("Unable to create socket") or the
 //   host does not resolve ("Unable to locate host"): turned into onError + onClose on a later turn.
 // - data arrives as binary strings in chunks of up to 536 bytes at arbitrary boundaries ->
 //   E.toUint8Array (native). The first 'data' can come BEFORE the connect callback: it counts as
-//   the connection being open (onOpen, then onData). write() takes a string: bytes go through E.toString (native; a
-//   Uint8Array given to socket.write would be sent as its decimal text).
+//   the connection being open (onOpen, then onData). write() takes a string: bytes go through
+//   E.toString (native; a Uint8Array given to socket.write would be sent as its decimal text).
 // - socket.write() always returns false and buffers everything in RAM; 'drain' comes when the buffer
-//   is empty. This transport counts the bytes written since the last 'drain' and returns false above
-//   `highWaterBytes`, then reports onDrain at the next 'drain'.
+//   is empty (and once right after connecting). This transport counts the bytes written since the
+//   last 'drain' and returns false above `highWaterBytes`, then reports onDrain at the next 'drain'.
 // - error events are {code, message} with Espruino's negative socket codes; an error is followed by
 //   'end' and 'close'; a peer close is 'end' + 'close' without error. No destroy(): close() = end().
-// - tls: options ca/cert/key are DER (binary strings); PEM given here is converted (first block
-//   only). Espruino does not check the server name (servername is not supported) and has no way to
-//   skip verification: rejectUnauthorized false is ignored.
+// - tls (only in a bundle whose board has TLS: WREN_TLS): options ca/cert/key are DER (binary
+//   strings); PEM given here is converted (first block only). Espruino does not check the server name
+//   (servername is not supported) and has no way to skip verification: rejectUnauthorized false is
+//   ignored.
 
-import type { OpenOptions, TimerHost, Transport, TransportError, TransportErrorCode, TransportHandler } from '../types';
+import type { OpenOptions, TimerHost, Transport, TransportErrorCode, TransportHandler } from '../types';
 import type { EspruinoEnv, EspSocket } from './env';
-import { errText } from './env';
 
-/** Espruino socket error codes (libs/network/socketerrors.h) -> TransportErrorCode. */
-export function mapSocketError(code: number, message: string): TransportError {
-  let c: TransportErrorCode = 'io';
-  if (code === -3) c = 'timeout';
-  else if (code === -4) c = 'unreachable';
-  else if (code === -6) c = 'dns';
-  else if (code === -9 || code === -8) c = 'reset';
-  else if (code === -11) c = 'refused';
-  else if (code === -13 || code === -14) c = 'tls';
-  let m = message + ' (' + code + ')';
-  if (code === -14) m = 'TLS certificate verification failed: ' + m;
-  else if (code === -13) m = 'TLS handshake failed: ' + m;
-  return { code: c, message: m };
-}
-
-/** A synchronous throw from connect() -> TransportError. */
-export function mapConnectThrow(e: any): TransportError {
-  const m = errText(e);
-  let c: TransportErrorCode = 'io';
-  if (m.indexOf('locate host') >= 0) c = 'dns';
-  else if (m.indexOf('create socket') >= 0) c = 'refused';
-  else if (/tls|ssl|x509|certificate/i.test(m)) c = 'tls';
-  return { code: c, message: 'connect: ' + m };
-}
-
-/** PEM -> DER (binary string) for Espruino's tls; anything without a PEM header is passed as is. */
-export function pemToDer(pem: string, atob: ((s: string) => string) | undefined): string {
-  const a = pem.indexOf('-----BEGIN');
-  if (a < 0 || atob === undefined) return pem;
-  const b = pem.indexOf('\n', a);
-  const z = pem.indexOf('-----END', b);
-  if (b < 0 || z < 0) return pem;
-  return atob(pem.substring(b + 1, z).replace(/[^A-Za-z0-9+/=]/g, ''));
-}
-
+/** One connection attempt (fields absent until set). */
 interface Attempt {
-  sock_: EspSocket | undefined;
-  opened_: boolean;
-  /** The user called close(). */
-  closed_: boolean;
-  /** onClose delivered or scheduled. */
-  ended_: boolean;
-  errored_: boolean;
+  sock_?: EspSocket;
+  /** 0 connecting, 1 open, 2 closed by the user, 3 ended (onClose delivered). */
+  st_: number;
   /** Bytes written since the last 'drain'. */
   pending_: number;
-  needDrain_: boolean;
+  /** A write() returned false: onDrain at the next 'drain'. */
+  drain_?: boolean;
+  /** Ends the attempt (see open()). */
+  end_?: (e?: any) => void;
+  /** What connect() threw. */
+  err_?: any;
 }
 
 export interface EspruinoTransportOptions {
@@ -75,15 +43,13 @@ export interface EspruinoTransportOptions {
 export class EspruinoNetTransport implements Transport {
   private env_: EspruinoEnv;
   private timers_: TimerHost;
-  private h_: TransportHandler | undefined;
-  private cur_: Attempt | undefined;
+  private h_?: TransportHandler;
+  private cur_?: Attempt;
   private hwm_: number;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options?: EspruinoTransportOptions) {
     this.env_ = env;
     this.timers_ = timers;
-    this.h_ = undefined;
-    this.cur_ = undefined;
     this.hwm_ = (options && options.highWaterBytes) || 4096;
   }
 
@@ -92,117 +58,100 @@ export class EspruinoNetTransport implements Transport {
   }
 
   open(o: OpenOptions): void {
-    if (this.h_ === undefined) throw new Error('transport: no handler');
-    if (this.cur_ !== undefined) throw new Error('transport: busy');
-    const self = this;
-    const a: Attempt = { sock_: undefined, opened_: false, closed_: false, ended_: false, errored_: false, pending_: 0, needDrain_: false };
+    const h = this.h_;
+    if (!h || this.cur_) throw new Error('transport busy');
+    const env = this.env_;
+    const a: Attempt = { st_: 0, pending_: 0 };
     this.cur_ = a;
-    const onConnect = function () {
-      if (self.cur_ !== a || a.closed_ || a.ended_ || a.opened_) return;
-      a.opened_ = true;
-      (self.h_ as TransportHandler).onOpen();
-    };
-    let sock: EspSocket;
-    try {
-      const t = o.tls;
-      if (t !== undefined) {
-        const opts: any = { host: o.host, port: o.port };
-        const atob = this.env_.atob;
-        if (t.ca !== undefined) opts.ca = pemToDer(t.ca, atob);
-        if (t.cert !== undefined) opts.cert = pemToDer(t.cert, atob);
-        if (t.key !== undefined) opts.key = pemToDer(t.key, atob);
-        sock = this.env_.require('tls').connect(opts, onConnect);
-      } else {
-        sock = this.env_.require('net').connect({ host: o.host, port: o.port }, onConnect);
+    // The socket's 'error' {code, message} (then 'end' and 'close') and 'close' (hadError; always
+    // after 'end', which is not needed), close() and a connect() that threw (both on a later turn):
+    // the first one ends the attempt, with onError for an error unless the user closed, then onClose.
+    const end = (e?: any) => {
+      if (a.st_ > 2) return;
+      const x = e || a.err_;
+      if (a.st_ < 2 && typeof x === 'object') {
+        // Espruino's socket code (libs/network/socketerrors.h, by -code: 3 TIMEOUT, 4 NO_ROUTE,
+        // 6 NOT_FOUND, 8 UNSENT_DATA, 9 RESET, 11 NO_CONN, 13 SSL_HAND, 14 SSL_INVALID), or what
+        // connect() threw: a message only ("Unable to locate host", "Unable to create socket", and
+        // others, e.g. "HTTPS init failed! mbedtls_...": io)
+        const n = x.code;
+        let m = x.message;
+        const c = n ? ',,,timeout,unreachable,,dns,,reset,reset,,refused,,tls,tls'.split(',')[-n] : /locate/.test(m) ? 'dns' : /socket/.test(m) ? 'refused' : '';
+        if ((typeof WREN_TLS === 'undefined' || WREN_TLS) && n === -14) m = 'certificate verification failed: ' + m;
+        h.onError({ code: (c || 'io') as TransportErrorCode, message: n ? m + ' (' + n + ')' : m });
       }
-      if (!sock) throw new Error('connect returned nothing');
+      a.st_ = 3;
+      this.cur_ = undefined;
+      h.onClose();
+    };
+    // The connect callback and 'drain' (both given the socket) and 'data' (a binary string). Any of
+    // them means connected (the first 'data' can come before the connect callback); after that a
+    // call without a string is a 'drain' (or the connect callback after such a 'data': harmless).
+    const rx = (d?: any) => {
+      const data = typeof d === 'string';
+      if (!a.st_) {
+        a.st_ = 1;
+        h.onOpen();
+      } else if (!data) {
+        a.pending_ = 0;
+        if (a.drain_ && a.st_ === 1) {
+          a.drain_ = false;
+          h.onDrain();
+        }
+      }
+      if (data && a.st_ === 1) h.onData(env.E.toUint8Array(d));
+    };
+    a.end_ = end;
+    const t: any = o.tls;
+    const opts: any = { host: o.host, port: o.port };
+    let mod = 'net';
+    try {
+      if ((typeof WREN_TLS === 'undefined' || WREN_TLS) && t) {
+        mod = 'tls';
+        // Espruino's tls takes DER (binary strings): the first block of a PEM, decoded
+        for (const k of ['ca', 'cert', 'key']) {
+          const v = t[k];
+          if (!v) continue;
+          const pem = /BEGIN[^-]+-+([^-]+)/.exec(v);
+          opts[k] = pem ? (env.atob as (s: string) => string)(pem[1].replace(/\s/g, '')) : v;
+        }
+      }
+      a.sock_ = env.require(mod).connect(opts, rx);
     } catch (e) {
-      const err = mapConnectThrow(e);
-      this.timers_.set(0, function () {
-        self.finish_(a, err);
-      });
+      a.err_ = e;
+      this.timers_.set(0, end);
       return;
     }
-    a.sock_ = sock;
-    sock.on('data', function (d: string) {
-      // Espruino may emit the first 'data' BEFORE the connect callback (measured on 2v29): data means
-      // connected, so onOpen comes first
-      onConnect();
-      if (self.cur_ === a && a.opened_ && !a.closed_ && !a.ended_) (self.h_ as TransportHandler).onData(self.env_.E.toUint8Array(d));
-    });
-    sock.on('drain', function () {
-      a.pending_ = 0;
-      if (a.needDrain_ && self.cur_ === a && a.opened_ && !a.closed_ && !a.ended_) {
-        a.needDrain_ = false;
-        (self.h_ as TransportHandler).onDrain();
-      }
-    });
-    sock.on('error', function (e: any) {
-      if (a.errored_ || a.ended_) return;
-      a.errored_ = true;
-      if (self.cur_ === a && !a.closed_) {
-        (self.h_ as TransportHandler).onError(mapSocketError(e && typeof e.code === 'number' ? e.code : -10, errText(e)));
-      }
-    });
-    // 'end' always precedes 'close' on Espruino; either ends the attempt, once
-    const end = function () {
-      self.finish_(a, undefined);
-    };
-    sock.on('end', end);
+    const sock = a.sock_ as EspSocket;
+    sock.on('data', rx);
+    sock.on('drain', rx);
+    sock.on('error', end);
     sock.on('close', end);
   }
 
   write(bytes: Uint8Array): boolean {
     const a = this.cur_;
-    if (a === undefined || !a.opened_ || a.closed_ || a.ended_ || a.sock_ === undefined) return false;
-    if (bytes.length === 0) return true;
+    if (!a || a.st_ !== 1) return false;
     try {
-      a.sock_.write(this.env_.E.toString(bytes));
+      (a.sock_ as EspSocket).write(this.env_.E.toString(bytes));
     } catch (e) {
       // "This socket is closed": the close events are on their way
       return false;
     }
-    a.pending_ += bytes.length;
-    if (a.pending_ > this.hwm_) {
-      a.needDrain_ = true;
-      return false;
-    }
-    return true;
+    if ((a.pending_ += bytes.length) <= this.hwm_) return true;
+    a.drain_ = true;
+    return false;
   }
 
   close(): void {
     const a = this.cur_;
-    if (a === undefined || a.closed_) return;
-    a.closed_ = true;
-    if (a.sock_ !== undefined) {
-      try {
-        a.sock_.end();
-      } catch (e) {
-        // already closed
-      }
+    if (!a || a.st_ > 1) return;
+    a.st_ = 2;
+    try {
+      (a.sock_ as EspSocket).end();
+    } catch (e) {
+      // already closed, or connect() threw
     }
-    if (!a.ended_) {
-      a.ended_ = true;
-      const self = this;
-      this.timers_.set(0, function () {
-        self.deliverClose_(a);
-      });
-    }
-  }
-
-  private finish_(a: Attempt, err: TransportError | undefined): void {
-    if (a.ended_) return;
-    a.ended_ = true;
-    if (err !== undefined && !a.errored_ && !a.closed_) {
-      a.errored_ = true;
-      if (this.cur_ === a) (this.h_ as TransportHandler).onError(err);
-    }
-    this.deliverClose_(a);
-  }
-
-  private deliverClose_(a: Attempt): void {
-    if (this.cur_ !== a) return;
-    this.cur_ = undefined;
-    (this.h_ as TransportHandler).onClose();
+    this.timers_.set(0, a.end_ as () => void); // onClose without waiting for the peer
   }
 }

@@ -38,316 +38,195 @@
 //   (4 KB erases, tens of ms each on ESP32, can take seconds on a full partition) with the interpreter
 //   blocked, and Espruino does not protect a compaction against power loss. It runs only when space is
 //   short (Espruino would run it then anyway on the next file creation).
-// - Costs: the first access to a record after boot reads both slots (memory-mapped on ESP32);
-//   afterwards size() and append() use cached state. replace() needs free space for the new copy while
-//   the old one still exists.
+// - The first append() to a record that does not exist is a replace() (a complete generation 0).
+// - Costs: the first access to a record after boot reads both slots (memory-mapped on ESP32), and so
+//   does read(); afterwards size() and append() use cached state. replace() needs free space for the
+//   new copy while the old one still exists.
 
-import type { Log, Storage } from '../types';
+import type { Storage } from '../types';
 import type { EspruinoEnv } from './env';
-import { errText } from './env';
 
-export interface EspruinoStorageOptions {
-  /** Size of a record's first segment (bytes of data; default 256). */
-  minSegmentBytes?: number;
-  /** Largest segment (default 4064: with the 32-byte header, one 4 KB flash page). */
-  maxSegmentBytes?: number;
-  /** Free bytes to leave to others when creating segments (default 0). */
-  reserveBytes?: number;
-}
-
+/** A record's current generation (segs_ 0: there is no record). */
 interface RecState {
+  /** The file-name stem of the record. */
+  base_: string;
   slot_: number;
   gen_: number;
-  /** Segments in this slot. */
+  /** Segments in the slot. */
   segs_: number;
   /** Escaped bytes in the last segment. */
   fill_: number;
   /** Capacity of the last segment. */
   cap_: number;
-  /** Content bytes (base + appended). */
-  size_: number;
+  /** The stream, unescaped: only for read(). */
+  u_?: string;
 }
 
-const MAX_SEGS = 64;
-const FILE_OVERHEAD = 40; // header + alignment per file
-// One-byte strings built at run time: a '\xFE' literal is bundled as UTF-8 ("þ", bytes C3 BE), which
-// Espruino reads as two bytes; esbuild also folds String.fromCharCode(0xfe) into that literal (not
-// through apply).
-const FE = String.fromCharCode.apply(null, [0xfe]);
-const FF = String.fromCharCode.apply(null, [0xff]);
-
-function checkName(name: string): void {
-  if (typeof name !== 'string' || name.length < 1 || name.length > 28 || !/^[\x20-\x7e]+$/.test(name)) {
-    throw new Error('invalid storage record name ' + JSON.stringify(name));
-  }
-}
-
-function esc(s: string): string {
-  return (s as any).replaceAll(FE, FE + '\x01').replaceAll(FF, FE + '\x02');
-}
-
-function unesc(s: string): string {
-  return (s as any).replaceAll(FE + '\x02', FF).replaceAll(FE + '\x01', FE);
-}
-
-function getU32(s: string, i: number): number {
-  return ((s.charCodeAt(i) << 24) | (s.charCodeAt(i + 1) << 16) | (s.charCodeAt(i + 2) << 8) | s.charCodeAt(i + 3)) >>> 0;
-}
+const chr = String.fromCharCode;
+// One-byte strings made at run time: a '\xFE' literal is bundled as UTF-8 ("þ", bytes C3 BE), which
+// Espruino reads as two bytes (esbuild folds String.fromCharCode(0xfe) into that literal, not chr()).
+const FE = chr(0xfe);
+const FF = chr(0xff);
 
 export class EspruinoStorage implements Storage {
   private S_: any;
   private E_: any;
-  private log_: Log | undefined;
-  private minSeg_: number;
-  private maxSeg_: number;
-  private reserve_: number;
-  /** '$' + name -> state, or null when known absent. */
+  /** '$' + name -> RecState, filled on first use. */
   private cache_: any;
-  /** Storage.compact() calls made. */
-  compactions: number;
 
-  constructor(env: EspruinoEnv, options?: EspruinoStorageOptions, log?: Log) {
-    const o = options || {};
+  constructor(env: EspruinoEnv) {
     this.S_ = env.require('Storage');
     this.E_ = env.E;
-    this.log_ = log;
-    this.minSeg_ = o.minSegmentBytes || 256;
-    this.maxSeg_ = o.maxSegmentBytes || 4064;
-    this.reserve_ = o.reserveBytes || 0;
     this.cache_ = {};
-    this.compactions = 0;
   }
 
-  /** The Storage file-name stem of a record (at most 27 characters). */
-  private base_(name: string): string {
-    if (name.length <= 27) return name;
-    const h = ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
-    return name.substr(0, 22) + '\x7f' + h;
-  }
-
-  private file_(base: string, slot: number, k: number): string {
-    return base + String.fromCharCode(0x80 + slot * 64 + k);
-  }
-
-  /** The escaped stream of a slot, its segment count, the fill and capacity of its last segment. */
-  private readSlot_(base: string, slot: number): { s: string; segs_: number; fill_: number; cap_: number } | undefined {
-    let s = '';
-    let k = 0;
-    let fill = 0;
-    let cap = 0;
-    while (k < MAX_SEGS) {
-      const d = this.S_.read(this.file_(base, slot, k));
-      if (d === undefined) break;
-      cap = d.length;
-      const i = d.indexOf(FF);
-      fill = i < 0 ? cap : i;
-      // garbage after the end (a torn write): treat the segment as full, append in a new one
-      if (i >= 0 && /[^\xff]/.test(d.substr(i))) fill = cap;
-      s += i < 0 ? d : d.substr(0, i);
-      k++;
-    }
-    return k === 0 ? undefined : { s: s, segs_: k, fill_: fill, cap_: cap };
-  }
-
-  /** Parse a generation: its name, gen and header length, or undefined if incomplete or corrupt. */
-  private parse_(u: string): { name_: string; gen_: number; hdr_: number } | undefined {
-    if (u.charCodeAt(0) !== 0x57) return undefined;
-    const n = u.charCodeAt(1);
-    const hdr = 11 + n;
-    if (!(n >= 1 && n <= 28) || u.length < hdr) return undefined;
-    const len = getU32(u, 3 + n);
-    if (u.length < hdr + len || this.E_.CRC32(u.substr(hdr, len)) >>> 0 !== getU32(u, 7 + n)) return undefined;
-    return { name_: u.substr(2, n), gen_: u.charCodeAt(2 + n), hdr_: hdr };
-  }
-
-  /** The current generation of a record (cached), or undefined. `clash` when its files hold another name. */
-  private state_(name: string): RecState | undefined {
+  /**
+   * The record's current generation: the newest slot whose header is complete and whose base matches
+   * its CRC. From the cache, unless `fresh` (read from flash, with the stream in u_). Throws for an
+   * invalid name, and for a clash (its files hold another name).
+   */
+  private state_(name: string, fresh?: boolean): RecState {
     const key = '$' + name;
-    const c = this.cache_[key];
-    if (c !== undefined) return c === null ? undefined : c;
-    const base = this.base_(name);
-    let best: RecState | undefined;
+    let best: RecState = this.cache_[key];
+    if (best && !fresh) return best;
+    if (!(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad name ' + name);
+    // 28 characters leave no room for the segment code: 22 of them + DEL + a hash
+    const base = name.length < 28 ? name : name.substr(0, 22) + '\x7f' + ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
+    // none yet: the first replace() goes to slot 0 with gen 0
+    best = { base_: base, slot_: 1, gen_: 255, segs_: 0, fill_: 0, cap_: 0 };
     for (let slot = 0; slot < 2; slot++) {
-      const r = this.readSlot_(base, slot);
-      if (r === undefined) continue;
-      const u = unesc(r.s);
-      const p = this.parse_(u);
-      if (p === undefined) continue;
-      if (p.name_ !== name) throw new Error('storage: ' + JSON.stringify(name) + ' clashes with ' + JSON.stringify(p.name_));
-      const st: RecState = { slot_: slot, gen_: p.gen_, segs_: r.segs_, fill_: r.fill_, cap_: r.cap_, size_: u.length - p.hdr_ };
-      if (best === undefined || ((st.gen_ - best.gen_) & 255) === 1) best = st;
+      let u = '';
+      let k = 0;
+      let fill = 0;
+      let cap = 0;
+      let d: string | undefined;
+      while (k < 64 && (d = this.S_.read(base + chr(0x80 + slot * 64 + k))) !== undefined) {
+        cap = d.length;
+        fill = d.indexOf(FF);
+        if (fill < 0) fill = cap;
+        u += d.substr(0, fill);
+        // garbage after the end (a torn write): the segment counts as full, the next append opens another
+        if (/[^\xff]/.test(d.substr(fill))) fill = cap;
+        k++;
+      }
+      u = (u as any).replaceAll(FE + '\x02', FF).replaceAll(FE + '\x01', FE);
+      const n = u.charCodeAt(1);
+      const hdr = n + 11;
+      // the base's length and CRC-32
+      const v = [0, 0];
+      for (let i = 0; i < 8; i++) v[i >> 2] = v[i >> 2] * 256 + u.charCodeAt(n + 3 + i);
+      if (u[0] !== 'W' || u.length < hdr + v[0] || this.E_.CRC32(u.substr(hdr, v[0])) >>> 0 !== v[1]) continue;
+      if (u.substr(2, n) !== name) throw new Error('clash: ' + name);
+      const gen = u.charCodeAt(n + 2);
+      if (!best.segs_ || ((gen - best.gen_) & 255) === 1) best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap, u_: u };
     }
-    this.cache_[key] = best === undefined ? null : best;
-    return best;
+    if (!fresh) delete best.u_;
+    return (this.cache_[key] = best);
   }
 
-  private header_(name: string, gen: number, data: string): string {
-    const n = data.length;
-    const c = this.E_.CRC32(data) >>> 0;
-    return 'W' + String.fromCharCode(name.length) + name + String.fromCharCode(gen, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255, (c >>> 24) & 255, (c >>> 16) & 255, (c >>> 8) & 255, c & 255);
-  }
-
-  /** Capacities of the new segments needed to add `len` escaped bytes, or undefined if too many. */
-  private plan_(st: RecState, len: number): number[] | undefined {
-    const caps: number[] = [];
-    let rem = len - (st.segs_ > 0 ? st.cap_ - st.fill_ : 0);
-    let prev = st.segs_ > 0 ? st.cap_ : this.minSeg_ >> 1;
-    while (rem > 0) {
-      let cap = Math.max(rem, prev * 2);
-      if (cap < this.minSeg_) cap = this.minSeg_;
-      if (cap > this.maxSeg_) cap = this.maxSeg_;
-      caps.push(cap);
-      rem -= cap;
-      prev = cap;
-    }
-    return st.segs_ + caps.length > MAX_SEGS ? undefined : caps;
-  }
-
-  /** True when `caps` fit in free flash (compacting once if needed). */
-  private room_(caps: number[]): boolean {
-    let need = 0;
-    for (let i = 0; i < caps.length; i++) need += caps[i] + FILE_OVERHEAD;
-    if (need === 0) return true;
-    need += this.reserve_;
-    if (this.S_.getFree() >= need) return true;
-    try {
-      this.S_.compact();
-      this.compactions++;
-      if (this.log_) this.log_.info('storage', 'compacted: ' + this.S_.getFree() + ' bytes free');
-    } catch (e) {
-      // fall through to the check
-    }
-    return this.S_.getFree() >= need;
-  }
-
-  /** Write escaped `s` after the end of `st`'s stream (in place, then into new segments `caps`). */
-  private put_(base: string, st: RecState, s: string, caps: number[]): void {
-    let pos = 0;
-    if (st.segs_ > 0 && st.fill_ < st.cap_ && s.length > 0) {
-      const n = Math.min(st.cap_ - st.fill_, s.length);
-      this.S_.write(this.file_(base, st.slot_, st.segs_ - 1), s.substr(0, n), st.fill_);
-      st.fill_ += n;
-      pos = n;
-    }
-    for (let i = 0; i < caps.length; i++) {
-      const piece = s.substr(pos, caps[i]);
-      if (this.S_.write(this.file_(base, st.slot_, st.segs_), piece, 0, caps[i]) === false) throw new Error('Storage.write failed');
-      st.segs_++;
-      st.cap_ = caps[i];
-      st.fill_ = piece.length;
-      pos += piece.length;
-    }
-  }
-
-  /** Erase every segment of a slot, highest first (a prefix 0..k always remains valid to probe). */
-  private eraseSlot_(base: string, slot: number): void {
+  /** Erase a slot's segments, the highest first (what is left is always a prefix). */
+  private erase_(base: string, slot: number): void {
+    const S = this.S_;
     let k = 0;
-    while (k < MAX_SEGS && this.S_.read(this.file_(base, slot, k), 0, 1) !== undefined) k++;
-    while (k > 0) this.S_.erase(this.file_(base, slot, --k));
+    while (k < 64 && S.read(base + chr(0x80 + slot * 64 + k), 0, 1) !== undefined) k++;
+    while (k > 0) S.erase(base + chr(0x80 + slot * 64 + --k));
+  }
+
+  /** append() (in place after the end of the stream) or replace() (a new generation in the other slot). */
+  private write_(name: string, bytes: Uint8Array, append: boolean): boolean {
+    const S = this.S_;
+    const old = this.state_(name);
+    const base = old.base_;
+    let st = old;
+    let s: string = this.E_.toString(bytes);
+    if (!append || !old.segs_) {
+      st = { base_: base, slot_: 1 - old.slot_, gen_: (old.gen_ + 1) & 255, segs_: 0, fill_: 0, cap_: 0 };
+      // the header: 'W', name length, name, gen, then the base's length and CRC-32 (u32 BE)
+      const n = s.length;
+      const c = this.E_.CRC32(s);
+      s = 'W' + chr(name.length) + name + chr(st.gen_, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, c >>> 24, (c >> 16) & 255, (c >> 8) & 255, c & 255) + s;
+    } else if (!s) return true;
+    s = (s as any).replaceAll(FE, FE + '\x01').replaceAll(FF, FE + '\x02');
+    // new segments for what does not fit in the last one: each twice the one before, 256 bytes at
+    // least, 4064 at most (one 4 KB flash page with the file header)
+    const caps: number[] = [];
+    let rem = s.length - (st.cap_ - st.fill_);
+    let cap = st.cap_ || 128;
+    let need = 0;
+    while (rem > 0) {
+      caps.push((cap = Math.min(Math.max(rem, cap * 2, 256), 4064)));
+      rem -= cap;
+      need += cap + 40; // + file header and alignment
+    }
+    if (st.segs_ + caps.length > 64) return false;
+    try {
+      if (st !== old) this.erase_(base, st.slot_); // leftovers of an interrupted replace
+      if (S.getFree() < need) {
+        S.compact();
+        if (S.getFree() < need) return false;
+      }
+      for (let pos = 0; pos < s.length; ) {
+        let off = st.fill_;
+        if (off >= st.cap_) {
+          // the last segment is full (or there is none): a new one, created at its full size
+          st.cap_ = caps.shift() as number;
+          st.segs_++;
+          off = 0;
+        }
+        const piece = s.substr(pos, st.cap_ - off);
+        // (a failure throws: Storage.write() returns false only for a negative offset or size)
+        S.write(base + chr(0x80 + st.slot_ * 64 + st.segs_ - 1), piece, off, off ? undefined : st.cap_);
+        st.fill_ = off + piece.length;
+        pos += piece.length;
+      }
+    } catch (e) {
+      delete this.cache_['$' + name]; // read from flash again
+      if (st !== old) this.erase_(base, st.slot_); // (a torn copy would fail its CRC anyway)
+      return false; // (the caller reports it)
+    }
+    this.cache_['$' + name] = st;
+    if (st !== old && old.segs_) this.erase_(base, old.slot_);
+    return true;
   }
 
   read(name: string): Uint8Array | undefined {
-    checkName(name);
-    const st = this.state_(name);
-    if (st === undefined) return undefined;
-    const r = this.readSlot_(this.base_(name), st.slot_);
-    if (r === undefined) return undefined;
-    const u = unesc(r.s);
-    return this.E_.toUint8Array(u.substr(11 + u.charCodeAt(1)));
+    const st = this.state_(name, true);
+    const u = st.u_ as string;
+    delete st.u_;
+    return st.segs_ ? this.E_.toUint8Array(u.substr(u.charCodeAt(1) + 11)) : undefined;
   }
 
+  /** The record is read for it (nothing in the firmware asks for a size). */
   size(name: string): number | undefined {
-    checkName(name);
-    const st = this.state_(name);
-    return st === undefined ? undefined : st.size_;
+    const d = this.read(name);
+    return d && d.length;
   }
 
   append(name: string, bytes: Uint8Array): boolean {
-    checkName(name);
-    let st = this.state_(name);
-    if (st !== undefined && bytes.length === 0) return true;
-    const base = this.base_(name);
-    let s = bytes.length > 0 ? esc(this.E_.toString(bytes)) : '';
-    const fresh = st === undefined;
-    if (st === undefined) {
-      st = { slot_: 0, gen_: 0, segs_: 0, fill_: 0, cap_: 0, size_: 0 };
-      s = esc(this.header_(name, 0, '')) + s;
-    }
-    const caps = this.plan_(st, s.length);
-    if (caps === undefined || !this.room_(caps)) return false;
-    try {
-      if (fresh) this.eraseSlot_(base, 0);
-      this.put_(base, st, s, caps);
-    } catch (e) {
-      delete this.cache_['$' + name];
-      if (this.log_) this.log_.error('storage', 'append to ' + name + ' failed: ' + errText(e));
-      return false;
-    }
-    st.size_ += bytes.length;
-    this.cache_['$' + name] = st;
-    return true;
+    return this.write_(name, bytes, true);
   }
 
   replace(name: string, bytes: Uint8Array): boolean {
-    checkName(name);
-    const old = this.state_(name);
-    const base = this.base_(name);
-    const data = bytes.length > 0 ? this.E_.toString(bytes) : '';
-    const st: RecState = {
-      slot_: old !== undefined ? 1 - old.slot_ : 0,
-      gen_: old !== undefined ? (old.gen_ + 1) & 255 : 0,
-      segs_: 0,
-      fill_: 0,
-      cap_: 0,
-      size_: bytes.length,
-    };
-    const s = esc(this.header_(name, st.gen_, data) + data);
-    const caps = this.plan_(st, s.length);
-    if (caps === undefined) return false;
-    try {
-      this.eraseSlot_(base, st.slot_); // leftovers of an interrupted replace
-      if (!this.room_(caps)) return false;
-      this.put_(base, st, s, caps);
-    } catch (e) {
-      try {
-        this.eraseSlot_(base, st.slot_);
-      } catch (e2) {
-        // the torn copy fails its CRC anyway
-      }
-      if (this.log_) this.log_.error('storage', 'replace of ' + name + ' failed: ' + errText(e));
-      return false;
-    }
-    this.cache_['$' + name] = st;
-    if (old !== undefined) this.eraseSlot_(base, old.slot_);
-    return true;
+    return this.write_(name, bytes, false);
   }
 
   erase(name: string): void {
-    checkName(name);
-    this.state_(name); // throws on a clash instead of erasing another record's files
-    const base = this.base_(name);
-    this.eraseSlot_(base, 0);
-    this.eraseSlot_(base, 1);
-    this.cache_['$' + name] = null;
+    const st = this.state_(name); // throws on a clash instead of erasing another record's files
+    this.erase_(st.base_, 0);
+    this.erase_(st.base_, 1);
+    st.segs_ = 0;
   }
 
   list(prefix?: string): string[] {
-    const p = prefix || '';
-    const files: string[] = this.S_.list();
-    const seen: any = {};
     const out: string[] = [];
+    // the first segment of a slot starts with the header: 'W', name length, name
+    const S = this.S_;
+    const files: string[] = S.list(/[\x80\xc0]$/);
     for (let i = 0; i < files.length; i++) {
-      const f = files[i];
-      const c = f.charCodeAt(f.length - 1);
-      if (c !== 0x80 && c !== 0xc0) continue;
-      const h = this.S_.read(f, 0, 30);
-      if (h === undefined || h.charCodeAt(0) !== 0x57) continue;
+      const h: string = S.read(files[i], 0, 30);
       const name = h.substr(2, h.charCodeAt(1));
-      if (seen['$' + name] || name.indexOf(p) !== 0 || name.length !== h.charCodeAt(1)) continue;
-      seen['$' + name] = 1;
       try {
-        checkName(name);
-        if (this.base_(name) === f.substr(0, f.length - 1) && this.state_(name) !== undefined) out.push(name);
+        if (name && !name.indexOf(prefix || '') && out.indexOf(name) < 0 && this.state_(name).segs_) out.push(name);
       } catch (e) {
         // not one of ours
       }
@@ -356,11 +235,6 @@ export class EspruinoStorage implements Storage {
   }
 
   free(): number | undefined {
-    try {
-      const f = this.S_.getFree();
-      return typeof f === 'number' ? f : undefined;
-    } catch (e) {
-      return undefined;
-    }
+    return this.S_.getFree();
   }
 }
