@@ -22,8 +22,9 @@
 // MQTT 5 is compiled in unless a device build for a 3.1.1 board defines WREN_V5 false
 // (firmware/flags.d.ts): every `(typeof WREN_V5 === 'undefined' || WREN_V5) && ...` below then
 // folds to false and esbuild drops the MQTT 5 code (properties, 5.0 reason codes, subscription
-// options, AUTH) with it. The test is written out where MQTT 5 code starts: esbuild folds neither a
-// constant holding it nor a helper function returning it.
+// options, AUTH) with it. The test is written out where MQTT 5 code starts: esbuild folds neither
+// a module constant holding it nor a helper function returning it, only a function's own const
+// declared ahead of its other statements (`v5` in body()).
 //
 // Sections: cursor and field primitives; v5 properties; packet layouts; encode; decode.
 
@@ -57,7 +58,7 @@ let ver = 4;
 /** Advances over n bytes (READ: they must be there); returns where they start. */
 function take(n: number): number {
   const p = pos;
-  if (!mode && p + n > end) refuse('1.5', Reason.MALFORMED_PACKET, 'truncated');
+  if (!mode && p + n > end) malformed('1.5');
   pos = p + n;
   return p;
 }
@@ -104,18 +105,24 @@ const enum Data {
  * of binary data, never a view of the input); SIZE / WRITE also a PUBLISH payload (no length).
  */
 function data(v: any, kind: Data): any {
-  if (!mode) {
-    const n = uint(2);
-    const p = take(n);
-    return kind ? new Uint8Array(buf.subarray(p, p + n)) : utf8Read(buf, p, p + n);
-  }
-  // a string is checked and measured, or written after its length (which is written next)
-  const n = kind ? (v instanceof Uint8Array ? v.length : -1) : typeof v === 'string' ? utf8Write(v, mode > 1 ? buf : undefined, pos + 2) - pos - 2 : -1;
+  // SIZE / WRITE: its length, checked (a string is measured, or written after its length)
+  let n = !mode
+    ? 0
+    : kind
+      ? v instanceof Uint8Array
+        ? v.length
+        : -1
+      : typeof v === 'string'
+        ? utf8Write(v, mode > 1 ? buf : undefined, pos + 2) - pos - 2
+        : -1;
   if (n < 0 || (n > 0xffff && kind < Data.PAYLOAD)) refuse(kind ? '1.5.6' : '1.5.4');
-  if (kind < Data.PAYLOAD) uint(2, n);
+  if (kind < Data.PAYLOAD) n = uint(2, n);
   const p = take(n);
-  if (mode > 1 && kind) buf.set(v, p);
-  return v;
+  if (mode) {
+    if (mode > 1 && kind) buf.set(v, p);
+    return v;
+  }
+  return kind ? new Uint8Array(buf.subarray(p, p + n)) : utf8Read(buf, p, p + n);
 }
 
 /** A string or binary field: read into o[key], or o[key] checked and counted/written. */
@@ -194,37 +201,54 @@ function value(kind: number, v?: any): any {
   return k ? x : x === 1;
 }
 
-/** SIZE / WRITE: the block's contents, in table order, after checking each property. */
-function walk(bag: any, where: number): void {
-  if (!bag) return;
+/**
+ * The contents of a property block of a packet `where` (a mask bit): READ up to `end` into a new
+ * bag, returned; SIZE / WRITE the bag's properties in table order, each checked first.
+ */
+function block(bag: any, where: number): any {
   const rows = PROPS.split(',');
-  // defined values not yet written: anything left after the table is an unknown name
+  // SIZE / WRITE: defined values not written yet (any left after the table has an unknown name)
   let left = 0;
-  for (const name in bag) if (bag[name] !== undefined) left++;
-  for (let id = 1; id < rows.length; id++) {
-    const row = rows[id];
-    const v = bag[row.slice(5)];
-    if (!row || v === undefined) continue;
-    left--;
+  if (mode) {
+    for (const name in bag) if (bag[name] !== undefined) left++;
+  } else bag = {};
+  for (let id = 0; mode ? ++id < rows.length : pos < end; ) {
+    if (!mode) id = vbi();
+    const row = rows[id] || '';
     const kind = row.charCodeAt(0);
-    const list = kind & K.LIST ? v : [v];
-    if (!(parseInt(row.slice(1, 5), 16) & where) || !Array.isArray(list)) refuse('2.2.2');
-    // SUBSCRIBE carries exactly one subscription identifier [MQTT-3.8.2.1.2]
-    if (where === W.S && id === 0x0b && list.length !== 1) refuse('3.8.2.1.2');
-    for (let i = 0; i < list.length; i++) {
-      uint(1, id);
-      value(kind, list[i]);
+    const name = row.slice(5);
+    let v = bag[name];
+    if (mode && (!row || v === undefined)) continue;
+    if (!row || !(parseInt(row.slice(1, 5), 16) & where)) malformed('2.2.2');
+    if (mode) {
+      left--;
+      if (!(kind & K.LIST)) v = [v];
+      if (!Array.isArray(v)) refuse('2.2.2');
+      for (let i = 0; i < v.length; i++) {
+        uint(1, id);
+        value(kind, v[i]);
+      }
+    } else {
+      const x = value(kind);
+      if (!(kind & K.LIST)) {
+        if (v !== undefined) refuse('2.2.2');
+        bag[name] = x;
+      } else if (v) v.push(x);
+      else bag[name] = [x];
     }
   }
-  if (left) refuse('2.2.2');
+  // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly one)
+  const ids = bag.subscriptionIdentifiers;
+  if (left || (where === W.S && ids && ids.length !== 1)) refuse('2.2.2');
+  return bag;
 }
 
-/** SIZE / WRITE: size of the property block's contents (without its length), checked; moves nothing. */
+/** SIZE / WRITE: the size of a property block's contents (without its length), checked; moves nothing. */
 function propsSize(bag: any, where: number): number {
   const m = mode;
   const p = pos;
   mode = Mode.SIZE;
-  walk(bag, where);
+  if (bag) block(bag, where);
   const n = pos - p;
   mode = m;
   pos = p;
@@ -237,43 +261,27 @@ function propsSize(bag: any, where: number): number {
  * encoder refuses any property.
  */
 function props(o: any, where: number): void {
+  const bag = o.properties;
   if (!(typeof WREN_V5 === 'undefined' || WREN_V5)) {
     // built without MQTT 5
-    const bag = o.properties;
     if (mode && bag) for (const name in bag) if (bag[name] !== undefined) refuse('2.2.2');
   } else if (mode) {
-    // 3.1.1: no property is allowed anywhere
-    const n = propsSize(o.properties, ver > 4 ? where : 0);
+    // measured first (3.1.1: where no property is allowed), then written after its length
+    const n = propsSize(bag, ver > 4 ? where : 0);
     if (ver > 4) {
       vbi(n);
-      if (mode > 1) walk(o.properties, where);
+      if (mode > 1 && bag) block(bag, where);
       else take(n);
     }
   } else if (ver > 4) {
     const n = vbi();
     if (pos + n > end) malformed('2.2.2');
-    if (!n) return;
-    const outer = end;
-    end = pos + n;
-    const bag: any = {};
-    const rows = PROPS.split(',');
-    while (pos < end) {
-      const id = vbi();
-      const row = rows[id] || '';
-      if (!row || !(parseInt(row.slice(1, 5), 16) & where)) malformed('2.2.2');
-      const kind = row.charCodeAt(0);
-      const name = row.slice(5);
-      const v = value(kind);
-      const had = bag[name];
-      if (!(kind & K.LIST)) {
-        if (had !== undefined) refuse('2.2.2');
-        bag[name] = v;
-      } else if (!had) bag[name] = [v];
-      else if (where === W.S && id === 0x0b) refuse('3.8.2.1.2');
-      else had.push(v);
+    if (n) {
+      const outer = end;
+      end = pos + n;
+      o.properties = block(0, where);
+      end = outer;
     }
-    end = outer;
-    o.properties = bag;
   }
 }
 
@@ -326,9 +334,9 @@ function code(type: number, c: any): number {
   return c;
 }
 
-/** SIZE / WRITE: a 2-bit field of the application's packet (QoS, retain handling), 3 included. */
-function twoBits(v: any, rule: string): number {
-  if (v !== (v & 3)) refuse(rule);
+/** SIZE / WRITE: a 2-bit field of the application's packet (a QoS; retain handling), 3 included (refused later). */
+function twoBits(v: any): number {
+  if (v !== (v & 3)) refuse('3.3.1-4');
   return v;
 }
 
@@ -348,12 +356,13 @@ let viewFrom = 0;
  * to write (PUBLISH: from dup, qos, retain).
  */
 function body(o: any, type: number, flags: number): number {
+  // first: esbuild folds a const only ahead of any statement that may have side effects
+  const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4;
   const where = 1 << type;
-  const v5 = ver > 4;
   switch (type) {
     case PacketType.PUBLISH: {
       // QoS 3 [MQTT-3.3.1-4]; DUP only with QoS 1 or 2 [MQTT-3.3.1-2]
-      if (mode) flags = (o.dup ? 8 : 0) | (twoBits(o.qos, '3.3.1-4') << 1) | (o.retain ? 1 : 0);
+      if (mode) flags = (o.dup ? 8 : 0) | (twoBits(o.qos) << 1) | (o.retain ? 1 : 0);
       const qos = (flags >> 1) & 3;
       if (qos > 2) malformed('3.3.1-4');
       if (flags & 8 && !qos) malformed('3.3.1-2');
@@ -362,7 +371,7 @@ function body(o: any, type: number, flags: number): number {
       props(o, where);
       // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
       const p = o.properties;
-      checkTopicName(topic, (typeof WREN_V5 === 'undefined' || WREN_V5) && v5 && !!p && p.topicAlias !== undefined);
+      checkTopicName(topic, v5 && !!p && p.topicAlias !== undefined);
       if (mode) data(o.payload, Data.PAYLOAD);
       else {
         o.topic = topic;
@@ -386,7 +395,7 @@ function body(o: any, type: number, flags: number): number {
         1,
         mode
           ? (o.clean ? 2 : 0) |
-              (will ? 4 | (twoBits(will.qos, '3.3.1-4') << 3) | (will.retain ? 0x20 : 0) : 0) |
+              (will ? 4 | (twoBits(will.qos) << 3) | (will.retain ? 0x20 : 0) : 0) |
               (o.password !== undefined ? 0x40 : 0) |
               (o.username !== undefined ? 0x80 : 0)
           : 0,
@@ -445,7 +454,7 @@ function body(o: any, type: number, flags: number): number {
       // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
       if (type < PacketType.SUBSCRIBE) packetId(o);
       let c = mode ? o.reasonCode || 0 : 0;
-      if ((typeof WREN_V5 === 'undefined' || WREN_V5) && v5) {
+      if (v5) {
         // SIZE / WRITE: the block's size; READ: the bytes left
         const n = mode ? propsSize(o.properties, where) : end - pos;
         if (c || n) {
@@ -484,14 +493,14 @@ function body(o: any, type: number, flags: number): number {
           const opts = uint(
             1,
             mode
-              ? twoBits(x.qos, '3.3.1-4') |
-                  ((typeof WREN_V5 === 'undefined' || WREN_V5) ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0, '3.8.3.1') << 4) : 0)
+              ? twoBits(x.qos) |
+                  ((typeof WREN_V5 === 'undefined' || WREN_V5) ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4) : 0)
               : 0,
           );
           // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
           if ((opts & 3) === 3 || opts & (v5 ? 0xc0 : 0xfc)) malformed(v5 ? '3.8.3-5' : '3-8.3-4');
           if (!mode) x.qos = opts & 3;
-          if ((typeof WREN_V5 === 'undefined' || WREN_V5) && v5) {
+          if (v5) {
             if ((opts & 0x30) === 0x30) refuse('3.8.3.1');
             if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4');
             if (!mode) {
@@ -566,7 +575,7 @@ function header(data: Uint8Array, at: number, n: number, max: number, version: n
   end = n;
   ver = version;
   const total = vbi() + pos - at;
-  if (total > max) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE, 'packet of ' + total + ' > ' + max + ' bytes');
+  if (total > max) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
   return total;
 }
 
