@@ -66,9 +66,12 @@ function take(n: number): number {
 /** A big-endian unsigned integer of n bytes (1, 2 or 4). SIZE / WRITE: v, checked by the caller. */
 function uint(n: number, v?: any): number {
   const p = take(n);
-  if (!mode) for (let i = (v = 0); i < n; i++) v = v * 256 + buf[p + i];
-  // a typed array keeps the low 8 bits of what it is given (of its integer part)
-  else if (mode > 1) for (let i = n, x = v; i--; x /= 256) buf[p + i] = x;
+  if (!mode) v = 0;
+  // (a typed array keeps the low 8 bits of what it is given; >> works on the low 32 bits)
+  for (let i = 0; i < n; i++) {
+    if (!mode) v = v * 256 + buf[p + i];
+    else if (mode > 1) buf[p + i] = v >> (8 * (n - 1 - i));
+  }
   return v;
 }
 
@@ -77,15 +80,11 @@ function uint(n: number, v?: any): number {
  * the Remaining Length, its only one). Writes a checked value.
  */
 function vbi(v?: any): number {
-  if (mode) {
-    let r = v;
-    do uint(1, r > 0x7f ? r | 0x80 : r);
-    while ((r >>= 7));
-    return v;
-  }
   let x = 0;
   for (let m = 1; ; m *= 128) {
-    const b = uint(1);
+    // SIZE / WRITE: the digit (7 bits), with the continuation bit when more follow
+    const r = Math.floor(v / m);
+    const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
     // minimal (no trailing 0 byte) and at most 4 bytes
     if (b < 0x80 ? m > 1 && !b && (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 : m > 0x1fffff) malformed('1.5.5-1');
@@ -291,8 +290,8 @@ function props(o: any, where: number): void {
 const WILDCARD = /[+#]/;
 
 /** A topic name (PUBLISH, will): not empty [MQTT-4.7.3-1] unless a v5 topic alias stands in, no wildcards [MQTT-3.3.2-2]. */
-export function checkTopicName(topic: unknown, emptyOk: boolean): void {
-  if (typeof topic !== 'string' || !(topic || emptyOk)) refuse('4.7.3-1');
+export function checkTopicName(topic: string, emptyOk: any): void {
+  if (!(topic || emptyOk)) refuse('4.7.3-1');
   if (WILDCARD.test(topic)) refuse('3.3.2-2', Reason.TOPIC_NAME_INVALID);
 }
 
@@ -370,8 +369,7 @@ function body(o: any, type: number, flags: number): number {
       if (qos) packetId(o);
       props(o, where);
       // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
-      const p = o.properties;
-      checkTopicName(topic, v5 && !!p && p.topicAlias !== undefined);
+      checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
       if (mode) data(o.payload, Data.PAYLOAD);
       else {
         o.topic = topic;

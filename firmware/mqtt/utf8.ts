@@ -10,44 +10,41 @@ import { malformed } from './errors';
 // - Espruino with unicode support (the Linux build): also "UTF8 strings" (E.isUTF8), whose
 //   charCodeAt gives code points. E.toUint8Array gives their UTF-8 bytes; E.asUTF8 makes one.
 // - Node: UTF-16. encodeURIComponent + unescape give the UTF-8 as a byte string (and throw on a
-//   lone surrogate), escape + decodeURIComponent the way back.
+//   lone surrogate); decoding builds the string in the check loop.
 declare const E: any;
 // (Decided by the presence of Espruino's E, which a bundler cannot fold away, unlike a probe such as
 // String.fromCharCode(0x100).charCodeAt(0), which esbuild evaluates at build time.)
 const BYTE_STRINGS = typeof E !== 'undefined';
-let UTF8_STRINGS = false;
-if (BYTE_STRINGS) {
-  try {
-    E.asUTF8('');
-    UTF8_STRINGS = true;
-  } catch (e) {
-    // "Unicode not supported on this build" (the ESP32 builds)
-  }
-}
+// JSON.parse makes a UTF8 string where the engine has them (an escape: the bundle stays ASCII)
+const UTF8_STRINGS = BYTE_STRINGS && E.isUTF8(JSON.parse('"\\u00e9"'));
 
-/** Checks buf[start, end) is MQTT UTF-8 (see above); returns true when it is all ASCII. */
-function check(buf: Uint8Array, start: number, end: number): boolean {
-  let ascii = true;
+/**
+ * Checks buf[start, end) is MQTT UTF-8 (see above). Node: returns it decoded; Espruino: returns ''
+ * (its strings are made natively).
+ */
+function check(buf: Uint8Array, start: number, end: number): string {
+  let s = '';
   for (let i = start; i < end; ) {
     let c = buf[i++];
     if (!c) malformed('1.5.4-2');
     if (c > 0x7f) {
-      ascii = false;
       // continuation bytes: 1 for c2..df, 2 for e0..ef, 3 for f0..f7 (f5..f7 start above U+10FFFF)
       const k = c > 0xf7 ? 0 : c > 0xef ? 3 : c > 0xdf ? 2 : c > 0xc1 ? 1 : 0;
-      let bad = !k || i + k > end;
+      // (bad: anything but 0 or false; a continuation byte is 10xxxxxx)
+      let bad: any = !k || i + k > end;
       c &= 0x3f >> k;
-      for (let j = 0; j < k; j++) {
+      for (let j = k; j--; ) {
         const x = buf[i++];
-        bad = bad || (x & 0xc0) !== 0x80;
+        bad |= (x & 0xc0) ^ 0x80;
         c = (c << 6) | (x & 0x3f);
       }
       // Overlong: with k continuation bytes a code point is at least 2^(5k+1) (k = 2, 3; the leads
       // of k = 1 exclude c0 and c1). Then above U+10FFFF, and the surrogates d800..dfff.
       if (bad || c < 1 << (5 * k + 1) || c > 0x10ffff || c >> 11 === 27) malformed('1.5.4-1');
     }
+    if (!BYTE_STRINGS) s += String.fromCodePoint(c);
   }
-  return ascii;
+  return s;
 }
 
 /**
@@ -65,8 +62,7 @@ export function utf8Write(s: string, buf?: Uint8Array, pos?: number): number {
     } catch (e) {
       malformed('1.5.4-1'); // URIError: a lone surrogate
     }
-    b = new Uint8Array(t.length);
-    for (let i = 0; i < t.length; i++) b[i] = t.charCodeAt(i);
+    b = new Uint8Array(([] as any[]).map.call(t, (c: string) => c.charCodeAt(0)) as number[]);
   }
   check(b, 0, b.length);
   if (buf) buf.set(b, pos);
@@ -81,13 +77,8 @@ export const utf8Length: (s: string) => number = utf8Write;
  * sequences, overlong forms, surrogates, code points above U+10FFFF and U+0000.
  */
 export function utf8Read(buf: Uint8Array, start: number, end: number): string {
-  const ascii = check(buf, start, end);
-  let s = '';
-  if (BYTE_STRINGS) {
-    s = E.toString(buf.subarray(start, end));
-    return UTF8_STRINGS && !ascii ? E.asUTF8(s) : s;
-  }
-  // Node: the bytes as a byte string (in slices: apply takes a bounded number of arguments)
-  for (let i = start; i < end; i += 4096) s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(i + 4096, end)) as unknown as number[]);
-  return ascii ? s : decodeURIComponent(escape(s));
+  let s = check(buf, start, end);
+  // Espruino: a UTF8 string where the engine has them (for ASCII the same as a byte string)
+  if (BYTE_STRINGS) s = E.toString(buf.subarray(start, end));
+  return UTF8_STRINGS ? E.asUTF8(s) : s;
 }
