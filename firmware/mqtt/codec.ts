@@ -194,7 +194,8 @@ function value(kind: number, v?: any): any {
   }
   // integers; a boolean goes as 1 or 0 (anything else as 2, refused)
   if (mode && !k) v = v === true ? 1 : v === false ? 0 : 2;
-  if (mode && !(v === v >>> 0 && v <= (k > K.U32 ? 0xfffffff : k > K.U16 ? 0xffffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
+  // in range: masked (a U32 as an unsigned 32-bit value), it stays the same
+  if (mode && v !== (k === K.U32 ? v >>> 0 : v & (k > K.U32 ? 0xfffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
   const x = k > K.U32 ? vbi(v) : uint(k > K.U16 ? 4 : k || 1, v);
   if (k < K.U16 ? x > 1 : !x && kind & K.NONZERO) refuse('2.2.2');
   return k ? x : x === 1;
@@ -295,9 +296,12 @@ export function checkTopicName(topic: string, emptyOk: any): void {
   if (WILDCARD.test(topic)) refuse('3.3.2-2', Reason.TOPIC_NAME_INVALID);
 }
 
-/** A topic filter: not empty [MQTT-4.7.3-1], '#' last and alone in its level [MQTT-4.7.1-2], '+' alone in its level [MQTT-4.7.1-3]. */
-export function checkTopicFilter(filter: unknown): void {
-  if (typeof filter !== 'string' || !filter) refuse('4.7.3-1');
+/**
+ * A topic filter: not empty [MQTT-4.7.3-1], '#' last and alone in its level [MQTT-4.7.1-2], '+' alone
+ * in its level [MQTT-4.7.1-3]. (Its type is checked where it is encoded.)
+ */
+export function checkTopicFilter(filter: string): void {
+  if (!filter) refuse('4.7.3-1');
   if (/#.|[^\/]#/.test(filter)) refuse('4.7.1-2');
   if (/[^\/]\+|\+[^\/]/.test(filter)) refuse('4.7.1-3');
 }
@@ -554,28 +558,8 @@ export function encode(packet: Packet, version: Version): Uint8Array {
 // decode: bytes -> packet objects, streaming. The fixed header is checked as soon as it is complete
 // (type, flags, remaining length against maxPacketSize) so an oversized or bogus packet is refused
 // before its body is buffered. Complete packets inside a chunk are decoded in place; only an
-// incomplete tail is copied, into a buffer of exactly the packet's size.
-
-/** Fixed header at data[at, n): the packet's total length, or -1 when more bytes are needed. */
-function header(data: Uint8Array, at: number, n: number, max: number, version: number): number {
-  const type = data[at] >> 4;
-  // reserved types; fixed-header flags of every type but PUBLISH (checked in body()): 0010 for
-  // PUBREL, SUBSCRIBE and UNSUBSCRIBE, else 0
-  if (!type || (type === 15 && version < 5)) malformed('2.1.2');
-  if (type !== PacketType.PUBLISH && (data[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
-  // Remaining Length: wait until its last byte (or its 4th) is there.
-  let i = at + 1;
-  while (i < n && data[i] > 0x7f && i < at + 4) i++;
-  if (i >= n) return -1;
-  mode = Mode.READ;
-  buf = data;
-  pos = at + 1;
-  end = n;
-  ver = version;
-  const total = vbi() + pos - at;
-  if (total > max) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
-  return total;
-}
+// incomplete tail is copied, into a buffer of exactly the packet's size once its fixed header is
+// known (until then, into a 5-byte head that is joined with the next chunk).
 
 /**
  * A stream decoder for one connection speaking `version`. Packets larger than maxPacketSize bytes
@@ -597,23 +581,25 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
   return {
     push(chunk: Uint8Array): Packet[] {
       const out: Packet[] = [];
-      const n = chunk.length;
+      let n = chunk.length;
       let at = 0;
       try {
+        if (held && !need) {
+          // a fixed header cut by the end of the last chunk: joined with this one (a copy)
+          const c = new Uint8Array(held + n);
+          c.set(head.subarray(0, held));
+          c.set(chunk, held);
+          chunk = c;
+          n += held;
+          held = 0;
+        }
         while (at < n) {
           // the next whole packet: data[start, start + total)
           let data = chunk;
           let start = at;
-          let total = 0;
-          if (held) {
-            // finish a packet held from earlier chunks: its fixed header byte by byte, then the rest
-            if (!need) {
-              part[held++] = chunk[at++];
-              total = header(part, 0, held, maxPacketSize, version);
-              if (total < 0) continue;
-              part = new Uint8Array((need = total));
-              part.set(head.subarray(0, held));
-            }
+          let total = need;
+          if (need) {
+            // finish a packet held from earlier chunks
             const k = Math.min(need - held, n - at);
             part.set(chunk.subarray(at, at + k), held);
             held += k;
@@ -621,10 +607,33 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
             if (held < need) break;
             data = part;
             start = 0;
-            total = need;
             reset();
+            mode = Mode.READ;
+            buf = data;
+            pos = 1;
+            end = total;
+            ver = version;
+            vbi(); // the Remaining Length, checked below when the packet began
           } else {
-            total = header(chunk, at, n, maxPacketSize, version);
+            // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
+            // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
+            // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
+            // the cursor on the variable header.
+            const type = chunk[at] >> 4;
+            if (!type || (type === 15 && version < 5)) malformed('2.1.2');
+            if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
+            let i = at + 1;
+            while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
+            total = -1;
+            if (i < n) {
+              mode = Mode.READ;
+              buf = chunk;
+              pos = at + 1;
+              end = n;
+              ver = version;
+              total = vbi() + pos - at;
+              if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
+            }
             if (total < 0 || at + total > n) {
               // keep the incomplete tail
               if (total > 0) part = new Uint8Array((need = total));
@@ -633,15 +642,10 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
               break;
             }
             at += total;
+            end = at;
           }
-          // decode data[start, start + total); a PUBLISH payload is a view into a held packet's own
-          // buffer, or into the chunk unless it is under half of the chunk
-          mode = Mode.READ;
-          buf = data;
-          pos = start + 1;
-          end = start + total;
-          ver = version;
-          vbi(); // the Remaining Length, checked by header()
+          // decode the rest; a PUBLISH payload is a view into a held packet's own buffer, or into the
+          // chunk unless it is under half of the chunk
           viewFrom = data === chunk ? n : 0;
           const type = data[start] >> 4;
           const o: any = { type: type };
