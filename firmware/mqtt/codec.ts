@@ -28,7 +28,7 @@
 //
 // Sections: cursor and field primitives; v5 properties; packet layouts; encode; decode.
 
-import { malformed, ProtocolError, Reason, refuse } from './errors';
+import { malformed, Reason, refuse } from './errors';
 import { PacketType } from './types';
 import type { Decoder, Packet, Version } from './types';
 import { utf8Read, utf8Write } from './utf8';
@@ -87,7 +87,7 @@ function vbi(v?: any): number {
     const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
     // minimal (no trailing 0 byte) and at most 4 bytes
-    if (b < 0x80 ? m > 1 && !b && (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 : m > 0x1fffff) malformed('1.5.5-1');
+    if (b < 0x80 ? (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 && m > 1 && !b : m > 0x1fffff) malformed('1.5.5-1');
     if (b < 0x80) return x;
   }
 }
@@ -369,14 +369,13 @@ function body(o: any, type: number, flags: number): number {
       const qos = (flags >> 1) & 3;
       if (qos > 2) malformed('3.3.1-4');
       if (flags & 8 && !qos) malformed('3.3.1-2');
-      const topic = data(o.topic, Data.STRING);
+      const topic = field(o, 'topic', Data.STRING);
       if (qos) packetId(o);
       props(o, where);
       // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
       checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
       if (mode) data(o.payload, Data.PAYLOAD);
       else {
-        o.topic = topic;
         // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
         const b = buf.subarray(take(end - pos), end);
         o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
@@ -391,7 +390,6 @@ function body(o: any, type: number, flags: number): number {
       const level = uint(1, ver);
       if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
       ver = level;
-      const v5c = level > 4;
       let will = o.will;
       const f = uint(
         1,
@@ -404,11 +402,11 @@ function body(o: any, type: number, flags: number): number {
       );
       const willQos = (f >> 3) & 3;
       if (f & 1) malformed('3.1.2-3');
-      // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will; 3.1.1
-      // numbers these three statements two higher
-      const n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
-      if (n) malformed('3.1.2-' + (v5c ? n : n + 2));
-      if (!v5c && (f & 0xc0) === 0x40) malformed('3.1.2-22');
+      // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will. 3.1.1
+      // numbers these three statements two higher, and needs a user name for a password [-22].
+      let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
+      if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
+      if (n) malformed('3.1.2-' + n);
       const keepAlive = uint(2, o.keepAliveSec);
       if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
       if (!mode) {
@@ -418,7 +416,7 @@ function body(o: any, type: number, flags: number): number {
       }
       props(o, where);
       // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-      if (!field(o, 'clientId', Data.STRING) && mode && !v5c && !(f & 2)) refuse('3.1.3-7');
+      if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) refuse('3.1.3-7');
       if (f & 4) {
         if (!mode) o.will = will = {};
         props(will, W.WILL);
@@ -535,7 +533,7 @@ function checkVersion(version: unknown): void {
 export function encode(packet: Packet, version: Version): Uint8Array {
   checkVersion(version);
   const type = packet && (packet as { type: any }).type;
-  if (!type || type !== (type & 15) || (type === 15 && version < 5)) malformed('2.1.2');
+  if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) malformed('2.1.2');
   mode = Mode.SIZE;
   pos = 0;
   ver = version;
@@ -583,81 +581,75 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
       const out: Packet[] = [];
       let n = chunk.length;
       let at = 0;
-      try {
-        if (held && !need) {
-          // a fixed header cut by the end of the last chunk: joined with this one (a copy)
-          const c = new Uint8Array(held + n);
-          c.set(head.subarray(0, held));
-          c.set(chunk, held);
-          chunk = c;
-          n += held;
-          held = 0;
-        }
-        while (at < n) {
-          // the next whole packet: data[start, start + total)
-          let data = chunk;
-          let start = at;
-          let total = need;
-          if (need) {
-            // finish a packet held from earlier chunks
-            const k = Math.min(need - held, n - at);
-            part.set(chunk.subarray(at, at + k), held);
-            held += k;
-            at += k;
-            if (held < need) break;
-            data = part;
-            start = 0;
-            reset();
+      if (held && !need) {
+        // a fixed header cut by the end of the last chunk: joined with this one (a copy)
+        const c = new Uint8Array(held + n);
+        c.set(head.subarray(0, held));
+        c.set(chunk, held);
+        chunk = c;
+        n += held;
+        held = 0;
+      }
+      while (at < n) {
+        // the next whole packet: data[start, start + total)
+        let data = chunk;
+        let start = at;
+        let total = need;
+        if (need) {
+          // finish a packet held from earlier chunks
+          const k = Math.min(need - held, n - at);
+          part.set(chunk.subarray(at, at + k), held);
+          held += k;
+          at += k;
+          if (held < need) break;
+          data = part;
+          start = 0;
+          reset();
+          mode = Mode.READ;
+          buf = data;
+          pos = 1;
+          end = total;
+          ver = version;
+          vbi(); // the Remaining Length, checked below when the packet began
+        } else {
+          // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
+          // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
+          // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
+          // the cursor on the variable header.
+          const type = chunk[at] >> 4;
+          if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) malformed('2.1.2');
+          if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
+          let i = at + 1;
+          while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
+          total = -1;
+          if (i < n) {
             mode = Mode.READ;
-            buf = data;
-            pos = 1;
-            end = total;
+            buf = chunk;
+            pos = at + 1;
+            end = n;
             ver = version;
-            vbi(); // the Remaining Length, checked below when the packet began
-          } else {
-            // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
-            // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
-            // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
-            // the cursor on the variable header.
-            const type = chunk[at] >> 4;
-            if (!type || (type === 15 && version < 5)) malformed('2.1.2');
-            if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
-            let i = at + 1;
-            while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
-            total = -1;
-            if (i < n) {
-              mode = Mode.READ;
-              buf = chunk;
-              pos = at + 1;
-              end = n;
-              ver = version;
-              total = vbi() + pos - at;
-              if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
-            }
-            if (total < 0 || at + total > n) {
-              // keep the incomplete tail
-              if (total > 0) part = new Uint8Array((need = total));
-              part.set(chunk.subarray(at));
-              held = n - at;
-              break;
-            }
-            at += total;
-            end = at;
+            total = vbi() + pos - at;
+            if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
           }
-          // decode the rest; a PUBLISH payload is a view into a held packet's own buffer, or into the
-          // chunk unless it is under half of the chunk
-          viewFrom = data === chunk ? n : 0;
-          const type = data[start] >> 4;
-          const o: any = { type: type };
-          body(o, type, data[start] & 15);
-          if (pos !== end) malformed('2.1.4');
-          buf = EMPTY; // do not pin the chunk
-          out.push(o);
+          if (total < 0 || at + total > n) {
+            // keep the incomplete tail
+            if (total > 0) part = new Uint8Array((need = total));
+            part.set(chunk.subarray(at));
+            held = n - at;
+            break;
+          }
+          at += total;
+          end = at;
         }
-      } catch (e) {
-        reset();
-        // Anything but a ProtocolError is a codec bug; still surface it as the one error type callers handle.
-        throw e instanceof ProtocolError ? e : new ProtocolError('1.5', Reason.MALFORMED_PACKET, 'bad input: ' + e);
+        // decode the rest; a PUBLISH payload is a view into a held packet's own buffer, or into the
+        // chunk unless it is under half of the chunk
+        viewFrom = data === chunk ? n : 0;
+        const type = data[start] >> 4;
+        const o: any = { type: type };
+        body(o, type, data[start] & 15);
+        if (pos !== end) malformed('2.1.4');
+        buf = EMPTY; // do not pin the chunk
+        out.push(o);
       }
       return out;
     },
