@@ -86,8 +86,8 @@ function vbi(v?: any): number {
     const r = Math.floor(v / m);
     const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
-    // minimal (no trailing 0 byte) and at most 4 bytes
-    if (b < 0x80 ? (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 && m > 1 && !b : m > 0x1fffff) malformed('1.5.5-1');
+    // at most 4 bytes, and in 5.0 minimal (no last byte 0 after the first)
+    if (b > 0x7f ? m > 0x1fffff : (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 && m > 1 && !b) malformed('1.5.5-1');
     if (b < 0x80) return x;
   }
 }
@@ -407,11 +407,12 @@ function body(o: any, type: number, flags: number): number {
       let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
       if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
       if (n) malformed('3.1.2-' + n);
-      const keepAlive = uint(2, o.keepAliveSec);
+      // (read by name: test/build.test.ts checks that the device build keeps such a name)
+      const keepAlive = uint(2, o['keepAliveSec']);
       if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
       if (!mode) {
         o.protocolVersion = level;
-        o.keepAliveSec = keepAlive;
+        o['keepAliveSec'] = keepAlive;
         o.clean = !!(f & 2);
       }
       props(o, where);
@@ -453,8 +454,8 @@ function body(o: any, type: number, flags: number): number {
       // omitted when it is 0 and nothing follows, the properties when empty. Decoded, reasonCode is
       // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
       if (type < PacketType.SUBSCRIBE) packetId(o);
-      let c = mode ? o.reasonCode || 0 : 0;
       if (v5) {
+        let c = mode ? o.reasonCode || 0 : 0;
         // SIZE / WRITE: the block's size; READ: the bytes left
         const n = mode ? propsSize(o.properties, where) : end - pos;
         if (c || n) {
@@ -463,7 +464,7 @@ function body(o: any, type: number, flags: number): number {
         }
         if (!mode) o.reasonCode = c;
       } else if (mode) {
-        code(type, c);
+        code(type, o.reasonCode || 0);
         props(o, where);
       }
       break;
