@@ -24,23 +24,19 @@ export const enum Reason {
 
 export class ProtocolError {
   name: string;
-  /** What went wrong, then the rule: "malformed packet [MQTT-3.3.1-4]". */
+  /** The kind of fault, then the rule: "malformed packet [MQTT-3.3.1-4]" (the rule says what is wrong). */
   message: string;
   /** The normative statement broken, e.g. "MQTT-3.3.1-4" (or "MQTT-1.5.4" for a section). */
   rule: string;
   /** The v5 reason code to send in DISCONNECT (0x81 malformed, 0x82 protocol error, 0x95 too large...). */
   reasonCode: number;
 
-  /**
-   * rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4"; reasonCode: 0x81
-   * (Malformed Packet) by default. The rule says what is wrong, so a message is needed only where
-   * it adds something; without one it is "malformed packet" or "protocol error".
-   */
-  constructor(rule: string, reasonCode?: number, message?: string) {
+  /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". Default reason 0x81. */
+  constructor(rule: string, reasonCode?: number) {
     this.name = 'ProtocolError';
     this.rule = 'MQTT-' + rule;
     this.reasonCode = reasonCode = reasonCode || Reason.MALFORMED_PACKET;
-    this.message = (message || (reasonCode === Reason.MALFORMED_PACKET ? 'malformed packet' : 'protocol error')) + ' [' + this.rule + ']';
+    this.message = (reasonCode === Reason.MALFORMED_PACKET ? 'malformed packet' : 'protocol error') + ' [' + this.rule + ']';
   }
 
   toString(): string {
@@ -54,6 +50,6 @@ export function malformed(rule: string): never {
 }
 
 /** Throws a ProtocolError for a Protocol Error (reason 0x82), or with the reason code given. */
-export function refuse(rule: string, reasonCode?: number, message?: string): never {
-  throw new ProtocolError(rule, reasonCode || Reason.PROTOCOL_ERROR, message);
+export function refuse(rule: string, reasonCode?: number): never {
+  throw new ProtocolError(rule, reasonCode || Reason.PROTOCOL_ERROR);
 }
