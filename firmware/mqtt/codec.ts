@@ -243,36 +243,32 @@ function block(bag: any, where: number): any {
   return bag;
 }
 
-/** SIZE / WRITE: the size of a property block's contents (without its length), checked; moves nothing. */
-function propsSize(bag: any, where: number): number {
-  const m = mode;
-  const p = pos;
-  mode = Mode.SIZE;
-  if (bag) block(bag, where);
-  const n = pos - p;
-  mode = m;
-  pos = p;
-  return n;
-}
-
 /**
  * The property block (length included) of a packet `where` (a mask bit): READ sets o.properties
- * unless the block is empty; SIZE / WRITE count or write o.properties. Nothing in 3.1.1, where the
- * encoder refuses any property.
+ * unless the block is empty; SIZE / WRITE count or write o.properties, or with `measure` only
+ * return the size of its contents (without the length). Nothing in 3.1.1, where the encoder
+ * refuses any property.
  */
-function props(o: any, where: number): void {
+function props(o: any, where: number, measure?: boolean): any {
   const bag = o.properties;
   if (!(typeof WREN_V5 === 'undefined' || WREN_V5)) {
     // built without MQTT 5
     if (mode && bag) for (const name in bag) if (bag[name] !== undefined) refuse('2.2.2');
   } else if (mode) {
     // measured first (3.1.1: where no property is allowed), then written after its length
-    const n = propsSize(bag, ver > 4 ? where : 0);
-    if (ver > 4) {
+    const m = mode;
+    const p = pos;
+    mode = Mode.SIZE;
+    if (bag) block(bag, ver > 4 ? where : 0);
+    const n = pos - p;
+    mode = m;
+    pos = p;
+    if (ver > 4 && !measure) {
       vbi(n);
       if (mode > 1 && bag) block(bag, where);
       else take(n);
     }
+    return n;
   } else if (ver > 4) {
     const n = vbi();
     if (pos + n > end) malformed('2.2.2');
@@ -457,7 +453,7 @@ function body(o: any, type: number, flags: number): number {
       if (v5) {
         let c = mode ? o.reasonCode || 0 : 0;
         // SIZE / WRITE: the block's size; READ: the bytes left
-        const n = mode ? propsSize(o.properties, where) : end - pos;
+        const n = mode ? props(o, where, true) : end - pos;
         if (c || n) {
           c = code(type, uint(1, c));
           if (mode ? n : pos < end) props(o, where);
