@@ -358,159 +358,143 @@ function body(o: any, type: number, flags: number): number {
   // first: esbuild folds a const only ahead of any statement that may have side effects
   const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4;
   const where = 1 << type;
-  switch (type) {
-    case PacketType.PUBLISH: {
-      // QoS 3 [MQTT-3.3.1-4]; DUP only with QoS 1 or 2 [MQTT-3.3.1-2]
-      if (mode) flags = (o.dup ? 8 : 0) | (twoBits(o.qos) << 1) | (o.retain ? 1 : 0);
-      const qos = (flags >> 1) & 3;
-      if (qos > 2) malformed('3.3.1-4');
-      if (flags & 8 && !qos) malformed('3.3.1-2');
-      const topic = field(o, 'topic', Data.STRING);
-      if (qos) packetId(o);
+  if (type === PacketType.PUBLISH) {
+    // QoS 3 [MQTT-3.3.1-4]; DUP only with QoS 1 or 2 [MQTT-3.3.1-2]
+    if (mode) flags = (o.dup ? 8 : 0) | (twoBits(o.qos) << 1) | (o.retain ? 1 : 0);
+    const qos = (flags >> 1) & 3;
+    if (qos > 2) malformed('3.3.1-4');
+    if (flags & 8 && !qos) malformed('3.3.1-2');
+    const topic = field(o, 'topic', Data.STRING);
+    if (qos) packetId(o);
+    props(o, where);
+    // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
+    checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
+    if (mode) data(o.payload, Data.PAYLOAD);
+    else {
+      // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
+      const b = buf.subarray(take(end - pos), end);
+      o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
+      o.qos = qos;
+      o.retain = !!(flags & 1);
+      o.dup = !!(flags & 8);
+    }
+  } else if (type === PacketType.CONNECT) {
+    if (data('MQTT', Data.STRING) !== 'MQTT') malformed('3.1.2-1');
+    const level = uint(1, ver);
+    if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+    ver = level;
+    let will = o.will;
+    const f = uint(
+      1,
+      mode
+        ? (o.clean ? 2 : 0) |
+            (will ? 4 | (twoBits(will.qos) << 3) | (will.retain ? 0x20 : 0) : 0) |
+            (o.password !== undefined ? 0x40 : 0) |
+            (o.username !== undefined ? 0x80 : 0)
+        : 0,
+    );
+    const willQos = (f >> 3) & 3;
+    if (f & 1) malformed('3.1.2-3');
+    // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will. 3.1.1
+    // numbers these three statements two higher, and needs a user name for a password [-22].
+    let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
+    if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
+    if (n) malformed('3.1.2-' + n);
+    // (read by name: test/build.test.ts checks that the device build keeps such a name)
+    const keepAlive = uint(2, o['keepAliveSec']);
+    if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
+    if (!mode) {
+      o.protocolVersion = level;
+      o['keepAliveSec'] = keepAlive;
+      o.clean = !!(f & 2);
+    }
+    props(o, where);
+    // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
+    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) refuse('3.1.3-7');
+    if (f & 4) {
+      if (!mode) o.will = will = {};
+      props(will, W.WILL);
+      checkTopicName(field(will, 'topic', Data.STRING), false);
+      field(will, 'payload', Data.BINARY);
+      if (!mode) {
+        will.qos = willQos;
+        will.retain = !!(f & 0x20);
+      }
+    }
+    if (f & 0x80) field(o, 'username', Data.STRING);
+    if (f & 0x40) field(o, 'password', Data.BINARY);
+  } else if (type === PacketType.CONNACK) {
+    const ack = uint(1, mode && o.sessionPresent ? 1 : 0);
+    if (ack & 0xfe) malformed('3.2.2-1');
+    const c = code(type, uint(1, mode ? o.reasonCode || 0 : 0));
+    if (c && ack) refuse(v5 ? '3.2.2-6' : '3.2.2-4');
+    if (!mode) {
+      o.sessionPresent = ack === 1;
+      o.reasonCode = c;
+    }
+    props(o, where);
+  } else if (type < PacketType.SUBSCRIBE || type > PacketType.PINGRESP) {
+    // PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT, AUTH
+    // The acks' packet id, then (v5 acks, DISCONNECT, AUTH) [reason code [properties]], the code
+    // omitted when it is 0 and nothing follows, the properties when empty. Decoded, reasonCode is
+    // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
+    if (type < PacketType.SUBSCRIBE) packetId(o);
+    if (v5) {
+      let c = mode ? o.reasonCode || 0 : 0;
+      // SIZE / WRITE: the block's size; READ: the bytes left
+      const n = mode ? props(o, where, true) : end - pos;
+      if (c || n) {
+        c = code(type, uint(1, c));
+        if (mode ? n : pos < end) props(o, where);
+      }
+      if (!mode) o.reasonCode = c;
+    } else if (mode) {
+      code(type, o.reasonCode || 0);
       props(o, where);
-      // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
-      checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
-      if (mode) data(o.payload, Data.PAYLOAD);
+    }
+  } else if (type < PacketType.PINGREQ) {
+    // SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK (PINGREQ and PINGRESP have nothing)
+    packetId(o);
+    props(o, where);
+    // then a non-empty list: READ until the packet ends; SIZE / WRITE each element (3.1.1 UNSUBACK: none)
+    if (type === PacketType.UNSUBACK && !v5) return flags;
+    const key = type === PacketType.SUBSCRIBE ? 'subscriptions' : type === PacketType.UNSUBSCRIBE ? 'topics' : 'reasonCodes';
+    const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
+    const a = mode ? o[key] : (o[key] = []);
+    if (!Array.isArray(a)) refuse(rule);
+    let i = 0;
+    for (; mode ? i < a.length : pos < end; i++) {
+      let x = a[i];
+      if (type & 1) x = code(type, uint(1, x));
+      else if (type > PacketType.SUBSCRIBE) checkTopicFilter((x = data(x, Data.STRING)));
       else {
-        // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
-        const b = buf.subarray(take(end - pos), end);
-        o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
-        o.qos = qos;
-        o.retain = !!(flags & 1);
-        o.dup = !!(flags & 8);
-      }
-      break;
-    }
-    case PacketType.CONNECT: {
-      if (data('MQTT', Data.STRING) !== 'MQTT') malformed('3.1.2-1');
-      const level = uint(1, ver);
-      if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
-      ver = level;
-      let will = o.will;
-      const f = uint(
-        1,
-        mode
-          ? (o.clean ? 2 : 0) |
-              (will ? 4 | (twoBits(will.qos) << 3) | (will.retain ? 0x20 : 0) : 0) |
-              (o.password !== undefined ? 0x40 : 0) |
-              (o.username !== undefined ? 0x80 : 0)
-          : 0,
-      );
-      const willQos = (f >> 3) & 3;
-      if (f & 1) malformed('3.1.2-3');
-      // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will. 3.1.1
-      // numbers these three statements two higher, and needs a user name for a password [-22].
-      let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
-      if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
-      if (n) malformed('3.1.2-' + n);
-      // (read by name: test/build.test.ts checks that the device build keeps such a name)
-      const keepAlive = uint(2, o['keepAliveSec']);
-      if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
-      if (!mode) {
-        o.protocolVersion = level;
-        o['keepAliveSec'] = keepAlive;
-        o.clean = !!(f & 2);
-      }
-      props(o, where);
-      // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-      if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) refuse('3.1.3-7');
-      if (f & 4) {
-        if (!mode) o.will = will = {};
-        props(will, W.WILL);
-        checkTopicName(field(will, 'topic', Data.STRING), false);
-        field(will, 'payload', Data.BINARY);
-        if (!mode) {
-          will.qos = willQos;
-          will.retain = !!(f & 0x20);
-        }
-      }
-      if (f & 0x80) field(o, 'username', Data.STRING);
-      if (f & 0x40) field(o, 'password', Data.BINARY);
-      break;
-    }
-    case PacketType.CONNACK: {
-      const ack = uint(1, mode && o.sessionPresent ? 1 : 0);
-      if (ack & 0xfe) malformed('3.2.2-1');
-      const c = code(type, uint(1, mode ? o.reasonCode || 0 : 0));
-      if (c && ack) refuse(v5 ? '3.2.2-6' : '3.2.2-4');
-      if (!mode) {
-        o.sessionPresent = ack === 1;
-        o.reasonCode = c;
-      }
-      props(o, where);
-      break;
-    }
-    case PacketType.PUBACK:
-    case PacketType.PUBREC:
-    case PacketType.PUBREL:
-    case PacketType.PUBCOMP:
-    case PacketType.DISCONNECT:
-    case PacketType.AUTH: {
-      // The acks' packet id, then (v5 acks, DISCONNECT, AUTH) [reason code [properties]], the code
-      // omitted when it is 0 and nothing follows, the properties when empty. Decoded, reasonCode is
-      // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
-      if (type < PacketType.SUBSCRIBE) packetId(o);
-      if (v5) {
-        let c = mode ? o.reasonCode || 0 : 0;
-        // SIZE / WRITE: the block's size; READ: the bytes left
-        const n = mode ? props(o, where, true) : end - pos;
-        if (c || n) {
-          c = code(type, uint(1, c));
-          if (mode ? n : pos < end) props(o, where);
-        }
-        if (!mode) o.reasonCode = c;
-      } else if (mode) {
-        code(type, o.reasonCode || 0);
-        props(o, where);
-      }
-      break;
-    }
-    case PacketType.SUBSCRIBE:
-    case PacketType.SUBACK:
-    case PacketType.UNSUBSCRIBE:
-    case PacketType.UNSUBACK: {
-      packetId(o);
-      props(o, where);
-      // then a non-empty list: READ until the packet ends; SIZE / WRITE each element (3.1.1 UNSUBACK: none)
-      if (type === PacketType.UNSUBACK && !v5) break;
-      const key = type === PacketType.SUBSCRIBE ? 'subscriptions' : type === PacketType.UNSUBSCRIBE ? 'topics' : 'reasonCodes';
-      const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
-      const a = mode ? o[key] : (o[key] = []);
-      if (!Array.isArray(a)) refuse(rule);
-      let i = 0;
-      for (; mode ? i < a.length : pos < end; i++) {
-        let x = a[i];
-        if (type & 1) x = code(type, uint(1, x));
-        else if (type > PacketType.SUBSCRIBE) checkTopicFilter((x = data(x, Data.STRING)));
-        else {
-          // a subscription: its filter, then its options byte
-          x = mode ? x || {} : {};
-          const topic = field(x, 'topic', Data.STRING);
-          checkTopicFilter(topic);
-          const opts = uint(
-            1,
-            mode
-              ? twoBits(x.qos) |
-                  ((typeof WREN_V5 === 'undefined' || WREN_V5) ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4) : 0)
-              : 0,
-          );
-          // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
-          if ((opts & 3) === 3 || opts & (v5 ? 0xc0 : 0xfc)) malformed(v5 ? '3.8.3-5' : '3-8.3-4');
-          if (!mode) x.qos = opts & 3;
-          if (v5) {
-            if ((opts & 0x30) === 0x30) refuse('3.8.3.1');
-            if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4');
-            if (!mode) {
-              x.noLocal = !!(opts & 4);
-              x.retainAsPublished = !!(opts & 8);
-              x.retainHandling = (opts >> 4) & 3;
-            }
+        // a subscription: its filter, then its options byte
+        x = mode ? x || {} : {};
+        const topic = field(x, 'topic', Data.STRING);
+        checkTopicFilter(topic);
+        const opts = uint(
+          1,
+          mode
+            ? twoBits(x.qos) |
+                ((typeof WREN_V5 === 'undefined' || WREN_V5) ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4) : 0)
+            : 0,
+        );
+        // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
+        if ((opts & 3) === 3 || opts & (v5 ? 0xc0 : 0xfc)) malformed(v5 ? '3.8.3-5' : '3-8.3-4');
+        if (!mode) x.qos = opts & 3;
+        if (v5) {
+          if ((opts & 0x30) === 0x30) refuse('3.8.3.1');
+          if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4');
+          if (!mode) {
+            x.noLocal = !!(opts & 4);
+            x.retainAsPublished = !!(opts & 8);
+            x.retainHandling = (opts >> 4) & 3;
           }
         }
-        if (!mode) a.push(x);
       }
-      if (!i) refuse(rule);
+      if (!mode) a.push(x);
     }
+    if (!i) refuse(rule);
   }
   return flags;
 }
