@@ -314,10 +314,11 @@ const V5_CODES =
   ', $@ABCGIKMNOPSTUVWXYZ[\\]^_`ab, 89';
 
 /**
- * A reason code the packet type may carry [MQTT-2.4]: 3.1.1 has CONNACK 0..5, SUBACK 0, 1, 2 and
- * 0x80, and no other code but 0 (where a packet has none, the encoder refuses any other).
+ * A reason code byte, one the packet type may carry [MQTT-2.4] (3.1.1: CONNACK 0..5, SUBACK 0, 1, 2
+ * and 0x80): read, or c checked and counted/written.
  */
 function code(type: number, c: any): number {
+  c = uint(1, c);
   if (
     c !== (c & 0xff) ||
     !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4
@@ -426,7 +427,7 @@ function body(o: any, type: number, flags: number): number {
   } else if (type === PacketType.CONNACK) {
     const ack = uint(1, mode && o.sessionPresent ? 1 : 0);
     if (ack & 0xfe) malformed('3.2.2-1');
-    const c = code(type, uint(1, mode ? o.reasonCode || 0 : 0));
+    const c = code(type, mode ? o.reasonCode || 0 : 0);
     if (c && ack) refuse(v5 ? '3.2.2-6' : '3.2.2-4');
     if (!mode) {
       o.sessionPresent = ack === 1;
@@ -444,12 +445,13 @@ function body(o: any, type: number, flags: number): number {
       // SIZE / WRITE: the block's size; READ: the bytes left
       const n = mode ? props(o, where, true) : end - pos;
       if (c || n) {
-        c = code(type, uint(1, c));
+        c = code(type, c);
         if (mode ? n : pos < end) props(o, where);
       }
       if (!mode) o.reasonCode = c;
     } else if (mode) {
-      code(type, o.reasonCode || 0);
+      // 3.1.1: none, and nothing but 0 for one [MQTT-2.4]
+      if (o.reasonCode) refuse('2.4');
       props(o, where);
     }
   } else if (type < PacketType.PINGREQ) {
@@ -465,7 +467,7 @@ function body(o: any, type: number, flags: number): number {
     let i = 0;
     for (; mode ? i < a.length : pos < end; i++) {
       let x = a[i];
-      if (type & 1) x = code(type, uint(1, x));
+      if (type & 1) x = code(type, x);
       else if (type > PacketType.SUBSCRIBE) checkTopicFilter((x = data(x, Data.STRING)));
       else {
         // a subscription: its filter, then its options byte
