@@ -526,8 +526,7 @@ export function encode(packet: Packet, version: Version): Uint8Array {
   vbi(n); // counts the Remaining Length's bytes
   const out = (buf = new Uint8Array(pos + 1));
   mode = Mode.WRITE;
-  pos = 0;
-  ver = version;
+  pos = 0; // (ver is still version: a CONNECT sets it to its level, which is version)
   uint(1, (type << 4) | flags);
   vbi(n);
   body(packet, type, flags);
