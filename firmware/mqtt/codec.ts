@@ -16,8 +16,8 @@
 // minify to single letters, and everything that touches them lives in this one module: read across
 // modules, a live binding costs a getter call per access under tsx and vitest.
 //
-// Errors name the rule broken (ProtocolError.rule); where 3.1.1 and 5.0 number a statement
-// differently, the 5.0 number is cited unless the two versions' checks differ anyway.
+// Errors name the rule broken (ProtocolError.rule). Where 3.1.1 numbers a statement differently,
+// the fixed header, UTF-8 and size errors cite the 5.0 number; the others each version's own.
 //
 // MQTT 5 is compiled in unless a device build for a 3.1.1 board defines WREN_V5 false
 // (firmware/flags.d.ts): every `(typeof WREN_V5 === 'undefined' || WREN_V5) && ...` below then
@@ -87,7 +87,9 @@ function vbi(v?: any): number {
     const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
     // at most 4 bytes, and in 5.0 minimal (no last byte 0 after the first)
-    if (b > 0x7f ? m > 0x1fffff : (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 && m > 1 && !b) malformed('1.5.5-1');
+    if (b > 0x7f ? m > 0x1fffff : (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 && m > 1 && !b) {
+      malformed('1.5.5-1');
+    }
     if (b < 0x80) return x;
   }
 }
@@ -155,7 +157,7 @@ const enum K {
 /** Mask bit per packet type (1 << type); bit 0 (type 0 is reserved) stands for the will properties. */
 const enum W {
   WILL = 1,
-  S = 1 << 8,
+  SUBSCRIBE = 1 << 8,
 }
 
 // The rows, ONE string split on use (a table of arrays holds ~170 JsVars on Espruino, a string a
@@ -239,7 +241,7 @@ function block(bag: any, where: number): any {
   }
   // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly one)
   const ids = bag.subscriptionIdentifiers;
-  if (left || (where === W.S && ids && ids.length !== 1)) refuse('2.2.2');
+  if (left || (where === W.SUBSCRIBE && ids && ids.length !== 1)) refuse('2.2.2');
   return bag;
 }
 
@@ -382,7 +384,9 @@ function body(o: any, type: number, flags: number): number {
   } else if (type === PacketType.CONNECT) {
     if (data('MQTT', Data.STRING) !== 'MQTT') malformed('3.1.2-1');
     const level = uint(1, ver);
-    if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+    if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
+      refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+    }
     ver = level;
     let will = o.will;
     const f = uint(
@@ -411,7 +415,9 @@ function body(o: any, type: number, flags: number): number {
     }
     props(o, where);
     // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) refuse('3.1.3-7');
+    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) {
+      refuse('3.1.3-7');
+    }
     if (f & 4) {
       if (!mode) o.will = will = {};
       props(will, W.WILL);
@@ -438,7 +444,7 @@ function body(o: any, type: number, flags: number): number {
     // PUBACK, PUBREC, PUBREL, PUBCOMP, DISCONNECT, AUTH
     // The acks' packet id, then (v5 acks, DISCONNECT, AUTH) [reason code [properties]], the code
     // omitted when it is 0 and nothing follows, the properties when empty. Decoded, reasonCode is
-    // always set. 3.1.1: nothing more (the encoder refuses a reason code other than 0, and properties).
+    // always set. 3.1.1: nothing more.
     if (type < PacketType.SUBSCRIBE) packetId(o);
     if (v5) {
       let c = mode ? o.reasonCode || 0 : 0;
@@ -450,7 +456,7 @@ function body(o: any, type: number, flags: number): number {
       }
       if (!mode) o.reasonCode = c;
     } else if (mode) {
-      // 3.1.1: none, and nothing but 0 for one [MQTT-2.4]
+      // the encoder refuses a reason code other than 0 [MQTT-2.4], and properties
       if (o.reasonCode) refuse('2.4');
       props(o, where);
     }
@@ -478,7 +484,9 @@ function body(o: any, type: number, flags: number): number {
           1,
           mode
             ? twoBits(x.qos) |
-                ((typeof WREN_V5 === 'undefined' || WREN_V5) ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4) : 0)
+                ((typeof WREN_V5 === 'undefined' || WREN_V5)
+                  ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4)
+                  : 0)
             : 0,
         );
         // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
@@ -506,7 +514,9 @@ function body(o: any, type: number, flags: number): number {
 
 /** The version is one this build speaks: 4, or 5 when MQTT 5 is compiled in. */
 function checkVersion(version: unknown): void {
-  if (version !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5)) refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+  if (version !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5)) {
+    refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+  }
 }
 
 /**
@@ -516,7 +526,9 @@ function checkVersion(version: unknown): void {
 export function encode(packet: Packet, version: Version): Uint8Array {
   checkVersion(version);
   const type = packet && (packet as { type: any }).type;
-  if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) malformed('2.1.2');
+  if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+    malformed('2.1.2');
+  }
   mode = Mode.SIZE;
   pos = 0;
   ver = version;
@@ -543,7 +555,9 @@ export function encode(packet: Packet, version: Version): Uint8Array {
 
 /**
  * A stream decoder for one connection speaking `version`. Packets larger than maxPacketSize bytes
- * (whole packet, fixed header included) are refused from their fixed header alone.
+ * (whole packet, fixed header included) are refused from their fixed header alone. After an error
+ * the stream cannot be resynchronised: the caller drops the connection (and resets or replaces the
+ * decoder).
  */
 export function createDecoder(version: Version, maxPacketSize: number): Decoder {
   checkVersion(version);
@@ -592,14 +606,16 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
           pos = 1;
           end = total;
           ver = version;
-          vbi(); // the Remaining Length, checked below when the packet began
+          vbi(); // the Remaining Length, checked when the packet began
         } else {
           // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
           // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
           // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
           // the cursor on the variable header.
           const type = chunk[at] >> 4;
-          if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) malformed('2.1.2');
+          if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+            malformed('2.1.2');
+          }
           if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
           let i = at + 1;
           while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
