@@ -24,6 +24,7 @@ export const enum Reason {
 
 export class ProtocolError {
   name: string;
+  /** The kind of fault, then the rule: "malformed packet [MQTT-3.3.1-4]" (the rule says what is wrong). */
   message: string;
   /** The normative statement broken, e.g. "MQTT-3.3.1-4" (or "MQTT-1.5.4" for a section). */
   rule: string;
@@ -31,11 +32,11 @@ export class ProtocolError {
   reasonCode: number;
 
   /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". Default reason 0x81. */
-  constructor(rule: string, message: string, reasonCode?: number) {
+  constructor(rule: string, reasonCode?: number) {
     this.name = 'ProtocolError';
     this.rule = 'MQTT-' + rule;
-    this.message = message + ' [' + this.rule + ']';
-    this.reasonCode = reasonCode || Reason.MALFORMED_PACKET;
+    this.reasonCode = reasonCode = reasonCode || Reason.MALFORMED_PACKET;
+    this.message = (reasonCode === Reason.MALFORMED_PACKET ? 'malformed packet' : 'protocol error') + ' [' + this.rule + ']';
   }
 
   toString(): string {
@@ -44,11 +45,11 @@ export class ProtocolError {
 }
 
 /** Throws a ProtocolError for a Malformed Packet (reason 0x81). */
-export function malformed(rule: string, message: string): never {
-  throw new ProtocolError(rule, message);
+export function malformed(rule: string): never {
+  throw new ProtocolError(rule);
 }
 
 /** Throws a ProtocolError for a Protocol Error (reason 0x82), or with the reason code given. */
-export function refuse(rule: string, message: string, reasonCode?: number): never {
-  throw new ProtocolError(rule, message, reasonCode || Reason.PROTOCOL_ERROR);
+export function refuse(rule: string, reasonCode?: number): never {
+  throw new ProtocolError(rule, reasonCode || Reason.PROTOCOL_ERROR);
 }
