@@ -334,9 +334,8 @@ describe.skipIf(skipReason !== undefined)('firmware on the Espruino Linux interp
     const out = await scenario('storage', 'load();', cwd);
     figures.storage = out.jsvars;
     console.log('espruino firmware (Storage-loaded): ' + out.lines.filter((l) => l.startsWith('wren: ')).join(' | '));
-    // Target: at most JSVARS_TARGET JsVars after boot, connect and one subscription. Not asserted
-    // while it is missed (measured 2,657 on 2v29): the figure is printed with "target 2500: MISSED"
-    // and the lead decides. Once met, assert it here: expect(out.jsvars.usage).toBeLessThanOrEqual(JSVARS_TARGET).
-    if (out.jsvars.usage > JSVARS_TARGET) console.log('espruino firmware: Storage-loaded JsVars ' + out.jsvars.usage + ', target ' + JSVARS_TARGET + ': MISSED');
+    // Target: at most JSVARS_TARGET JsVars after boot, connect and one subscription (a count, not a
+    // timing: measured 1,849 on 2v29, printed in the summary line above).
+    expect(out.jsvars.usage).toBeLessThanOrEqual(JSVARS_TARGET);
   }, 90_000);
 });
