@@ -90,7 +90,7 @@ describe('the Wi-Fi device bundle (boards/wifi-sensor.json: MQTT 5, TLS, two bro
     expect(opts.ca as string).not.toContain('BEGIN CERTIFICATE');
     fake.run(50);
     const conn = server.conns[0];
-    const [connect] = parse(conn.received, 5) as Array<Record<string, unknown>>;
+    const [connect] = parse(conn.received, 5) as unknown as Array<Record<string, unknown>>;
     expect(connect).toMatchObject({
       cmd: 'connect',
       protocolVersion: 5,
@@ -107,7 +107,7 @@ describe('the Wi-Fi device bundle (boards/wifi-sensor.json: MQTT 5, TLS, two bro
     conn.received = '';
     send(conn, { cmd: 'connack', sessionPresent: false, reasonCode: 0, properties: {} }, 5);
     fake.run(500);
-    const after = parse(conn.received, 5) as Array<Record<string, unknown>>;
+    const after = parse(conn.received, 5) as unknown as Array<Record<string, unknown>>;
     const sub = after.find((p) => p.cmd === 'subscribe') as { subscriptions: Array<{ topic: string; qos: number }> } | undefined;
     expect(sub?.subscriptions).toEqual([expect.objectContaining({ topic: 'wren/greenhouse-3/cmd', qos: 1 })]);
     const pub = after.find((p) => p.cmd === 'publish' && String(p.topic).endsWith('/reading')) as { qos: number; payload: Buffer } | undefined;
