@@ -77,6 +77,17 @@ afterAll(() => {
 const runBuild = (...args: string[]) =>
   spawnSync(process.execPath, [join(ROOT, 'build.mjs'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
 
+/** `npm run build -- --board FILE` (build.mjs under tsx) into a fresh output directory. */
+const buildBoard = (board: string, ...args: string[]) => {
+  const out = tmp();
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', board, '--out-dir', out, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { out, r };
+};
+
 /** The report row of one bundle: name, minified, gzip, budget, status, check. */
 function reportRow(report: string, name: string): string[] {
   const line = report.split('\n').find((l) => l.split(/\s+/)[0] === name);
@@ -146,12 +157,7 @@ describe('node build.mjs', () => {
   });
 
   it('--board builds the device bundle, prints its size against the 32 KB budget, and names the file', () => {
-    const out = tmp();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', 'board.json', '--out-dir', out, '--allow-over-budget'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const { out, r } = buildBoard('board.json', '--allow-over-budget');
     expect(r.status).toBe(0);
     const row = reportRow(r.stdout, 'desk-1');
     expect(Number(row[1])).toBeGreaterThan(1000);
@@ -164,12 +170,7 @@ describe('node build.mjs', () => {
   });
 
   it('--board: a program at the global scope, property names shortened, interpreter and data names kept', () => {
-    const out = tmp();
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'build.mjs'), '--board', 'board.json', '--out-dir', out, '--allow-over-budget'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    const { out, r } = buildBoard('board.json', '--allow-over-budget');
     expect(r.status).toBe(0);
     const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
     // Not wrapped in a function (a function at the top level costs one JsVar less on Espruino).
