@@ -44,8 +44,9 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
     }
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
-    // The first 64 bytes are enough to know a command (apply() takes a Uint8Array on Espruino 2v29).
-    const text: string = String.fromCharCode.apply(null, payload.subarray(0, 64) as unknown as number[]);
+    // The first 64 bytes are enough to know a command. (Not subarray(0, 64): Espruino 2v29 does not
+    // clamp its end to a view's length, and the payload is a view into the packet.)
+    const text: string = String.fromCharCode.apply(null, [].slice.call(payload, 0, 64));
     const sec = (text.substring(7) as any) | 0; // "period <s>": whole seconds (anything else is 0)
     const r =
       text === 'ping' ? 'pong'
