@@ -1,5 +1,6 @@
 // Wires one boot of the firmware: the client and the device (power modes, sleep) on a HAL, with the
-// board's subscriptions. The same on a board (firmware/main.ts) and on the desktop (tools/start.ts).
+// board's subscriptions. For the desktop (tools/start.ts) and the simulator; firmware/main.ts does the
+// same three steps inline (a function less in the device bundle): keep the two alike.
 import { Client } from './client/index';
 import type { ClientOptions, MessageHandler } from './client/index';
 import { Device } from './device/index';

@@ -6,8 +6,9 @@
 // A plain script at the bundle's top level: its few variables stay for good (as a closure would keep a
 // function's scope alive on Espruino), so it keeps only what the device uses anyway.
 import { startDemo } from './app/demo';
-import { bootFirmware } from './boot';
 import type { FirmwareHal } from './boot';
+import { Client } from './client/index';
+import { Device } from './device/index';
 import { clientOptionsFor, deviceOptionsFor } from './config/index';
 import type { Board } from './config/index';
 import { Scheduler } from './scheduler/index';
@@ -46,18 +47,19 @@ if (WREN_TRANSPORT === 'wifi') {
   hal.transport = new EspruinoNetTransport(hal.env, hal.timers);
 }
 const scheduler = (hal.scheduler = new Scheduler(hal.clock, hal.timers, hal.log));
-const fw = bootFirmware(
-  clientOptionsFor(WREN_BOARD, getSerial().replace(/-/g, '')),
-  deviceOptionsFor(WREN_BOARD),
-  WREN_BOARD.subscriptions,
-  hal,
-);
+// What firmware/boot.ts does (for the desktop and the simulator), inline: one function less here.
+const client = new Client(clientOptionsFor(WREN_BOARD, getSerial().replace(/-/g, '')), hal);
+const device = new Device(client, hal, deviceOptionsFor(WREN_BOARD));
+WREN_BOARD.subscriptions.forEach(function (s) {
+  client.subscribe(s.topic, s.qos);
+});
 
 // What the Espruino tests read, from one listener for the client's 'state' (the state and why),
 // 'pong' (the round trip in ms) and 'error' ({code, message}) events; and the JsVars in use 1 s after a
 // connect (the memory target is measured after the first).
 const print = function (x: any, why?: string): void {
-  console.log('wren: ' + (typeof x === 'number' ? 'pong ' + Math.round(x) + ' ms' : x.code ? 'error ' + x.code + ': ' + x.message : 'state ' + x + ' (' + why + ')'));
+  // (only the round trip is a number >= 0: a state name or an error object compares false)
+  console.log('wren: ' + (x >= 0 ? 'pong ' + (x | 0) + ' ms' : x.code ? 'error ' + x.code + ': ' + x.message : 'state ' + x + ' (' + why + ')'));
   if (x === 'connected') {
     scheduler.after(1000, function () {
       const m = process.memory();
@@ -65,16 +67,17 @@ const print = function (x: any, why?: string): void {
     });
   }
 };
-fw.client.on('state', print);
-fw.client.on('pong', print);
-fw.client.on('error', print);
+client.on('state', print);
+client.on('pong', print);
+client.on('error', print);
 
-fw.device.start();
-startDemo(fw.client, fw.device, scheduler, { deviceId: WREN_BOARD.device, periodMs: 10000, burst: 6 });
-const mv = hal.power.batteryMv();
-if (mv !== undefined) fw.device.battery(mv);
+device.start();
+startDemo(client, device, scheduler, { deviceId: WREN_BOARD.device, periodMs: 10000, burst: 6 });
+// (the HAL reads a battery only where the board has one)
+if (WREN_BOARD.battery) device.battery(hal.power.batteryMv() as number);
 
 // esbuild compiles the board in as one object at the top level, where it would stay for good (about
-// 50 JsVars): what it configures has been taken by now, so its keys go (one by one: no array is kept).
-let key: string | undefined;
-while ((key = Object.keys(WREN_BOARD)[0]) !== undefined) delete (WREN_BOARD as any)[key];
+// 50 JsVars): what it configures has been taken by now, so its keys go.
+Object.keys(WREN_BOARD).forEach(function (k) {
+  delete (WREN_BOARD as any)[k];
+});

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { every, MAX_TIMER_MS, pending, Scheduler } from '../firmware/scheduler/index';
+import type { TaskId } from '../firmware/scheduler/index';
 import type { TimerHandle, TimerHost } from '../hal/types';
 import { MemoryLog, VirtualClock } from '../hal/mock/index';
 import { NodeClock, NodeTimerHost } from '../hal/node/index';
@@ -41,7 +42,7 @@ class CountingHost implements TimerHost {
 }
 
 /** Is the task still pending (or a periodic task not cancelled)? */
-function has(s: Scheduler, id: number | undefined): boolean {
+function has(s: Scheduler, id: TaskId): boolean {
   return pending(s).some((p) => p.id === id);
 }
 
@@ -130,7 +131,7 @@ describe('Scheduler on the virtual clock', () => {
   it('a task can cancel another task due in the same turn', () => {
     const { clock, s } = setup();
     const ran: string[] = [];
-    let victim = 0;
+    let victim: TaskId;
     s.at(100, () => {
       ran.push('killer');
       s.cancel(victim);
@@ -187,7 +188,7 @@ describe('Scheduler on the virtual clock', () => {
     expect(ran).toEqual(['next', 'later']);
     expect(s.errors).toBe(2);
     const errs = log.lines.filter((l) => l.level === 'error');
-    expect(errs.map((l) => l.message)).toEqual(['task exploder threw: boom', 'task #3 threw: a string']);
+    expect(errs.map((l) => l.message)).toEqual(['task exploder threw: boom', 'task ? threw: a string']);
     expect(errs[0].atMs).toBe(10);
     expect(errs[0].tag).toBe('sched');
   });
@@ -278,14 +279,17 @@ describe('Scheduler on the virtual clock', () => {
   it('pending() lists the tasks in run order, the earliest first', () => {
     const { clock, s } = setup();
     expect(pending(s)).toEqual([]);
-    s.after(500, () => {}, 'late');
-    s.after(300, () => {});
+    const late = s.after(500, () => {}, 'late');
+    const early = s.after(300, () => {});
     clock.advance(100);
     expect(s.now()).toBe(100);
-    expect(pending(s)).toEqual([
-      { id: 2, name: '', due: 300 },
-      { id: 1, name: 'late', due: 500 },
+    const p = pending(s);
+    expect(p).toEqual([
+      { id: early, name: '', due: 300 },
+      { id: late, name: 'late', due: 500 },
     ]);
+    expect(p[0].id).toBe(early);
+    expect(p[1].id).toBe(late);
   });
 
   it('handles a device clock that wraps at 2^32 ms', () => {

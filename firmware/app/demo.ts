@@ -29,40 +29,34 @@ export function startDemo(client: Client, device: Device, sched: Scheduler, opti
   const base = 'wren/' + options.deviceId + '/';
   const bootAt = sched.now();
   let period = options.periodMs;
-  let left = 0;
   let task: TaskId | undefined;
-  /** One reading; while `left` > 0 (a burst, not a quiet check-in), the next one `period` later. */
-  function step(quiet?: boolean): void {
-    const now = sched.now();
-    // t: whole seconds since boot; v: 21 +- 3 over a day, two decimals
-    client.publish(base + 'reading', '{"t":' + (((now - bootAt) / 1000) | 0) + ',"v":' + (21 + 3 * Math.sin(now / 3600000)).toFixed(2) + '}', { qos: 1, quiet: quiet });
-    if (!quiet && --left > 0) task = sched.after(period, step);
-  }
-  /** Cancels the burst under way, then starts one of `n` readings. Without n it only stops: stop(). */
-  function burst(n?: number): void {
+  /**
+   * Cancels the burst under way, then takes `n` readings `period` apart (without n it only stops:
+   * stop()). A quiet one is the sleep check-in's single reading.
+   */
+  function burst(n?: number, quiet?: boolean): void {
     sched.cancel(task);
-    left = n || 0;
-    if (left > 0) step();
+    if (n! > 0) {
+      const now = sched.now();
+      // t: whole seconds since boot; v: 21 +- 3 over a day, two decimals
+      client.publish(base + 'reading', '{"t":' + (((now - bootAt) / 1000) | 0) + ',"v":' + (21 + 3 * Math.sin(now / 3600000)).toFixed(2) + '}', { qos: 1, quiet: quiet });
+      if (n! > 1) task = sched.after(period, burst.bind(null, n! - 1));
+    }
   }
   client.subscribe(base + 'cmd', 1, function (topic, payload) {
-    // (the first 64 bytes are enough to know a command; apply() takes no Uint8Array on Espruino)
-    let text = '';
-    for (let i = 0; i < payload.length && i < 64; i++) text += String.fromCharCode(payload[i]);
-    let r: string | undefined;
-    if (text === 'ping') r = 'pong';
-    else if (text === 'burst') burst(options.burst);
-    else if (text === 'sleep') device.sleep();
-    else if (text.indexOf('period ') === 0) {
-      const sec = parseInt(text.substring(7), 10);
-      r = 'bad period';
-      if (sec >= 1 && sec <= 86400) {
-        period = sec * 1000;
-        r = 'period ' + sec;
-      }
-    } else r = 'unknown command';
+    // The first 64 bytes are enough to know a command. (Not subarray(0, 64): Espruino 2v29 does not
+    // clamp its end to a view's length, and the payload is a view into the packet.)
+    const text: string = String.fromCharCode.apply(null, [].slice.call(payload, 0, 64));
+    const sec = (text.substring(7) as any) | 0; // "period <s>": whole seconds (anything else is 0)
+    const r =
+      text === 'ping' ? 'pong'
+      : text === 'burst' ? burst(options.burst)
+      : text === 'sleep' ? device.sleep()
+      : text.indexOf('period ') ? 'unknown command'
+      : sec >= 1 && sec <= 86400 ? ((period = sec * 1000), 'period ' + sec)
+      : 'bad period';
     if (r) client.publish(base + 'reply', r, { qos: 1 });
   });
-  if (device.checkingIn) step(true);
-  else burst(options.burst);
+  burst(device.checkingIn ? 1 : options.burst, device.checkingIn);
   return { stop: burst };
 }

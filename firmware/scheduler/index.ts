@@ -10,6 +10,12 @@
 // that wraps at 2^32 ms never reaches the task queue. at() uses that timeline. On the virtual clock
 // (which starts at 0 and does not wrap) scheduler time equals clock time.
 //
+// A device build (WREN_DEVICE, see firmware/flags.d.ts) leaves out what its one caller already
+// guarantees: there the clock, the timer host and the log are always hal/espruino's EspruinoCore
+// (firmware/main.ts), whose clock is already monotonic and unwrapped, whose set() clamps the delay and
+// whose clear() ignores an undefined handle; runDue() is only called by the host timer (never nested);
+// maxPerTurn is the default; and the error count is for tests and tools.
+//
 // The class holds only what the firmware calls (now, at, after, post, cancel, halt, runDue). What only
 // tests and tools use (every, pending) are plain functions below the class: the device bundle drops
 // them, as it keeps every method of a class.
@@ -18,18 +24,24 @@
 
 import type { Clock, Log, TimerHandle, TimerHost } from '../../hal/types';
 
-/** Identifies a task for cancel(). Positive integers, never reused. */
-export type TaskId = number;
+/**
+ * Identifies a task for cancel(): an opaque handle (the task itself), never undefined. A handle of a
+ * task that has run or was cancelled stays harmless to cancel.
+ */
+export type TaskId = unknown;
 
 /** Longest single host sleep (setTimeout's limit); longer waits re-arm when it fires. */
 export const MAX_TIMER_MS = 2147483647;
 
+/** Tasks per turn unless the constructor says otherwise. */
+const MAX_PER_TURN = 64;
+
 /** A scheduled task (internal; exported for the type of pending()). */
 export interface Task {
-  id: TaskId;
   /** Deadline on the scheduler timeline. Ties run in insertion order (at() goes after equal deadlines). */
   due: number;
   fn: () => void;
+  /** For the error log only. */
   name: string | undefined;
 }
 
@@ -39,18 +51,16 @@ export class Scheduler {
   private clock_: Clock;
   private host_: TimerHost;
   private log_: Log | undefined;
-  private maxPerTurn_: number;
+  private maxPerTurn_!: number;
   /** Scheduler timeline (unwrapped ms) and the raw clock value it was last synced to. */
-  private t_: number;
-  private lastRaw_: number;
-  private nextId_: number;
+  private t_!: number;
+  private lastRaw_!: number;
   /** The last host timer armed, undefined when none (it may have fired since: clearing it then does nothing). */
   private handle_: TimerHandle;
   /** True while runDue() runs tasks (unset: false). */
   private running_: boolean | undefined;
-  private fire_: () => void;
-  /** Tasks that threw (caught and logged). */
-  errors: number;
+  /** Tasks that threw (caught and logged). Not counted in a device build. */
+  errors!: number;
   /** Set by halt(): the loop is over (unset: false). */
   halted: boolean | undefined;
 
@@ -66,15 +76,16 @@ export class Scheduler {
     this.clock_ = clock;
     this.host_ = host;
     this.log_ = log;
-    this.maxPerTurn_ = maxPerTurn || 64;
-    this.t_ = this.lastRaw_ = clock.now();
-    this.nextId_ = 1;
-    this.errors = 0;
-    this.fire_ = this.runDue.bind(this);
+    if (typeof WREN_DEVICE === 'undefined') {
+      this.maxPerTurn_ = maxPerTurn || MAX_PER_TURN;
+      this.t_ = this.lastRaw_ = clock.now();
+      this.errors = 0;
+    }
   }
 
   /** Milliseconds on the scheduler timeline (monotonic, never wraps). */
   now(): number {
+    if (typeof WREN_DEVICE !== 'undefined') return this.clock_.now();
     const raw = this.clock_.now();
     let d = raw - this.lastRaw_;
     this.lastRaw_ = raw;
@@ -87,20 +98,20 @@ export class Scheduler {
   /**
    * Run `fn` at `timeMs` on the scheduler timeline. A time already past counts as now: the task runs
    * after the tasks already due (like post()), never ahead of them. After halt() nothing is queued.
+   * `name` only names the task in the error log.
    */
   at(timeMs: number, fn: () => void, name?: string): TaskId {
-    const id = this.nextId_++;
+    const now = this.now();
+    const task: Task = { due: timeMs > now ? timeMs : now, fn: fn, name: name };
     if (!this.halted) {
       const q = this.q_;
-      const now = this.now();
-      const due = timeMs > now ? timeMs : now;
       // after every task with a deadline <= due (searched from the end: most new tasks go last)
       let i = q.length;
-      while (i > 0 && q[i - 1].due > due) i--;
-      q.splice(i, 0, { id: id, due: due, fn: fn, name: name });
+      while (i && q[i - 1].due > task.due) i--;
+      q.splice(i, 0, task);
       if (!i) this.arm_();
     }
-    return id;
+    return task;
   }
 
   /** Run `fn` once, `delayMs` from now (negative counts as 0). */
@@ -119,15 +130,14 @@ export class Scheduler {
 
   /**
    * Cancel a task (or the next run of a periodic one). Idempotent; unknown, already-run and
-   * already-cancelled ids (and undefined) are ignored.
+   * already-cancelled handles (and undefined) are ignored.
    */
-  cancel(id: TaskId | undefined): void {
+  cancel(id: TaskId): void {
     const q = this.q_;
-    for (let i = 0; i < q.length; i++) {
-      if (q[i].id === id) {
-        q.splice(i, 1);
-        if (!i) this.arm_();
-      }
+    const i = q.indexOf(id as Task);
+    if (i >= 0) {
+      q.splice(i, 1);
+      if (!i) this.arm_();
     }
   }
 
@@ -139,19 +149,19 @@ export class Scheduler {
    * remaining deadline. A nested call (from inside a task) does nothing. Returns the number of tasks run.
    */
   runDue(): number {
-    if (this.running_) return 0;
+    if (typeof WREN_DEVICE === 'undefined' && this.running_) return 0;
     this.running_ = true;
     let n = 0;
     const q = this.q_;
-    while (q[0] && q[0].due <= this.now() && n < this.maxPerTurn_) {
+    while (q[0] && q[0].due <= this.now() && n < (typeof WREN_DEVICE === 'undefined' ? this.maxPerTurn_ : MAX_PER_TURN)) {
       const task = q.shift() as Task;
       n++;
       try {
         task.fn();
       } catch (e: any) {
-        this.errors++;
+        if (typeof WREN_DEVICE === 'undefined') this.errors++;
         // Log methods never throw (hal/types.ts). An Error shows its message, anything else itself.
-        if (this.log_) this.log_.error('sched', 'task ' + (task.name || '#' + task.id) + ' threw: ' + ((e && e.message) || e));
+        if (typeof WREN_DEVICE !== 'undefined' || this.log_) (this.log_ as Log).error('sched', 'task ' + (task.name || '?') + ' threw: ' + ((e && e.message) || e));
       }
     }
     this.running_ = false;
@@ -160,12 +170,12 @@ export class Scheduler {
   }
 
   /**
-   * End the loop for good: drop every task, disarm the host timer, ignore tasks added later (their ids
-   * are never run). What a power cut or the moment before deep sleep does to the firmware.
+   * End the loop for good: drop every task, disarm the host timer, ignore tasks added later (they are
+   * never run). What a power cut or the moment before deep sleep does to the firmware.
    */
   halt(): void {
     this.halted = true;
-    this.q_.splice(0, this.q_.length); // in place: runDue() may hold this array
+    this.q_.splice(0); // in place: runDue() may hold this array
     this.arm_();
   }
 
@@ -178,38 +188,44 @@ export class Scheduler {
   private arm_(): void {
     if (!this.running_) {
       const t = this.q_[0];
-      if (this.handle_ !== undefined) this.host_.clear(this.handle_);
-      this.handle_ = t && this.host_.set(Math.min(Math.max(t.due - this.now(), 0), MAX_TIMER_MS), this.fire_);
+      if (typeof WREN_DEVICE !== 'undefined' || this.handle_ !== undefined) this.host_.clear(this.handle_);
+      this.handle_ =
+        t &&
+        this.host_.set(typeof WREN_DEVICE !== 'undefined' ? t.due - this.now() : Math.min(Math.max(t.due - this.now(), 0), MAX_TIMER_MS), () => this.runDue());
     }
   }
 }
 
-/** The pending tasks in run order (for logs and tests): their count, ids, names and deadlines. */
+/** The pending tasks in run order (for logs and tests): their handles, names and deadlines. */
 export function pending(s: Scheduler): Array<{ id: TaskId; name: string; due: number }> {
   return s.q_.map(function (t) {
-    return { id: t.id, name: t.name || '', due: t.due };
+    return { id: t, name: t.name || '', due: t.due };
   });
 }
 
 /**
  * Run `fn` every `periodMs` (> 0) on `s`, first at now + periodMs. Deadlines do not drift (each is the
  * previous deadline + period); if the loop fell behind by more than a period, missed runs are
- * skipped, not bunched. The id stays the same for every run: s.cancel(id) stops it, also from inside fn.
+ * skipped, not bunched. The handle stays the same for every run: s.cancel(id) stops it, also from
+ * inside fn.
  */
 export function every(s: Scheduler, periodMs: number, fn: () => void, name?: string): TaskId {
   if (!(periodMs > 0)) throw new Error('every: periodMs must be > 0');
   let due = s.now() + periodMs;
-  let id = 0;
   const run = function (): void {
-    // The next run is queued before fn runs, so that s.cancel(id) from inside fn finds it; it takes
-    // over the id of the first run.
+    // The next run is queued before fn runs, so that s.cancel(id) from inside fn finds it; the first
+    // run's task object takes its place in the queue (with its deadline), so the handle stays valid.
     const now = s.now();
     due = due + periodMs > now ? due + periodMs : now + periodMs;
-    const next = s.at(due, run, name);
+    const next = s.at(due, run, name) as Task;
     const q = s.q_;
-    for (let i = 0; i < q.length; i++) if (q[i].id === next) q[i].id = id;
+    const i = q.indexOf(next);
+    if (i >= 0) {
+      task.due = next.due;
+      q[i] = task;
+    }
     fn();
   };
-  id = s.at(due, run, name);
-  return id;
+  const task = s.at(due, run, name) as Task;
+  return task;
 }
