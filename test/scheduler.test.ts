@@ -460,14 +460,19 @@ describe('Scheduler is Espruino-safe', () => {
       expect(res.timedOut).toBe(false);
       const line = res.stdout.split('\n').find((l) => l.startsWith('RESULT '));
       expect(line, res.stdout).toBeDefined();
-      expect(JSON.parse(line!.slice(7))).toEqual({
+      const got = JSON.parse(line!.slice(7)) as { yields: number };
+      expect(got).toEqual({
         order: ['a', 'posted', 'b', 'c'],
         errs: ['sched:task thrower threw: boom'],
         n: 3,
         spins: 30,
-        yields: 3,
+        yields: expect.any(Number),
         size: 0,
       });
+      // 30 spins at 8 per turn need at least 3 yields to the host; on a loaded machine real timers
+      // fall due during the loop and share turns, so there may be a few more (never one per spin).
+      expect(got.yields).toBeGreaterThanOrEqual(3);
+      expect(got.yields).toBeLessThanOrEqual(8);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
