@@ -95,9 +95,11 @@ export class PowerModes {
     this.lowBattery = false;
     if (saved) {
       const m = saved.mode;
-      if (m === 'active' || m === 'idle' || m === 'sleep') this.mode = m;
-      this.lowBattery = saved.low === true;
-      if (this.lowBattery) this.mode = 'sleep';
+      if (m === 'idle' || m === 'sleep') this.mode = m;
+      if (saved.low === true) {
+        this.lowBattery = true;
+        this.mode = 'sleep';
+      }
     }
   }
 
