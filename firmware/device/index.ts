@@ -111,7 +111,7 @@ export class Device {
   /** Check-ins done since the device first went to sleep (persisted). */
   checkIns: number;
   /** Set when the device has asked the HAL for deep sleep (on a desktop/mock the call returns). */
-  asleep: boolean;
+  asleep?: boolean;
   /** Deep sleep still owed before the next check-in (a period longer than the hardware allows). */
   sleepLeftMs: number;
   /** Cellular: sleep holds the connection (the modem's PSM) instead of deep-sleeping (Node only). */
@@ -156,7 +156,6 @@ export class Device {
     if (o.version === 'auto' && p.mqtt === 4) client.version = 4;
     this.checkIns = p.checkIns || 0;
     this.sleepLeftMs = p.sleepLeftMs || 0;
-    this.asleep = false;
     if (typeof WREN_TRANSPORT === 'undefined') this.held_ = opts.transport === 'cellular';
     /** The link's network id: the key of the learned path limits. */
     let net = link ? link.networkId() : '';
@@ -166,7 +165,7 @@ export class Device {
     let syncTask: TaskId | undefined;
     let linkTask: TaskId | undefined;
     /** v5: the next CONNECT carries the sleeping will delay (so entering sleep needs no re-CONNECT). */
-    let willDelayed: boolean | undefined;
+    let willDelayed: unknown;
     /** Entered a deep-sleeping sleep during this boot (a check-in boot starts in sleep without entering it). */
     let sleeping: boolean | undefined;
     const listeners: { [event: string]: Array<(a: unknown) => void> } = {};
@@ -210,7 +209,7 @@ export class Device {
         if (forSleep && o.sessionExpirySec < delay + grace) o.sessionExpirySec = delay + grace;
         const w = o.will;
         if (w) (w.properties = w.properties || {}).willDelayInterval = forSleep ? delay : undefined;
-        willDelayed = forSleep && !!w;
+        willDelayed = forSleep && w;
       }
       // The mode's interval under the keep-alive in force (0: none; board.json has active <= idle).
       client.setPingInterval(mode === 'sleep' ? 0 : keepAliveSec(m, mode, false, client.keepAlive(), cap));
@@ -270,17 +269,17 @@ export class Device {
         // v5, entering a deep-sleeping sleep while the will of this connection has no delay: re-CONNECT
         // with it first (the goodbye follows when connected, in the 'state' listener). Otherwise goodbye
         // when connected, then sync and deep sleep (not connected: at the sync timeout).
-        const again = on && (typeof WREN_V5 === 'undefined' || WREN_V5) && client.version === 5 && !!o.will && !willDelayed;
+        const again = on && (typeof WREN_V5 === 'undefined' || WREN_V5) && client.version === 5 && o.will && !willDelayed;
         emit('mode', ch, to + ' (' + ch.reason + ')');
         save();
         configure(to);
         if (to !== 'sleep') {
           if (ch.from === 'sleep') {
-            // A check-in (or a held sleep) turned into real work: stay awake, PSM off where the link has
-            // it, and connect (client.start() does nothing while it runs).
+            // A check-in (or a held sleep) turned into real work: stay awake, PSM off again after a held
+            // sleep, and connect (client.start() does nothing while it runs).
             s.cancel(syncTask);
             sleeping = false;
-            if (link && link.setPsm) link.setPsm(0, 0);
+            if ((typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') && link && link.setPsm) link.setPsm(0, 0);
             client.start();
           }
         } else if (typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') {
@@ -319,9 +318,7 @@ export class Device {
       change(undefined);
     };
 
-    client.on('publish', (_topic: string, _qos: number, quiet: boolean) => {
-      if (!quiet) wake('publish');
-    });
+    client.on('publish', (_topic: string, _qos: number, quiet: boolean) => quiet || wake('publish'));
     client.on('message', () => wake('inbound'));
     client.on('dead', (idleSec: number) => {
       // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
@@ -345,17 +342,15 @@ export class Device {
           if (reason === undefined) {
             relink.up(s.now());
             net = link.networkId();
-            log.info(TAG, 'link up ' + net);
             client.linkUp();
-          } else {
-            log.warn(TAG, 'link down: ' + reason);
-            if (reason !== 'requested' && !self.asleep) {
-              // Re-attach after the radio's own backoff (reset only once the link had stayed up).
-              relink.down(s.now());
-              s.cancel(linkTask);
-              linkTask = s.after(relink.failed(s.now(), hal.random.next(), false).delayMs, () => link.up());
-            }
+          } else if (!self.asleep) {
+            // Re-attach after the radio's own backoff (reset only once the link had stayed up). (The
+            // device takes the link down only to sleep: that 'requested' down finds it asleep.)
+            relink.down(s.now());
+            s.cancel(linkTask);
+            linkTask = s.after(relink.failed(s.now(), hal.random.next(), false).delayMs, () => link.up());
           }
+          log.info(TAG, 'link ' + (reason === undefined ? 'up ' + net : 'down: ' + reason));
         });
       };
       link.setHandler({ onUp: post, onDown: post });

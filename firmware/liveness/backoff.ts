@@ -106,14 +106,14 @@ export class BrokerRotation {
    */
   failed(nowMs: number, r: number, capped: boolean): BrokerChoice {
     const i = this.current;
-    const n = this.attempts.length;
     const d = delayFor(this.cfg, this.attempts[i]++, r, capped);
     this.readyAt[i] = nowMs + d;
-    if (n === 1 || this.stay) {
+    if (this.stay) {
       this.stay = false;
       return { delayMs: d, broker: i };
     }
-    const j = (this.current = (i + 1) % n);
+    // (One broker: j is i again, its wait is d, and d is never below the jitter of attempt 0.)
+    const j = (this.current = (i + 1) % this.attempts.length);
     const wait = this.readyAt[j] - nowMs;
     const jitter = delayFor(this.cfg, 0, r, false);
     return { delayMs: wait > jitter ? wait : jitter, broker: j };

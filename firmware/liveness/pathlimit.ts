@@ -94,7 +94,7 @@ export class PathLimits {
         const r = [e[0].substring(0, ID_MAX)] as unknown as PathRow;
         for (let j = 1; j <= R.PROBING; j++) {
           const n = e[j];
-          r.push(typeof n === 'number' && n >= 0 && n < 1e16 ? n : 0);
+          r.push(n >= 0 && n < 1e16 ? +n : 0); // (null: +null is 0; not a number: 0)
         }
         this.recs.push(r);
       }
@@ -137,14 +137,14 @@ export class PathLimits {
     }
     if (!(r[R.SURVIVED] > 0 && r[R.SURVIVED] < idleSec)) return;
     const x = r[R.CANDIDATE];
-    if (r[R.DEATHS] > 0 && idleSec >= x - tol && idleSec <= x + tol) {
+    // Longer than the candidate: consistent, not counted. About the same: counted. Shorter, or the first: a new candidate.
+    if (r[R.DEATHS] && idleSec > x + tol) return;
+    if (r[R.DEATHS] && idleSec >= x - tol) {
       r[R.DEATHS]++;
       if (idleSec < x) r[R.CANDIDATE] = idleSec;
-    } else if (r[R.DEATHS] === 0 || idleSec < x - tol) {
+    } else {
       r[R.CANDIDATE] = idleSec;
       r[R.DEATHS] = 1;
-    } else {
-      return;
     }
     if (r[R.DEATHS] >= c.deathsToLearn) {
       const cap = Math.max(c.minSec, r[R.CANDIDATE] - tol);
