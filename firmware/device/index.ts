@@ -98,8 +98,6 @@ const TAG = 'device';
 const RECORD = 'wren.dev';
 /** PSM active time: how long the modem stays reachable after each exchange before sleeping. */
 const PSM_ACTIVE_SEC = 10;
-/** Give up a check-in after this and sleep anyway (no radio left on by a bad network). */
-const SYNC_TIMEOUT_MS = 30000;
 
 /**
  * One object per boot. Its state lives in the constructor's closure (one scope, as the client's);
@@ -199,7 +197,7 @@ export class Device {
      */
     const configure = (mode: PowerMode): void => {
       const cap = paths.capFor(net, s.now());
-      const forSleep = mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular');
+      const forSleep = !(typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') && mode === 'sleep';
       // Declared: the idle interval, or (cellular) the check-in interval while asleep.
       o.keepAliveSec = keepAliveSec(m, forSleep ? 'idle' : mode, true, opts.maxKeepAliveSec, cap);
       if (typeof WREN_V5 === 'undefined' || WREN_V5) {
@@ -244,7 +242,7 @@ export class Device {
      * (Leaving sleep cancels syncTask: see change.)
      */
     const sync = (goodbye: boolean): void => {
-      const end = s.now() + SYNC_TIMEOUT_MS;
+      const end = s.now() + 30000; // give up after 30 s and sleep anyway (no radio left on by a bad network)
       if (goodbye && client.version === 4) status('asleep', m.sleepCheckInSec);
       const check = (): void => {
         const done = client.state === 'connected' && client.isIdle();
@@ -269,7 +267,7 @@ export class Device {
         // v5, entering a deep-sleeping sleep while the will of this connection has no delay: re-CONNECT
         // with it first (the goodbye follows when connected, in the 'state' listener). Otherwise goodbye
         // when connected, then sync and deep sleep (not connected: at the sync timeout).
-        const again = on && (typeof WREN_V5 === 'undefined' || WREN_V5) && client.version === 5 && o.will && !willDelayed;
+        const again = (typeof WREN_V5 === 'undefined' || WREN_V5) && on && client.version === 5 && o.will && !willDelayed;
         emit('mode', ch, to + ' (' + ch.reason + ')');
         save();
         configure(to);
@@ -359,7 +357,7 @@ export class Device {
 
   /** True while this boot is a sleep check-in (publish with {quiet: true} to stay asleep). */
   get checkingIn(): boolean {
-    return this.modes.mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') && !this.asleep;
+    return !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') && this.modes.mode === 'sleep' && !this.asleep;
   }
 
   get mode(): PowerMode {

@@ -90,8 +90,7 @@ export class PowerModes {
   constructor(cfg: ModeConfig, nowMs: number, saved?: { mode: PowerMode; low: boolean }) {
     this.cfg = cfg;
     this.mode = 'active';
-    this.lastTrafficMs = nowMs;
-    this.sinceMs = nowMs;
+    this.lastTrafficMs = this.sinceMs = nowMs;
     this.lowBattery = false;
     if (saved) {
       const m = saved.mode;

@@ -107,19 +107,13 @@ export class PathLimits {
   rec(networkId: string, create: boolean, nowMs: number): PathRow | undefined {
     const id = networkId.substring(0, ID_MAX);
     const a = this.recs;
-    let r: PathRow | undefined;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i][R.ID] === id) {
-        r = a.splice(i, 1)[0];
-        break;
-      }
-    }
-    if (r === undefined) {
-      if (!create) return undefined;
-      r = [id, 0, 0, 0, 0, 0, nowMs, 0];
-    }
+    let i = 0;
+    while (i < a.length && a[i][R.ID] !== id) i++;
+    // (not found: i is a.length, and the splice takes nothing)
+    const r: PathRow | false = a.splice(i, 1)[0] || (create && [id, 0, 0, 0, 0, 0, nowMs, 0]);
+    if (!r) return undefined;
     a.unshift(r);
-    while (a.length > this.max) a.pop();
+    a.splice(this.max);
     if (nowMs < r[R.PROBED]) r[R.PROBED] = nowMs;
     return r;
   }
