@@ -3,7 +3,6 @@
 
 import { clientDefaults, utf8Bytes } from '../client/index';
 import type { ClientOptions } from '../client/index';
-import { deviceDefaults } from '../device/index';
 import type { DeviceOptions } from '../device/index';
 import { FIELDS, TRANSPORT_ONLY } from './schema';
 import type { Field } from './schema';
@@ -241,21 +240,21 @@ export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
   });
 }
 
-/** The device (power modes, sleep) options a board asks for: the device defaults and the board's. */
+/** The device (power modes, sleep) options a board asks for (the rest are the device's own constants). */
 export function deviceOptionsFor(b: Board): DeviceOptions {
-  const o = deviceDefaults() as DeviceOptions;
   const k = b.keepAlive;
-  o.maxKeepAliveSec = k.maxSec;
-  o.sleepGraceSec = k.sleepGraceSec;
-  o.statusTopic = b.statusTopic;
-  o.transport = b.transport.type;
-  o.modes = {
-    activeKeepAliveSec: k.activeSec,
-    idleKeepAliveSec: k.idleSec,
-    sleepCheckInSec: k.sleepCheckInSec,
-    idleAfterSec: k.idleAfterSec,
-    sleepAfterSec: k.sleepAfterSec,
-    lowBatteryMv: b.battery ? b.battery.lowMv : 0,
+  return {
+    maxKeepAliveSec: k.maxSec,
+    sleepGraceSec: k.sleepGraceSec,
+    statusTopic: b.statusTopic,
+    transport: b.transport.type,
+    modes: {
+      activeKeepAliveSec: k.activeSec,
+      idleKeepAliveSec: k.idleSec,
+      sleepCheckInSec: k.sleepCheckInSec,
+      idleAfterSec: k.idleAfterSec,
+      sleepAfterSec: k.sleepAfterSec,
+      lowBatteryMv: b.battery ? b.battery.lowMv : 0,
+    },
   };
-  return o;
 }

@@ -34,7 +34,6 @@ import type { Link, Log, Power, Random, Storage } from '../../hal/types';
 import { PowerModes } from '../liveness/modes';
 import type { ModeChange, ModeConfig, PowerMode } from '../liveness/modes';
 import { PathLimits } from '../liveness/pathlimit';
-import type { PathLimitConfig } from '../liveness/pathlimit';
 import { BrokerRotation } from '../liveness/backoff';
 import { keepAliveSec } from '../liveness/keepalive';
 import { utf8Bytes } from '../client/index';
@@ -50,28 +49,16 @@ export interface DeviceOptions {
   sleepGraceSec: number;
   /** Retained status topic ("online", "checkin", "asleep"), or '' for none. */
   statusTopic: string;
-  /** On a check-in: after the queue drained, stay this long for pending inbound messages. */
-  lingerMs: number;
-  /** Give up a check-in after this and sleep anyway (no radio left on by a bad network). */
-  syncTimeoutMs: number;
-  pathLimits: PathLimitConfig;
-  /** Storage record for the persisted state. */
-  stateRecord: string;
-  /** Radio re-attach backoff (separate from the broker reconnect backoff). */
-  linkBackoff: { baseMs: number; capMs: number; factor: number; stableAfterMs: number };
+  /** On a check-in: after the queue drained, stay this long for pending inbound messages (default 2000). */
+  lingerMs?: number;
 }
 
+/**
+ * Options for a device without a board (tests, tools): no broker cap, 120 s grace, no status topic.
+ * A board sets all of them (firmware/config deviceOptionsFor).
+ */
 export function deviceDefaults(): Omit<DeviceOptions, 'modes' | 'transport'> {
-  return {
-    maxKeepAliveSec: 0,
-    sleepGraceSec: 120,
-    statusTopic: '',
-    lingerMs: 2000,
-    syncTimeoutMs: 30000,
-    pathLimits: { marginSec: 30, minSec: 30, probeEveryMs: 86400000, deathsToLearn: 2 },
-    stateRecord: 'wren.dev',
-    linkBackoff: { baseMs: 2000, capMs: 120000, factor: 2, stableAfterMs: 60000 },
-  };
+  return { maxKeepAliveSec: 0, sleepGraceSec: 120, statusTopic: '' };
 }
 
 export interface DeviceHal {
@@ -101,95 +88,268 @@ declare const WREN_TRANSPORT: 'wifi' | 'cellular' | 'host' | undefined;
 /*
  * Whether sleep holds the connection (cellular) or deep-sleeps (Wi-Fi, host): a device build knows its
  * transport (WREN_TRANSPORT, see firmware/main.ts), and each use reads
- *   typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular'
+ *   typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular'
  * INLINE (firmware/flags.d.ts), so esbuild drops the other transport's sleep code. Elsewhere (Node:
  * tests, tools) the options decide (held_).
  */
 
 const TAG = 'device';
+/** The storage record of the persisted state. */
+const RECORD = 'wren.dev';
 /** PSM active time: how long the modem stays reachable after each exchange before sleeping. */
 const PSM_ACTIVE_SEC = 10;
 
+/**
+ * One object per boot. Its state lives in the constructor's closure (one scope, as the client's);
+ * what tests, tools and the application read is on the object.
+ */
 export class Device {
-  client: Client;
-  opts: DeviceOptions;
   modes: PowerModes;
   paths: PathLimits;
   /** Check-ins done since the device first went to sleep (persisted). */
   checkIns: number;
   /** Set when the device has asked the HAL for deep sleep (on a desktop/mock the call returns). */
-  asleep: boolean;
+  asleep?: boolean;
   /** Deep sleep still owed before the next check-in (a period longer than the hardware allows). */
   sleepLeftMs: number;
-
-  private hal_: DeviceHal;
-  private handlers_: { [event: string]: Array<(a: unknown) => void> };
   /** Cellular: sleep holds the connection (the modem's PSM) instead of deep-sleeping (Node only). */
   private held_?: boolean;
-  /** The link's network id: the key of the learned path limits. */
-  private net_: string;
-  /** Radio re-attach backoff: a rotation over one "broker", the link. */
-  private linkBackoff_: BrokerRotation;
-  private tickTask_?: TaskId;
-  private syncTask_?: TaskId;
-  private linkTask_?: TaskId;
-  /** v5: the next CONNECT carries the sleeping will delay (so entering sleep needs no re-CONNECT). */
-  private willDelayed_?: boolean;
-  /** Entered a deep-sleeping sleep during this boot (a check-in boot starts in sleep without entering it). */
-  private sleeping_?: boolean;
+
+  /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
+  on!: (event: 'mode' | 'sleep' | 'checkin', fn: (a: any) => void) => void;
+  /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
+  start!: () => void;
+  /**
+   * The application wants the device awake (a button, a sensor event). Application traffic comes
+   * here too, with the reason 'publish' or 'inbound'.
+   */
+  wake!: (reason?: string) => void;
+  /** The application asks for sleep now. */
+  sleep!: () => void;
+  /** A battery reading (mV): under the board's threshold the device goes to sleep. */
+  battery!: (mv: number) => void;
 
   constructor(client: Client, hal: DeviceHal, opts: DeviceOptions) {
-    this.client = client;
-    this.hal_ = hal;
-    this.opts = opts;
+    const self = this;
+    const s = hal.scheduler;
+    const log = hal.log;
     const link = hal.link;
-    // A wake restores what save_() wrote; an unreadable record, or one of another version, starts fresh.
     const st = hal.storage;
-    const b = st && st.read(opts.stateRecord);
-    let p: Persisted | undefined;
+    const o = client.options;
+    const m = opts.modes;
+    // A wake restores what save() wrote; no record (b.length throws), an unreadable one or one of
+    // another version: fresh.
+    let p: Persisted = { v: 1 };
     try {
-      if (b) p = JSON.parse(utf8Read(b, 0, b.length));
+      const b = (st && st.read(RECORD)) as Uint8Array;
+      const q = JSON.parse(utf8Read(b, 0, b.length));
+      if (q.v === 1) p = q;
     } catch (e) {
       // fresh
     }
-    if (!p || p.v !== 1) p = { v: 1 };
-    this.modes = new PowerModes(opts.modes, hal.scheduler.now(), p.modes);
-    this.paths = new PathLimits(opts.pathLimits, p.paths);
+    const modes = (this.modes = new PowerModes(m, s.now(), p.modes));
+    // The learned path limit rules (liveness/pathlimit.ts).
+    const paths = (this.paths = new PathLimits({ marginSec: 30, minSec: 30, probeEveryMs: 86400000, deathsToLearn: 2 }, p.paths));
     client.rotation.restore(p.rotation as { current: number; attempts: number[] });
-    if (client.options.version === 'auto' && p.mqtt === 4) client.version = 4;
+    if (o.version === 'auto' && p.mqtt === 4) client.version = 4;
     this.checkIns = p.checkIns || 0;
     this.sleepLeftMs = p.sleepLeftMs || 0;
-    this.asleep = false;
-    this.handlers_ = {};
     if (typeof WREN_TRANSPORT === 'undefined') this.held_ = opts.transport === 'cellular';
-    this.net_ = link ? link.networkId() : '';
-    this.linkBackoff_ = new BrokerRotation(1, opts.linkBackoff);
-    const self = this;
-    client.on('publish', function (_topic: string, _qos: number, quiet: boolean) {
-      if (!quiet) self.wake('publish');
-    });
-    client.on('message', this.wake.bind(this, 'inbound'));
-    client.on('dead', function (idleSec: number) {
+    /** The link's network id: the key of the learned path limits. */
+    let net = link ? link.networkId() : '';
+    /** Radio re-attach backoff (not the broker's): a rotation over one "broker", the link. */
+    const relink = new BrokerRotation(1, { baseMs: 2000, capMs: 120000, factor: 2, stableAfterMs: 60000 });
+    let tickTask: TaskId | undefined;
+    let syncTask: TaskId | undefined;
+    let linkTask: TaskId | undefined;
+    /** v5: the next CONNECT carries the sleeping will delay (so entering sleep needs no re-CONNECT). */
+    let willDelayed: unknown;
+    /** Entered a deep-sleeping sleep during this boot (a check-in boot starts in sleep without entering it). */
+    let sleeping: boolean | undefined;
+    const listeners: { [event: string]: Array<(a: unknown) => void> } = {};
+
+    self.on = (event, fn) => {
+      (listeners[event] || (listeners[event] = [])).push(fn);
+    };
+
+    /** Log what happened (event and detail, or event and value) and tell the listeners. */
+    const emit = (event: string, a: unknown, detail?: string): void => {
+      log.info(TAG, event + ' ' + (detail || a));
+      const list = listeners[event] || [];
+      for (let i = 0; i < list.length; i++) {
+        try {
+          list[i](a);
+        } catch (e) {
+          log.error(TAG, event + ' listener: ' + e);
+        }
+      }
+    };
+
+    const save = (): void => {
+      // modes and rotation are written by their toJSON(); paths as a string of JSON.
+      const r = { v: 1, modes: modes, rotation: client.rotation, paths: JSON.stringify(paths.recs), checkIns: self.checkIns, mqtt: client.version, sleepLeftMs: self.sleepLeftMs };
+      if (st && !st.replace(RECORD, utf8Bytes(JSON.stringify(r)))) log.error(TAG, 'state not saved');
+    };
+
+    /**
+     * Set what the next CONNECT declares for `mode` (keep-alive; v5: will delay and session expiry) and
+     * the ping interval on the current connection (sleep: the keep-alive in force).
+     */
+    const configure = (mode: PowerMode): void => {
+      const cap = paths.capFor(net, s.now());
+      const forSleep = !(typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') && mode === 'sleep';
+      // Declared: the idle interval, or (cellular) the check-in interval while asleep.
+      o.keepAliveSec = keepAliveSec(m, forSleep ? 'idle' : mode, true, opts.maxKeepAliveSec, cap);
+      if (typeof WREN_V5 === 'undefined' || WREN_V5) {
+        // Wi-Fi sleep: the will waits check-in + grace, and the session outlives that.
+        const grace = opts.sleepGraceSec;
+        const delay = m.sleepCheckInSec + grace;
+        if (forSleep && o.sessionExpirySec < delay + grace) o.sessionExpirySec = delay + grace;
+        const w = o.will;
+        if (w) (w.properties = w.properties || {}).willDelayInterval = forSleep ? delay : undefined;
+        willDelayed = forSleep && w;
+      }
+      // The mode's interval under the keep-alive in force (0: none; board.json has active <= idle).
+      client.setPingInterval(mode === 'sleep' ? 0 : keepAliveSec(m, mode, false, client.keepAlive(), cap));
+    };
+
+    /** The retained status: {"state":...} and, going to sleep on 3.1.1, "checkInSec". */
+    const status = (state: string, checkInSec?: number): void => {
+      // Housekeeping, not application traffic: quiet, so it does not wake the modes. (Quoted keys: JSON
+      // field names, which the device build keeps.)
+      const topic = opts.statusTopic;
+      if (topic) client.publish(topic, JSON.stringify({ 'state': state, 'checkInSec': checkInSec }), { qos: 1, retain: true, quiet: true });
+    };
+
+    /** Deep sleep `ms`, in parts no longer than the hardware allows (what is left is persisted). */
+    const sleepFor = (ms: number): void => {
+      const pw = hal.power;
+      const max = pw.maxDeepSleepMs ? pw.maxDeepSleepMs() : ms;
+      const part = ms < max ? ms : max;
+      self.sleepLeftMs = ms - part;
+      self.asleep = true;
+      save();
+      emit('sleep', part);
+      // Nothing may run after this on the device (it reboots at the end): stop the loop.
+      s.halt();
+      pw.sleep('deep', part);
+    };
+
+    /**
+     * Sleep once the client is idle (queue drained, acks in) after the linger, or at the sync timeout:
+     * DISCONNECT (v5 with the will delayed: 0x04, the broker keeps the will), radio off, deep sleep until
+     * the check-in. goodbye: connected and leaving; on 3.1.1 the retained status says so first.
+     * (Leaving sleep cancels syncTask: see change.)
+     */
+    const sync = (goodbye: boolean): void => {
+      const end = s.now() + 30000; // give up after 30 s and sleep anyway (no radio left on by a bad network)
+      if (goodbye && client.version === 4) status('asleep', m.sleepCheckInSec);
+      const check = (): void => {
+        const done = client.state === 'connected' && client.isIdle();
+        if (!done && s.now() < end) {
+          syncTask = s.after(250, check);
+          return;
+        }
+        if (!done) log.warn(TAG, 'sync incomplete');
+        client.stop(willDelayed ? 0x04 : 0);
+        if (link) link.down();
+        sleepFor(m.sleepCheckInSec * 1000);
+      };
+      s.cancel(syncTask);
+      syncTask = s.after(opts.lingerMs || 2000, check);
+    };
+
+    /** Act on a mode change (if any), then re-arm the timer of the next timed transition. */
+    const change = (ch: ModeChange | undefined): void => {
+      if (ch) {
+        const to = ch.to;
+        const on = client.state === 'connected';
+        // v5, entering a deep-sleeping sleep while the will of this connection has no delay: re-CONNECT
+        // with it first (the goodbye follows when connected, in the 'state' listener). Otherwise goodbye
+        // when connected, then sync and deep sleep (not connected: at the sync timeout).
+        const again = (typeof WREN_V5 === 'undefined' || WREN_V5) && on && client.version === 5 && o.will && !willDelayed;
+        emit('mode', ch, to + ' (' + ch.reason + ')');
+        save();
+        configure(to);
+        if (to !== 'sleep') {
+          if (ch.from === 'sleep') {
+            // A check-in (or a held sleep) turned into real work: stay awake, PSM off again after a held
+            // sleep, and connect (client.start() does nothing while it runs).
+            s.cancel(syncTask);
+            sleeping = false;
+            if ((typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') && link && link.setPsm) link.setPsm(0, 0);
+            client.start();
+          }
+        } else if (typeof WREN_TRANSPORT === 'undefined' ? self.held_ : WREN_TRANSPORT === 'cellular') {
+          // Held connection: re-CONNECT to declare the check-in interval, ping at it, and let the modem's
+          // PSM sleep between pings where the link offers it (hal/espruino CellularModem.setPsm).
+          if (on) client.reconnect('sleep');
+          if (link && link.setPsm) link.setPsm(m.sleepCheckInSec, PSM_ACTIVE_SEC);
+        } else {
+          sleeping = true;
+          if (again) client.reconnect('sleep');
+          else sync(on);
+        }
+      }
+      s.cancel(tickTask);
+      const due = modes.nextDeadline();
+      if (due !== undefined) tickTask = s.at(due, () => change(modes.tick(s.now())));
+    };
+
+    const wake = (self.wake = (reason) => change(modes.to('active', reason || 'wake', s.now())));
+    self.sleep = () => change(modes.to('sleep', 'app-request', s.now()));
+    self.battery = (mv) => change(modes.battery(mv, s.now()));
+
+    self.start = () => {
+      const timer = hal.power.wakeCause() === 'timer';
+      // Part of a sleep longer than the hardware can do at once: sleep on, radio off, no check-in.
+      if (modes.mode === 'sleep' && self.sleepLeftMs > 0 && timer) return sleepFor(self.sleepLeftMs);
+      if (link) link.up();
+      const checkIn = self.checkingIn;
+      if (checkIn) {
+        if (timer) self.checkIns++;
+        emit('checkin', self.checkIns);
+      }
+      configure(modes.mode);
+      client.start();
+      if (checkIn) sync(false);
+      change(undefined);
+    };
+
+    client.on('publish', (_topic: string, _qos: number, quiet: boolean) => quiet || wake('publish'));
+    client.on('message', () => wake('inbound'));
+    client.on('dead', (idleSec: number) => {
       // A held connection died after idleSec of silence: evidence for a NAT/middlebox idle limit.
       // The next connection declares and pings within what was learned.
-      self.paths.died(self.net_, idleSec, hal.scheduler.now());
-      self.configure_(self.mode);
-      self.save_();
+      paths.died(net, idleSec, s.now());
+      configure(modes.mode);
+      save();
     });
-    client.on('pong', function (_rtt: number, idleSec: number) {
-      self.paths.survived(self.net_, idleSec, hal.scheduler.now());
-    });
-    client.on('state', function (s: string) {
-      if (s !== 'connected') return;
-      self.status_(self.checkingIn ? 'checkin' : 'online');
-      if (self.mode !== 'sleep') self.configure_(self.mode);
+    client.on('pong', (_rtt: number, idleSec: number) => paths.survived(net, idleSec, s.now()));
+    client.on('state', (state: string) => {
+      if (state !== 'connected') return;
+      status(self.checkingIn ? 'checkin' : 'online');
+      if (modes.mode !== 'sleep') configure(modes.mode);
       // Entered sleep on this boot and (re)connected for it: goodbye, sync, then sleep.
-      else if (self.sleeping_) self.sync_(true);
+      else if (sleeping) sync(true);
     });
     if (link) {
-      // Link events run in the scheduler's loop: onUp() has no reason, onDown(reason) has one.
-      const post = function (reason?: string) {
-        hal.scheduler.post(self.link_.bind(self, reason), 'device.link');
+      // Link events, run in the scheduler's loop: onUp() has no reason, onDown(reason) has one.
+      const post = (reason?: string): void => {
+        s.post(() => {
+          if (reason === undefined) {
+            relink.up(s.now());
+            net = link.networkId();
+            client.linkUp();
+          } else if (!self.asleep) {
+            // Re-attach after the radio's own backoff (reset only once the link had stayed up). (The
+            // device takes the link down only to sleep: that 'requested' down finds it asleep.)
+            relink.down(s.now());
+            s.cancel(linkTask);
+            linkTask = s.after(relink.failed(s.now(), hal.random.next(), false).delayMs, () => link.up());
+          }
+          log.info(TAG, 'link ' + (reason === undefined ? 'up ' + net : 'down: ' + reason));
+        });
       };
       link.setHandler({ onUp: post, onDown: post });
     }
@@ -197,228 +357,10 @@ export class Device {
 
   /** True while this boot is a sleep check-in (publish with {quiet: true} to stay asleep). */
   get checkingIn(): boolean {
-    return this.mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') && !this.asleep;
+    return !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') && this.modes.mode === 'sleep' && !this.asleep;
   }
 
   get mode(): PowerMode {
     return this.modes.mode;
-  }
-
-  /** Listen: 'mode' (ModeChange), 'sleep' (durationMs), 'checkin' (number). */
-  on(event: 'mode' | 'sleep' | 'checkin', fn: (a: any) => void): void {
-    (this.handlers_[event] || (this.handlers_[event] = [])).push(fn);
-  }
-
-  /** Boot: a check-in when the device went to sleep in sleep mode, otherwise a normal start. */
-  start(): void {
-    const h = this.hal_;
-    const timer = h.power.wakeCause() === 'timer';
-    if (this.mode === 'sleep' && this.sleepLeftMs > 0 && timer) {
-      // Part of a sleep longer than the hardware can do at once: sleep on, radio off, no check-in.
-      this.sleepFor_(this.sleepLeftMs);
-      return;
-    }
-    if (h.link) h.link.up();
-    const checkIn = this.checkingIn;
-    if (checkIn) {
-      if (timer) this.checkIns++;
-      this.emit_('checkin', this.checkIns);
-      h.log.info(TAG, 'check-in ' + this.checkIns);
-    }
-    this.configure_(this.mode);
-    this.client.start();
-    if (checkIn) this.sync_(false);
-    this.change_(undefined);
-  }
-
-  /**
-   * The application wants the device awake (a button, a sensor event). Application traffic comes
-   * here too, with the reason 'publish' or 'inbound'.
-   */
-  wake(reason?: string): void {
-    this.change_(this.modes.to('active', reason || 'wake', this.hal_.scheduler.now()));
-  }
-
-  /** The application asks for sleep now. */
-  sleep(): void {
-    this.change_(this.modes.to('sleep', 'app-request', this.hal_.scheduler.now()));
-  }
-
-  /** A battery reading (mV): under the board's threshold the device goes to sleep. */
-  battery(mv: number): void {
-    this.change_(this.modes.battery(mv, this.hal_.scheduler.now()));
-  }
-
-  // ------------------------------------------------------------------ modes
-
-  /** Act on a mode change (if any), then re-arm the timer of the next timed transition. */
-  private change_(ch: ModeChange | undefined): void {
-    const s = this.hal_.scheduler;
-    const c = this.client;
-    const link = this.hal_.link;
-    const self = this;
-    if (ch) {
-      const to = ch.to;
-      const on = c.state === 'connected';
-      this.hal_.log.info(TAG, 'mode ' + to + ' (' + ch.reason + ')');
-      this.emit_('mode', ch);
-      this.save_();
-      if (to !== 'sleep') {
-        this.configure_(to);
-        if (ch.from === 'sleep') {
-          // A check-in (or a held sleep) turned into real work: stay awake, PSM off where the link has it.
-          s.cancel(this.syncTask_);
-          this.sleeping_ = false;
-          if (link && link.setPsm) link.setPsm(0, 0);
-          if (c.state === 'stopped' || c.state === 'idle') c.start();
-        }
-      } else if (typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular') {
-        // Held connection: re-CONNECT to declare the check-in interval, ping at it, and let the modem's
-        // PSM sleep between pings where the link offers it (hal/espruino CellularModem.setPsm).
-        this.configure_('sleep');
-        if (on) c.reconnect('sleep');
-        if (link && link.setPsm) link.setPsm(this.opts.modes.sleepCheckInSec, PSM_ACTIVE_SEC);
-      } else {
-        // v5 when the will of this connection has no delay: re-CONNECT with it first (the goodbye
-        // follows when connected, in the 'state' listener). Otherwise goodbye when connected, then sync
-        // and deep sleep (not connected: at the sync timeout).
-        const again = on && (typeof WREN_V5 === 'undefined' || WREN_V5) && c.version === 5 && !!c.options.will && !this.willDelayed_;
-        this.sleeping_ = true;
-        this.configure_('sleep');
-        if (again) c.reconnect('sleep');
-        else this.sync_(on);
-      }
-    }
-    s.cancel(this.tickTask_);
-    const due = this.modes.nextDeadline();
-    this.tickTask_ =
-      due === undefined
-        ? undefined
-        : s.at(due, function () {
-            self.change_(self.modes.tick(s.now()));
-          }, 'device.tick');
-  }
-
-  /**
-   * Set what the next CONNECT declares for `mode` (keep-alive; v5: will delay and session expiry) and
-   * the ping interval on the current connection (sleep: the keep-alive in force).
-   */
-  private configure_(mode: PowerMode): void {
-    const c = this.client;
-    const o = c.options;
-    const m = this.opts.modes;
-    const cap = this.paths.capFor(this.net_, this.hal_.scheduler.now());
-    const forSleep = mode === 'sleep' && !(typeof WREN_TRANSPORT === 'undefined' ? this.held_ : WREN_TRANSPORT === 'cellular');
-    // Declared: the idle interval, or (cellular) the check-in interval while asleep.
-    o.keepAliveSec = keepAliveSec(m, forSleep ? 'idle' : mode, true, this.opts.maxKeepAliveSec, cap);
-    if (typeof WREN_V5 === 'undefined' || WREN_V5) {
-      // Wi-Fi sleep: the will waits check-in + grace, and the session outlives that.
-      const grace = this.opts.sleepGraceSec;
-      const delay = m.sleepCheckInSec + grace;
-      if (forSleep && o.sessionExpirySec < delay + grace) o.sessionExpirySec = delay + grace;
-      const w = o.will;
-      if (w) (w.properties = w.properties || {}).willDelayInterval = forSleep ? delay : undefined;
-      this.willDelayed_ = forSleep && !!w;
-    }
-    const granted = c.keepAlive();
-    c.setPingInterval(mode === 'sleep' ? 0 : keepAliveSec(m, mode, false, granted > 0 ? granted : m.idleKeepAliveSec, cap));
-  }
-
-  /** The retained status: {"state":...} and, going to sleep on 3.1.1, "checkInSec". */
-  private status_(state: string, checkInSec?: number): void {
-    // Housekeeping, not application traffic: quiet, so it does not wake the modes. (Quoted keys: JSON
-    // field names, which the device build keeps.)
-    const topic = this.opts.statusTopic;
-    if (topic) this.client.publish(topic, JSON.stringify({ 'state': state, 'checkInSec': checkInSec }), { qos: 1, retain: true, quiet: true });
-  }
-
-  // ------------------------------------------------------------------ sleep
-
-  /**
-   * Sleep once the client is idle (queue drained, acks in) after the linger, or at the sync timeout:
-   * DISCONNECT (v5 with the will delayed: 0x04, the broker keeps the will), radio off, deep sleep until
-   * the check-in. goodbye: connected and leaving; on 3.1.1 the retained status says so first.
-   */
-  private sync_(goodbye: boolean): void {
-    const s = this.hal_.scheduler;
-    const self = this;
-    const o = this.opts;
-    const c = this.client;
-    const started = s.now();
-    if (goodbye && c.version === 4) this.status_('asleep', o.modes.sleepCheckInSec);
-    // (Leaving sleep cancels this task: see change_.)
-    const check = function () {
-      const done = c.state === 'connected' && c.isIdle();
-      if (!done && s.now() - started < o.syncTimeoutMs) {
-        self.syncTask_ = s.after(250, check, 'device.sync');
-        return;
-      }
-      if (!done) self.hal_.log.warn(TAG, 'sync incomplete');
-      c.stop(self.willDelayed_ ? 0x04 : 0);
-      if (self.hal_.link) self.hal_.link.down();
-      self.sleepFor_(o.modes.sleepCheckInSec * 1000);
-    };
-    s.cancel(this.syncTask_);
-    this.syncTask_ = s.after(o.lingerMs, check, 'device.sync');
-  }
-
-  /** Deep sleep `ms`, in parts no longer than the hardware allows (what is left is persisted). */
-  private sleepFor_(ms: number): void {
-    const p = this.hal_.power;
-    const max = p.maxDeepSleepMs ? p.maxDeepSleepMs() : ms;
-    const now = ms < max ? ms : max;
-    this.sleepLeftMs = ms - now;
-    this.asleep = true;
-    this.save_();
-    this.hal_.log.info(TAG, 'deep sleep ' + now + ' ms');
-    this.emit_('sleep', now);
-    // Nothing may run after this on the device (it reboots at the end): stop the loop.
-    this.hal_.scheduler.halt();
-    p.sleep('deep', now);
-  }
-
-  // ------------------------------------------------------------------ link
-
-  /** The link came up (reason undefined) or went down (reason), in the scheduler's loop. */
-  private link_(reason: string | undefined): void {
-    const h = this.hal_;
-    const s = h.scheduler;
-    const link = h.link as Link;
-    const b = this.linkBackoff_;
-    if (reason === undefined) {
-      b.up(s.now());
-      this.net_ = link.networkId();
-      h.log.info(TAG, 'link up ' + this.net_);
-      this.client.linkUp();
-    } else {
-      h.log.warn(TAG, 'link down: ' + reason);
-      if (reason !== 'requested' && !this.asleep) {
-        // Re-attach after the radio's own backoff (reset only once the link had stayed up).
-        b.down(s.now());
-        s.cancel(this.linkTask_);
-        this.linkTask_ = s.after(b.failed(s.now(), h.random.next(), false).delayMs, link.up.bind(link), 'device.relink');
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------ persistence
-
-  private save_(): void {
-    const st = this.hal_.storage;
-    const c = this.client;
-    // modes and rotation are written by their toJSON(); paths as a string of JSON.
-    const p = { v: 1, modes: this.modes, rotation: c.rotation, paths: JSON.stringify(this.paths.recs), checkIns: this.checkIns, mqtt: c.version, sleepLeftMs: this.sleepLeftMs };
-    if (st && !st.replace(this.opts.stateRecord, utf8Bytes(JSON.stringify(p)))) this.hal_.log.error(TAG, 'state not saved');
-  }
-
-  private emit_(event: string, a: unknown): void {
-    const list = this.handlers_[event] || [];
-    for (let i = 0; i < list.length; i++) {
-      try {
-        list[i](a);
-      } catch (e) {
-        this.hal_.log.error(TAG, event + ' listener threw: ' + e);
-      }
-    }
   }
 }

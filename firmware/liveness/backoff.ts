@@ -61,13 +61,14 @@ function delayFor(c: BackoffConfig, attempt: number, r: number, capped: boolean)
   const v = Math.floor(c.baseMs * Math.pow(c.factor, attempt));
   const lo = capped ? Math.floor(cap / 2) : 0;
   const hi = capped || !(v < cap) ? cap : v;
-  const d = lo + Math.floor((r > 0 ? (r < 1 ? r : 0.9999999999) : 0) * (hi - lo + 1));
+  // (r >= 1 gives at least hi - lo + 1 here: the clamp below makes it hi)
+  const d = lo + Math.floor((r > 0 ? r : 0) * (hi - lo + 1));
   return d < hi ? d : hi;
 }
 
-/** A persisted count: a whole number >= 0 (anything else is 0). */
-function count(v: unknown): number {
-  return typeof v === 'number' && v >= 0 && v < 1e9 ? Math.floor(v) : 0;
+/** A persisted count: a whole number >= 0 (anything else, NaN and strings that are no number too, is 0). */
+function count(v: any): number {
+  return v >= 0 && v < 1e9 ? Math.floor(v) : 0;
 }
 
 export interface BrokerChoice {
@@ -91,19 +92,11 @@ export class BrokerRotation {
   constructor(n: number, cfg: BackoffConfig) {
     this.cfg = cfg;
     this.current = 0;
-    this.attempts = [];
-    this.readyAt = [];
-    do {
-      this.attempts.push(0);
-      this.readyAt.push(0);
-    } while (this.attempts.length < n);
+    const a = (this.attempts = [0]);
+    while (a.length < n) a.push(0);
+    this.readyAt = a.slice();
     this.upAt = -1;
     this.stay = false;
-  }
-
-  /** The current broker's backoff state (tests and tools read its attempt). */
-  backoff(): { attempt: number } {
-    return { attempt: this.attempts[this.current] };
   }
 
   /**
@@ -113,14 +106,14 @@ export class BrokerRotation {
    */
   failed(nowMs: number, r: number, capped: boolean): BrokerChoice {
     const i = this.current;
-    const n = this.attempts.length;
     const d = delayFor(this.cfg, this.attempts[i]++, r, capped);
     this.readyAt[i] = nowMs + d;
-    if (n === 1 || this.stay) {
+    if (this.stay) {
       this.stay = false;
       return { delayMs: d, broker: i };
     }
-    const j = (this.current = (i + 1) % n);
+    // (One broker: j is i again, its wait is d, and d is never below the jitter of attempt 0.)
+    const j = (this.current = (i + 1) % this.attempts.length);
     const wait = this.readyAt[j] - nowMs;
     const jitter = delayFor(this.cfg, 0, r, false);
     return { delayMs: wait > jitter ? wait : jitter, broker: j };
@@ -140,14 +133,15 @@ export class BrokerRotation {
     const stable = this.upAt >= 0 && nowMs - this.upAt >= this.cfg.stableAfterMs;
     this.upAt = -1;
     if (stable) {
-      for (let i = 0; i < this.attempts.length; i++) this.attempts[i] = 0;
+      this.attempts.fill(0);
       this.stay = true;
     }
     return stable;
   }
 
+  /** What is persisted (for JSON.stringify: the attempts are not copied). */
   toJSON(): { current: number; attempts: number[] } {
-    return { current: this.current, attempts: this.attempts.slice() };
+    return { current: this.current, attempts: this.attempts };
   }
 
   /** Restore what toJSON() saved; extra entries are ignored, missing ones are 0, bad input resets. */
@@ -163,6 +157,17 @@ export class BrokerRotation {
     this.upAt = -1;
     this.stay = false;
   }
+}
+
+export interface BrokerRotation {
+  /** The current broker's backoff state (tests and tools read its attempt; not in a device build). */
+  backoff(): { attempt: number };
+}
+
+if (typeof WREN_DEVICE === 'undefined') {
+  BrokerRotation.prototype.backoff = function (this: BrokerRotation) {
+    return { attempt: this.attempts[this.current] };
+  };
 }
 
 /**

@@ -90,14 +90,15 @@ export class PowerModes {
   constructor(cfg: ModeConfig, nowMs: number, saved?: { mode: PowerMode; low: boolean }) {
     this.cfg = cfg;
     this.mode = 'active';
-    this.lastTrafficMs = nowMs;
-    this.sinceMs = nowMs;
+    this.lastTrafficMs = this.sinceMs = nowMs;
     this.lowBattery = false;
     if (saved) {
       const m = saved.mode;
-      if (m === 'active' || m === 'idle' || m === 'sleep') this.mode = m;
-      this.lowBattery = saved.low === true;
-      if (this.lowBattery) this.mode = 'sleep';
+      if (m === 'idle' || m === 'sleep') this.mode = m;
+      if (saved.low === true) {
+        this.lowBattery = true;
+        this.mode = 'sleep';
+      }
     }
   }
 

@@ -85,23 +85,21 @@ export class PathLimits {
     this.cfg = cfg;
     this.recs = [];
     this.max = cfg.maxNetworks || 8;
-    let v: unknown;
     try {
-      v = JSON.parse(saved as string);
-    } catch (e) {
-      return;
-    }
-    if (!Array.isArray(v)) return;
-    for (let i = 0; i < v.length && this.recs.length < this.max; i++) {
-      const e = v[i];
-      if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
-      const r = [e[0].substring(0, ID_MAX)] as unknown as PathRow;
-      for (let j = 1; j < R.PROBING; j++) {
-        const n = e[j];
-        r.push(typeof n === 'number' && n >= 0 && n < 1e16 ? n : 0);
+      // (not an array: no length, or null.length throws)
+      const v = JSON.parse(saved as string);
+      for (let i = 0; i < v.length && this.recs.length < this.max; i++) {
+        const e = v[i];
+        if (!Array.isArray(e) || typeof e[0] !== 'string') continue;
+        const r = [e[0].substring(0, ID_MAX)] as unknown as PathRow;
+        for (let j = 1; j <= R.PROBING; j++) {
+          const n = e[j];
+          r.push(n >= 0 && n < 1e16 ? +n : 0); // (null: +null is 0; not a number: 0)
+        }
+        this.recs.push(r);
       }
-      r.push(e[R.PROBING] === 1 ? 1 : 0);
-      this.recs.push(r);
+    } catch (e) {
+      // unreadable: nothing learned
     }
   }
 
@@ -109,19 +107,13 @@ export class PathLimits {
   rec(networkId: string, create: boolean, nowMs: number): PathRow | undefined {
     const id = networkId.substring(0, ID_MAX);
     const a = this.recs;
-    let r: PathRow | undefined;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i][R.ID] === id) {
-        r = a.splice(i, 1)[0];
-        break;
-      }
-    }
-    if (r === undefined) {
-      if (!create) return undefined;
-      r = [id, 0, 0, 0, 0, 0, nowMs, 0];
-    }
+    let i = 0;
+    while (i < a.length && a[i][R.ID] !== id) i++;
+    // (not found: i is a.length, and the splice takes nothing)
+    const r: PathRow | false = a.splice(i, 1)[0] || (create && [id, 0, 0, 0, 0, 0, nowMs, 0]);
+    if (!r) return undefined;
     a.unshift(r);
-    while (a.length > this.max) a.pop();
+    a.splice(this.max);
     if (nowMs < r[R.PROBED]) r[R.PROBED] = nowMs;
     return r;
   }
@@ -139,22 +131,22 @@ export class PathLimits {
     }
     if (!(r[R.SURVIVED] > 0 && r[R.SURVIVED] < idleSec)) return;
     const x = r[R.CANDIDATE];
-    if (r[R.DEATHS] > 0 && idleSec >= x - tol && idleSec <= x + tol) {
+    // Longer than the candidate: consistent, not counted. About the same: counted. Shorter, or the first: a new candidate.
+    if (r[R.DEATHS] && idleSec > x + tol) return;
+    if (r[R.DEATHS] && idleSec >= x - tol) {
       r[R.DEATHS]++;
       if (idleSec < x) r[R.CANDIDATE] = idleSec;
-    } else if (r[R.DEATHS] === 0 || idleSec < x - tol) {
+    } else {
       r[R.CANDIDATE] = idleSec;
       r[R.DEATHS] = 1;
-    } else {
-      return;
     }
     if (r[R.DEATHS] >= c.deathsToLearn) {
-      const cap = Math.max(c.minSec, r[R.CANDIDATE] - c.marginSec);
+      const cap = Math.max(c.minSec, r[R.CANDIDATE] - tol);
       if (r[R.CAP] === 0 || cap < r[R.CAP]) {
+        // (not probing: a death ends a probe, above)
         r[R.CAP] = cap;
         r[R.CAP_IDLE] = r[R.CANDIDATE];
         r[R.PROBED] = nowMs;
-        r[R.PROBING] = 0;
       }
       r[R.DEATHS] = 0;
       r[R.CANDIDATE] = 0;
@@ -165,11 +157,12 @@ export class PathLimits {
   survived(networkId: string, idleSec: number, nowMs: number): void {
     const r = this.rec(networkId, true, nowMs) as PathRow;
     if (idleSec > 0 && (r[R.SURVIVED] === 0 || idleSec < r[R.SURVIVED])) r[R.SURVIVED] = idleSec;
-    if (r[R.DEATHS] > 0 && idleSec >= r[R.CANDIDATE]) {
+    // (no candidate is 0 deaths at 0 s, and no cap is 0 s at 0 s: resetting them again changes nothing)
+    if (idleSec >= r[R.CANDIDATE]) {
       r[R.DEATHS] = 0;
       r[R.CANDIDATE] = 0;
     }
-    if (r[R.CAP] > 0 && idleSec >= r[R.CAP_IDLE]) {
+    if (idleSec >= r[R.CAP_IDLE]) {
       r[R.CAP] = 0;
       r[R.CAP_IDLE] = 0;
       r[R.PROBING] = 0;
