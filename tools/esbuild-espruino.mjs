@@ -5,6 +5,7 @@
 
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 
 /** esbuild `supported` table: each false turns that syntax into a build error (or a lowering). */
@@ -87,24 +88,32 @@ export const DATA_NAMES = [
   'servername',
 ];
 
-/** Property names of JavaScript's own built-ins (as Node has them): a superset of Espruino's. */
+/**
+ * Property names of JavaScript's own built-ins: a superset of Espruino's. Read in a fresh V8 realm
+ * (node:vm), not from this process's globals, so the names (and so the bundle) do not depend on
+ * what the calling process added (vitest's `it`, Node's `process`...).
+ */
 function builtinNames() {
-  const out = new Set();
-  const add = (o) => {
-    for (let p = o; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) for (const k of Object.getOwnPropertyNames(p)) out.add(k);
-  };
-  add(globalThis);
-  add(Object.prototype);
-  for (const k of Object.getOwnPropertyNames(globalThis)) {
-    const v = globalThis[k];
-    if ((typeof v === 'function' || typeof v === 'object') && v !== null) {
-      add(v);
-      if (typeof v === 'function' && v.prototype) add(v.prototype);
-    }
-  }
-  add(Object.getPrototypeOf(Uint8Array));
-  add(Object.getPrototypeOf(Uint8Array.prototype));
-  return out;
+  return new Set(
+    runInNewContext(`(function () {
+      var out = [];
+      function add(o) {
+        for (var p = o; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) out.push.apply(out, Object.getOwnPropertyNames(p));
+      }
+      add(globalThis);
+      add(Object.prototype);
+      Object.getOwnPropertyNames(globalThis).forEach(function (k) {
+        var v = globalThis[k];
+        if ((typeof v === 'function' || typeof v === 'object') && v !== null) {
+          add(v);
+          if (typeof v === 'function' && v.prototype) add(v.prototype);
+        }
+      });
+      add(Object.getPrototypeOf(Uint8Array));
+      add(Object.getPrototypeOf(Uint8Array.prototype));
+      return out;
+    })()`),
+  );
 }
 
 /**
@@ -169,7 +178,7 @@ export function globalNames() {
   for (const l of readFileSync(file, 'utf8').split('\n')) if (l && l[0] !== '#') out.add(l);
   for (let i = 0; i < 64; i++) out.add('D' + i);
   for (let i = 0; i < 16; i++) out.add('A' + i);
-  for (const k of Object.getOwnPropertyNames(globalThis)) out.add(k);
+  for (const k of runInNewContext('Object.getOwnPropertyNames(globalThis)')) out.add(k);
   for (const k of KEYWORDS) out.delete(k);
   return [...out].filter((n) => /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n));
 }
