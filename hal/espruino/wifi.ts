@@ -19,6 +19,8 @@ export interface WifiOptions {
 }
 
 export class WifiLink implements Link {
+  /** Not in a device build: the firmware never reads it (grep firmware/). */
+  readonly kind!: LinkKind;
   o_: WifiOptions;
   /** require('Wifi'). */
   wifi_: any;
@@ -30,6 +32,7 @@ export class WifiLink implements Link {
   private ev_: (x?: any) => void;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options: WifiOptions) {
+    if (typeof WREN_DEVICE === 'undefined') (this as { kind: LinkKind }).kind = 'wifi';
     this.timers_ = timers;
     this.o_ = options;
     this.st_ = 0;
@@ -100,10 +103,3 @@ export function setWifiPowerSave(link: WifiLink, mode: 'none' | 'min' | 'max'): 
   link.o_.powersave = mode;
   link.wifi_.setConfig({ powersave: mode });
 }
-
-// Node only (and bundles without WREN_DEVICE): the firmware never reads a link's kind (grep firmware/).
-export interface WifiLink {
-  readonly kind: LinkKind;
-}
-
-if (typeof WREN_DEVICE === 'undefined') (WifiLink.prototype as { kind: LinkKind }).kind = 'wifi';
