@@ -88,7 +88,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
       if (t.done_) return;
       t.done_ = true;
       cb();
-    }, delayMs >= 0 ? Math.min(delayMs, 2147483647) : 0);
+    }, delayMs >= 0 ? delayMs : 0); // (at most 2^31-1, the callers' contract; Espruino's timers are 64-bit)
     return t;
   }
 
@@ -155,7 +155,7 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
     let v = 0;
     for (let i = 0; i < 4; i++) v += (this.env_.analogRead as (pin: any) => number)(b.pin) / 4;
     // NaN: not an analog pin
-    return v >= 0 && v <= 1 ? Math.round(v * 3300 * b.dividerRatio) : undefined;
+    return v <= 1 ? Math.round(v * 3300 * b.dividerRatio) : undefined;
   }
 }
 

@@ -30,6 +30,7 @@
 //   erases the old slot (highest segment first). A record is read from the newest slot whose header is
 //   complete and whose base matches its CRC: after a power loss at any point, that is the old
 //   generation (new one torn: bad CRC, or missing) or the new one (complete; the old may still exist).
+//   read() then erases the other slot (torn or older): a replace() always writes to an empty slot.
 // - A torn append leaves the bytes written before the loss (the caller's framing drops them); the
 //   next append goes after them. If flash after the end holds garbage, the segment is treated as full.
 // - Space: before creating segments, free space is checked with Storage.getFree(); if it is short,
@@ -40,8 +41,8 @@
 //   short (Espruino would run it then anyway on the next file creation).
 // - The first append() to a record that does not exist is a replace() (a complete generation 0).
 // - Costs: the first access to a record after boot reads both slots (memory-mapped on ESP32), and so
-//   does read(); afterwards size() and append() use cached state. replace() needs free space for the
-//   new copy while the old one still exists.
+//   does read(); afterwards append() uses cached state. replace() needs free space for the new copy
+//   while the old one still exists.
 
 import type { Storage } from '../types';
 import type { EspruinoEnv } from './env';
@@ -85,16 +86,17 @@ export class EspruinoStorage implements Storage {
 
   /**
    * Reads the record's current generation from flash: the newest slot whose header is complete and
-   * whose base matches its CRC. Caches its state for append(). Throws for a clash (its files hold
-   * another name) and, except in a device build (whose names are fixed), for an invalid name.
+   * whose base matches its CRC; the other slot is erased. Caches its state for append(). Throws for a
+   * clash (its files hold another name) and, except in a device build (whose names are fixed), for an
+   * invalid name.
    */
   read(name: string): Uint8Array | undefined {
     if (typeof WREN_DEVICE === 'undefined' && !(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad name ' + name);
     // 28 characters leave no room for the segment code: 22 of them + DEL + a hash
     const base = name.length < 28 ? name : name.substr(0, 22) + '\x7f' + ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
     // none yet (no segs_): the first append() or replace() goes to slot 0 with gen 0
-    let best = { base_: base, slot_: 1, gen_: 255 } as RecState;
-    let data: string | undefined;
+    let best = { base_: base, slot_: 1, gen_: 255, segs_: 0 } as RecState;
+    let data: Uint8Array | undefined;
     for (let slot = 0; slot < 2; slot++) {
       let u = '';
       let k = 0;
@@ -115,26 +117,29 @@ export class EspruinoStorage implements Storage {
       const n = u.charCodeAt(1);
       let len = 0;
       for (let i = n + 3; i < n + 7; i++) len = len * 256 + u.charCodeAt(i);
-      // (a torn header: len is NaN, or the CRC does not match)
-      if (u[0] !== 'W' || !(u.length >= n + 11 + len) || u.substr(n + 7, 4) !== be32(this.E_.CRC32(u.substr(n + 11, len)))) continue;
-      // (only two 28-character names can clash: never in a device build, whose names are fixed)
-      if (typeof WREN_DEVICE === 'undefined' && u.substr(2, n) !== name) throw new Error('clash: ' + name);
-      const gen = u.charCodeAt(n + 2);
-      if (!best.segs_ || ((gen - best.gen_) & 255) === 1) {
-        best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap };
-        data = u.substr(n + 11);
+      // (torn: the header is short, or the base is, and then does not match the CRC)
+      if (u[0] === 'W' && u.substr(n + 7, 4) === be32(this.E_.CRC32(u.substr(n + 11, len)))) {
+        // (only two 28-character names can clash: never in a device build, whose names are fixed)
+        if (typeof WREN_DEVICE === 'undefined' && u.substr(2, n) !== name) throw new Error('clash: ' + name);
+        const gen = u.charCodeAt(n + 2);
+        if (!best.segs_ || ((gen - best.gen_) & 255) === 1) {
+          // the slot read first held the older generation: a replace() was cut before it erased it
+          this.erase_(base, best.slot_, best.segs_);
+          best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap };
+          data = this.E_.toUint8Array(u.substr(n + 11));
+          continue;
+        }
       }
+      // torn (a replace() was cut) or older: erased, so that a replace() writes to an empty slot
+      this.erase_(base, slot, k);
     }
     this.cache_['$' + name] = best;
-    return data === undefined ? undefined : this.E_.toUint8Array(data);
+    return data;
   }
 
-  /** Erase a slot's segments, the highest first (what is left is always a prefix). Internal. */
-  erase_(base: string, slot: number): void {
-    const S = this.S_;
-    let k = 0;
-    while (k < 64 && S.read(base + chr(0x80 + slot * 64 + k), 0, 1) !== undefined) k++;
-    while (k > 0) S.erase(base + chr(0x80 + slot * 64 + --k));
+  /** Erase a slot's first n segments, the highest first (what is left is always a prefix). Internal. */
+  erase_(base: string, slot: number, n: number): void {
+    while (n > 0) this.S_.erase(base + chr(0x80 + slot * 64 + --n));
   }
 
   /**
@@ -152,7 +157,7 @@ export class EspruinoStorage implements Storage {
     if (replace || !old.segs_) {
       st = { base_: base, slot_: 1 - old.slot_, gen_: (old.gen_ + 1) & 255, segs_: 0, fill_: 0, cap_: 0 };
       s = 'W' + chr(name.length) + name + chr(st.gen_) + be32(s.length) + be32(this.E_.CRC32(s)) + s;
-    } else if (!s) return true;
+    }
     s = (s as any).replaceAll(FE, FE + '\x01').replaceAll(FF, FE + '\x02');
     // new segments for what does not fit in the last one: each twice the one before, 256 bytes at
     // least, 4064 at most (one 4 KB flash page with the file header)
@@ -167,7 +172,6 @@ export class EspruinoStorage implements Storage {
     }
     if (st.segs_ + caps.length > 64) return false;
     try {
-      if (st !== old) this.erase_(base, st.slot_); // leftovers of an interrupted replace
       if (S.getFree() < need) {
         S.compact();
         if (S.getFree() < need) return false;
@@ -187,12 +191,12 @@ export class EspruinoStorage implements Storage {
         pos += piece.length;
       }
     } catch (e) {
-      // read from flash again (a torn new generation fails its CRC; the next replace erases it)
+      // read from flash again (which erases a torn new generation)
       delete this.cache_[key];
       return false; // (the caller reports it)
     }
     this.cache_[key] = st;
-    if (st !== old && old.segs_) this.erase_(base, old.slot_);
+    if (st !== old) this.erase_(base, old.slot_, old.segs_);
     return true;
   }
 
@@ -220,10 +224,9 @@ if (typeof WREN_DEVICE === 'undefined') {
     return d && d.length;
   };
   p.erase = function (this: EspruinoStorage, name: string): void {
-    this.read(name); // throws on a clash instead of erasing another record's files
+    this.read(name); // throws on a clash instead of erasing another record's files; erases the other slot
     const st: RecState = this.cache_['$' + name];
-    this.erase_(st.base_, 0);
-    this.erase_(st.base_, 1);
+    this.erase_(st.base_, st.slot_, st.segs_);
     st.segs_ = 0;
   };
   p.list = function (this: EspruinoStorage, prefix?: string): string[] {

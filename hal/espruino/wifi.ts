@@ -19,8 +19,10 @@ export interface WifiOptions {
 }
 
 export class WifiLink implements Link {
-  /** Not in a device build: the firmware never reads it (grep firmware/). */
+  // Not in a device build: what the firmware never calls (grep firmware/), set by the constructor.
   readonly kind!: LinkKind;
+  isUp!: () => boolean;
+  signal!: () => number | undefined;
   o_: WifiOptions;
   /** require('Wifi'). */
   wifi_: any;
@@ -32,7 +34,11 @@ export class WifiLink implements Link {
   private ev_: (x?: any) => void;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options: WifiOptions) {
-    if (typeof WREN_DEVICE === 'undefined') (this as { kind: LinkKind }).kind = 'wifi';
+    if (typeof WREN_DEVICE === 'undefined') {
+      (this as { kind: LinkKind }).kind = 'wifi';
+      this.isUp = () => this.st_ === 2;
+      this.signal = () => (this.st_ === 2 ? this.wifi_.getStatus().rssi : undefined);
+    }
     this.timers_ = timers;
     this.o_ = options;
     this.st_ = 0;
@@ -83,14 +89,6 @@ export class WifiLink implements Link {
     this.timers_.set(0, () => {
       if (!this.st_) (this.h_ as LinkHandler).onDown('requested');
     });
-  }
-
-  isUp(): boolean {
-    return this.st_ === 2;
-  }
-
-  signal(): number | undefined {
-    return this.st_ === 2 ? this.wifi_.getStatus().rssi : undefined;
   }
 
   networkId(): string {
