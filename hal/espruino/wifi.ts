@@ -58,7 +58,7 @@ export class WifiLink implements Link {
         // credentials: AUTH_EXPIRE, AUTH_FAIL, 802_1X_AUTH_FAILED, MIC_FAILURE, 4WAY_HANDSHAKE_TIMEOUT,
         // HANDSHAKE_TIMEOUT.
         this.st_ = 0;
-        const r = x === undefined ? '' : (x.msg || x).toUpperCase();
+        const r = x ? (x.msg || x + '').toUpperCase() : '';
         h.onDown(st === 2 ? 'lost' : !r ? 'dhcp' : /AUTH_[EF]|MIC_|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
       }
     };
