@@ -65,12 +65,9 @@ class Probe {
   errors: TransportError[] = [];
   inCall = false;
   t: EspruinoNetTransport;
-  constructor(
-    readonly f: FakeEspruino,
-    hwm?: number,
-  ) {
+  constructor(readonly f: FakeEspruino) {
     const hal = createEspruinoHal({ env: f.env });
-    this.t = new EspruinoNetTransport(f.env, hal.timers, { highWaterBytes: hwm });
+    this.t = new EspruinoNetTransport(f.env, hal.timers);
     const ev = (name: string) => {
       expect(this.inCall, 'event ' + name + ' delivered synchronously').toBe(false);
       this.events.push(name);
@@ -272,20 +269,21 @@ describe('Transport over net/tls', () => {
     p.open({ host: '10.0.0.1', port: 1883 });
   });
 
-  it('write() returns false above the high-water mark and onDrain follows when Espruino drains', () => {
+  it('write() returns false above the high-water mark (4096 bytes) and onDrain follows when Espruino drains', () => {
     const f = fake();
     const srv = f.net.listen('10.0.0.1', 1883, { drainDelayMs: Infinity });
-    const p = new Probe(f, 1000);
+    const p = new Probe(f);
     p.open({ host: '10.0.0.1', port: 1883 });
     f.run(10);
     expect(p.events).toEqual(['open']); // the 'drain' Espruino emits at connect is not an onDrain
-    expect(p.write(bytes(600, 1))).toBe(true);
-    expect(p.write(bytes(600, 2))).toBe(false);
+    expect(p.write(bytes(4000, 1))).toBe(true);
+    expect(p.write(bytes(96, 2))).toBe(true);
+    expect(p.write(bytes(1, 3))).toBe(false);
     f.run(10);
     expect(p.count('drain')).toBe(0);
     f.net.sockets[0].flush();
     expect(p.count('drain')).toBe(1);
-    expect(srv.conns[0].received.length).toBe(1200);
+    expect(srv.conns[0].received.length).toBe(4097);
     expect(p.write(bytes(10, 3))).toBe(true);
     f.net.sockets[0].flush();
     expect(p.count('drain')).toBe(1); // only after a write() returned false

@@ -21,8 +21,8 @@ export interface EspruinoCoreOptions {
 
 /** A TimerHost handle: the Espruino timer id plus a "done" flag (ids are reused; see clear()). */
 interface EspTimer {
-  id_: any;
-  done_: boolean;
+  id_?: any;
+  done_?: boolean;
 }
 
 const enum Limit {
@@ -82,18 +82,13 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
     return this.t_;
   }
 
-  /** This clock never wraps. */
-  elapsed(since: number): number {
-    return this.now() - since;
-  }
-
   set(delayMs: number, cb: () => void): TimerHandle {
-    const t: EspTimer = { id_: 0, done_: false };
+    const t: EspTimer = {};
     t.id_ = this.env_.setTimeout(() => {
       if (t.done_) return;
       t.done_ = true;
       cb();
-    }, delayMs >= 0 ? Math.min(delayMs, 2147483647) : 0);
+    }, delayMs >= 0 ? delayMs : 0); // (at most 2^31-1, the callers' contract; Espruino's timers are 64-bit)
     return t;
   }
 
@@ -156,12 +151,11 @@ export class EspruinoCore implements Clock, TimerHost, Random, Log, Power {
   /** Four readings averaged, x 3300 mV full scale x the divider. */
   batteryMv(): number | undefined {
     const b = this.battery_;
-    const read = this.env_.analogRead;
-    if (!b || !read) return undefined;
+    if (!b) return undefined;
     let v = 0;
-    for (let i = 0; i < 4; i++) v += read(b.pin) / 4;
+    for (let i = 0; i < 4; i++) v += (this.env_.analogRead as (pin: any) => number)(b.pin) / 4;
     // NaN: not an analog pin
-    return v >= 0 && v <= 1 ? Math.round(v * 3300 * b.dividerRatio) : undefined;
+    return v <= 1 ? Math.round(v * 3300 * b.dividerRatio) : undefined;
   }
 }
 
@@ -171,3 +165,16 @@ export const EspruinoTimerHost = EspruinoCore;
 export const EspruinoRandom = EspruinoCore;
 export const EspruinoLog = EspruinoCore;
 export const EspruinoPower = EspruinoCore;
+
+// Node only (and bundles without WREN_DEVICE): what the firmware never calls (grep firmware/), left
+// out of a device build (a class method would stay in it, called or not).
+export interface EspruinoCore {
+  /** This clock never wraps. */
+  elapsed(since: number): number;
+}
+
+if (typeof WREN_DEVICE === 'undefined') {
+  EspruinoCore.prototype.elapsed = function (this: EspruinoCore, since: number): number {
+    return this.now() - since;
+  };
+}

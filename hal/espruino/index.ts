@@ -15,7 +15,6 @@ import type { EspruinoEnv } from './env';
 import { CellularModem } from './modem';
 import type { CellularOptions } from './modem';
 import { EspruinoNetTransport } from './net';
-import type { EspruinoTransportOptions } from './net';
 import { EspruinoStorage } from './storage';
 import { WifiLink } from './wifi';
 import type { WifiOptions } from './wifi';
@@ -26,7 +25,6 @@ export { errText } from './env';
 export type { EspruinoEnv, EspSocket } from './env';
 export { EspruinoStorage } from './storage';
 export { EspruinoNetTransport } from './net';
-export type { EspruinoTransportOptions } from './net';
 export { WifiLink, setWifiPowerSave } from './wifi';
 export type { WifiOptions } from './wifi';
 export { AtEngine } from './at';
@@ -71,10 +69,10 @@ export function createEspruinoHal(options?: EspruinoHalOptions): EspruinoHal {
 }
 
 /** Wi-Fi station + net/tls sockets. */
-export function createWifi(hal: EspruinoHal, options: WifiOptions & EspruinoTransportOptions): EspruinoNetwork & { link: WifiLink } {
+export function createWifi(hal: EspruinoHal, options: WifiOptions): EspruinoNetwork & { link: WifiLink } {
   return {
     link: new WifiLink(hal.env, hal.timers, options),
-    transport: new EspruinoNetTransport(hal.env, hal.timers, options),
+    transport: new EspruinoNetTransport(hal.env, hal.timers),
   };
 }
 

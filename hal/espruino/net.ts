@@ -9,7 +9,7 @@
 //   E.toString (native; a Uint8Array given to socket.write would be sent as its decimal text).
 // - socket.write() always returns false and buffers everything in RAM; 'drain' comes when the buffer
 //   is empty (and once right after connecting). This transport counts the bytes written since the
-//   last 'drain' and returns false above `highWaterBytes`, then reports onDrain at the next 'drain'.
+//   last 'drain' and returns false above 4096, then reports onDrain at the next 'drain'.
 // - error events are {code, message} with Espruino's negative socket codes; an error is followed by
 //   'end' and 'close'; a peer close is 'end' + 'close' without error. No destroy(): close() = end().
 // - tls (only in a bundle whose board has TLS: WREN_TLS): options ca/cert/key are DER (binary
@@ -31,13 +31,11 @@ interface Attempt {
   drain_?: boolean;
   /** Ends the attempt (see open()). */
   end_?: (e?: any) => void;
-  /** What connect() threw. */
-  err_?: any;
 }
 
-export interface EspruinoTransportOptions {
-  /** write() returns false once this many bytes wait to be sent (default 4096). */
-  highWaterBytes?: number;
+const enum Net {
+  /** write() returns false once this many bytes wait to be sent. */
+  HIGH_WATER = 4096,
 }
 
 export class EspruinoNetTransport implements Transport {
@@ -45,12 +43,10 @@ export class EspruinoNetTransport implements Transport {
   private timers_: TimerHost;
   private h_?: TransportHandler;
   private cur_?: Attempt;
-  private hwm_: number;
 
-  constructor(env: EspruinoEnv, timers: TimerHost, options?: EspruinoTransportOptions) {
+  constructor(env: EspruinoEnv, timers: TimerHost) {
     this.env_ = env;
     this.timers_ = timers;
-    this.hwm_ = (options && options.highWaterBytes) || 4096;
   }
 
   setHandler(handler: TransportHandler): void {
@@ -66,9 +62,8 @@ export class EspruinoNetTransport implements Transport {
     // The socket's 'error' {code, message} (then 'end' and 'close') and 'close' (hadError; always
     // after 'end', which is not needed), close() and a connect() that threw (both on a later turn):
     // the first one ends the attempt, with onError for an error unless the user closed, then onClose.
-    const end = (e?: any) => {
+    const end = (x?: any) => {
       if (a.st_ > 2) return;
-      const x = e || a.err_;
       if (a.st_ < 2 && typeof x === 'object') {
         // Espruino's socket code (libs/network/socketerrors.h, by -code: 3 TIMEOUT, 4 NO_ROUTE,
         // 6 NOT_FOUND, 8 UNSENT_DATA, 9 RESET, 11 NO_CONN, 13 SSL_HAND, 14 SSL_INVALID), or what
@@ -118,8 +113,7 @@ export class EspruinoNetTransport implements Transport {
       }
       a.sock_ = env.require(mod).connect(opts, rx);
     } catch (e) {
-      a.err_ = e;
-      this.timers_.set(0, end);
+      this.timers_.set(0, () => end(e));
       return;
     }
     const sock = a.sock_ as EspSocket;
@@ -138,7 +132,7 @@ export class EspruinoNetTransport implements Transport {
       // "This socket is closed": the close events are on their way
       return false;
     }
-    if ((a.pending_ += bytes.length) <= this.hwm_) return true;
+    if ((a.pending_ += bytes.length) <= Net.HIGH_WATER) return true;
     a.drain_ = true;
     return false;
   }

@@ -30,6 +30,7 @@
 //   erases the old slot (highest segment first). A record is read from the newest slot whose header is
 //   complete and whose base matches its CRC: after a power loss at any point, that is the old
 //   generation (new one torn: bad CRC, or missing) or the new one (complete; the old may still exist).
+//   read() then erases the other slot (torn or older): a replace() always writes to an empty slot.
 // - A torn append leaves the bytes written before the loss (the caller's framing drops them); the
 //   next append goes after them. If flash after the end holds garbage, the segment is treated as full.
 // - Space: before creating segments, free space is checked with Storage.getFree(); if it is short,
@@ -40,8 +41,8 @@
 //   short (Espruino would run it then anyway on the next file creation).
 // - The first append() to a record that does not exist is a replace() (a complete generation 0).
 // - Costs: the first access to a record after boot reads both slots (memory-mapped on ESP32), and so
-//   does read(); afterwards size() and append() use cached state. replace() needs free space for the
-//   new copy while the old one still exists.
+//   does read(); afterwards append() uses cached state. replace() needs free space for the new copy
+//   while the old one still exists.
 
 import type { Storage } from '../types';
 import type { EspruinoEnv } from './env';
@@ -58,8 +59,6 @@ interface RecState {
   fill_: number;
   /** Capacity of the last segment. */
   cap_: number;
-  /** The stream, unescaped: only for read(). */
-  u_?: string;
 }
 
 const chr = String.fromCharCode;
@@ -68,11 +67,16 @@ const chr = String.fromCharCode;
 const FE = chr(0xfe);
 const FF = chr(0xff);
 
+/** A u32 as 4 bytes, big-endian: the header's base length and CRC-32 (compared in this form). */
+function be32(x: number): string {
+  return chr(x >>> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255);
+}
+
 export class EspruinoStorage implements Storage {
-  private S_: any;
-  private E_: any;
-  /** '$' + name -> RecState, filled on first use. */
-  private cache_: any;
+  S_: any;
+  E_: any;
+  /** '$' + name -> RecState, filled by read() (the first access to a record reads it). Internal. */
+  cache_: any;
 
   constructor(env: EspruinoEnv) {
     this.S_ = env.require('Storage');
@@ -81,19 +85,18 @@ export class EspruinoStorage implements Storage {
   }
 
   /**
-   * The record's current generation: the newest slot whose header is complete and whose base matches
-   * its CRC. From the cache, unless `fresh` (read from flash, with the stream in u_). Throws for an
-   * invalid name, and for a clash (its files hold another name).
+   * Reads the record's current generation from flash: the newest slot whose header is complete and
+   * whose base matches its CRC; the other slot is erased. Caches its state for append(). Throws for a
+   * clash (its files hold another name) and, except in a device build (whose names are fixed), for an
+   * invalid name.
    */
-  private state_(name: string, fresh?: boolean): RecState {
-    const key = '$' + name;
-    let best: RecState = this.cache_[key];
-    if (best && !fresh) return best;
-    if (!(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad name ' + name);
+  read(name: string): Uint8Array | undefined {
+    if (typeof WREN_DEVICE === 'undefined' && !(name.length <= 28 && /^[ -~]+$/.test(name))) throw new Error('bad name ' + name);
     // 28 characters leave no room for the segment code: 22 of them + DEL + a hash
     const base = name.length < 28 ? name : name.substr(0, 22) + '\x7f' + ('0000' + (this.E_.CRC32(name) >>> 0).toString(36)).substr(-4);
-    // none yet: the first replace() goes to slot 0 with gen 0
-    best = { base_: base, slot_: 1, gen_: 255, segs_: 0, fill_: 0, cap_: 0 };
+    // none yet (no segs_): the first append() or replace() goes to slot 0 with gen 0
+    let best = { base_: base, slot_: 1, gen_: 255, segs_: 0 } as RecState;
+    let data: Uint8Array | undefined;
     for (let slot = 0; slot < 2; slot++) {
       let u = '';
       let k = 0;
@@ -110,42 +113,51 @@ export class EspruinoStorage implements Storage {
         k++;
       }
       u = (u as any).replaceAll(FE + '\x02', FF).replaceAll(FE + '\x01', FE);
+      // the header: 'W', name length n, name, gen, then the base's length and CRC-32
       const n = u.charCodeAt(1);
-      const hdr = n + 11;
-      // the base's length and CRC-32
-      const v = [0, 0];
-      for (let i = 0; i < 8; i++) v[i >> 2] = v[i >> 2] * 256 + u.charCodeAt(n + 3 + i);
-      if (u[0] !== 'W' || u.length < hdr + v[0] || this.E_.CRC32(u.substr(hdr, v[0])) >>> 0 !== v[1]) continue;
-      if (u.substr(2, n) !== name) throw new Error('clash: ' + name);
-      const gen = u.charCodeAt(n + 2);
-      if (!best.segs_ || ((gen - best.gen_) & 255) === 1) best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap, u_: u };
+      let len = 0;
+      for (let i = n + 3; i < n + 7; i++) len = len * 256 + u.charCodeAt(i);
+      // (torn: the header is short, or the base is, and then does not match the CRC)
+      if (u[0] === 'W' && u.substr(n + 7, 4) === be32(this.E_.CRC32(u.substr(n + 11, len)))) {
+        // (only two 28-character names can clash: never in a device build, whose names are fixed)
+        if (typeof WREN_DEVICE === 'undefined' && u.substr(2, n) !== name) throw new Error('clash: ' + name);
+        const gen = u.charCodeAt(n + 2);
+        if (!best.segs_ || ((gen - best.gen_) & 255) === 1) {
+          // the slot read first held the older generation: a replace() was cut before it erased it
+          this.erase_(base, best.slot_, best.segs_);
+          best = { base_: base, slot_: slot, gen_: gen, segs_: k, fill_: fill, cap_: cap };
+          data = this.E_.toUint8Array(u.substr(n + 11));
+          continue;
+        }
+      }
+      // torn (a replace() was cut) or older: erased, so that a replace() writes to an empty slot
+      this.erase_(base, slot, k);
     }
-    if (!fresh) delete best.u_;
-    return (this.cache_[key] = best);
+    this.cache_['$' + name] = best;
+    return data;
   }
 
-  /** Erase a slot's segments, the highest first (what is left is always a prefix). */
-  private erase_(base: string, slot: number): void {
-    const S = this.S_;
-    let k = 0;
-    while (k < 64 && S.read(base + chr(0x80 + slot * 64 + k), 0, 1) !== undefined) k++;
-    while (k > 0) S.erase(base + chr(0x80 + slot * 64 + --k));
+  /** Erase a slot's first n segments, the highest first (what is left is always a prefix). Internal. */
+  erase_(base: string, slot: number, n: number): void {
+    while (n > 0) this.S_.erase(base + chr(0x80 + slot * 64 + --n));
   }
 
-  /** append() (in place after the end of the stream) or replace() (a new generation in the other slot). */
-  private write_(name: string, bytes: Uint8Array, append: boolean): boolean {
+  /**
+   * In place after the end of the stream, or (`replace`, or no record yet) a new generation in the
+   * other slot.
+   */
+  append(name: string, bytes: Uint8Array, replace?: boolean): boolean {
     const S = this.S_;
-    const old = this.state_(name);
+    const key = '$' + name;
+    if (!this.cache_[key]) this.read(name);
+    const old: RecState = this.cache_[key];
     const base = old.base_;
     let st = old;
     let s: string = this.E_.toString(bytes);
-    if (!append || !old.segs_) {
+    if (replace || !old.segs_) {
       st = { base_: base, slot_: 1 - old.slot_, gen_: (old.gen_ + 1) & 255, segs_: 0, fill_: 0, cap_: 0 };
-      // the header: 'W', name length, name, gen, then the base's length and CRC-32 (u32 BE)
-      const n = s.length;
-      const c = this.E_.CRC32(s);
-      s = 'W' + chr(name.length) + name + chr(st.gen_, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255, c >>> 24, (c >> 16) & 255, (c >> 8) & 255, c & 255) + s;
-    } else if (!s) return true;
+      s = 'W' + chr(name.length) + name + chr(st.gen_) + be32(s.length) + be32(this.E_.CRC32(s)) + s;
+    }
     s = (s as any).replaceAll(FE, FE + '\x01').replaceAll(FF, FE + '\x02');
     // new segments for what does not fit in the last one: each twice the one before, 256 bytes at
     // least, 4064 at most (one 4 KB flash page with the file header)
@@ -160,7 +172,6 @@ export class EspruinoStorage implements Storage {
     }
     if (st.segs_ + caps.length > 64) return false;
     try {
-      if (st !== old) this.erase_(base, st.slot_); // leftovers of an interrupted replace
       if (S.getFree() < need) {
         S.compact();
         if (S.getFree() < need) return false;
@@ -180,61 +191,60 @@ export class EspruinoStorage implements Storage {
         pos += piece.length;
       }
     } catch (e) {
-      delete this.cache_['$' + name]; // read from flash again
-      if (st !== old) this.erase_(base, st.slot_); // (a torn copy would fail its CRC anyway)
+      // read from flash again (which erases a torn new generation)
+      delete this.cache_[key];
       return false; // (the caller reports it)
     }
-    this.cache_['$' + name] = st;
-    if (st !== old && old.segs_) this.erase_(base, old.slot_);
+    this.cache_[key] = st;
+    if (st !== old) this.erase_(base, old.slot_, old.segs_);
     return true;
   }
 
-  read(name: string): Uint8Array | undefined {
-    const st = this.state_(name, true);
-    const u = st.u_ as string;
-    delete st.u_;
-    return st.segs_ ? this.E_.toUint8Array(u.substr(u.charCodeAt(1) + 11)) : undefined;
+  replace(name: string, bytes: Uint8Array): boolean {
+    return this.append(name, bytes, true);
   }
+}
 
-  /** The record is read for it (nothing in the firmware asks for a size). */
-  size(name: string): number | undefined {
+// ---------------------------------------------------------------------------------------------
+// Node only (and bundles without WREN_DEVICE, such as the interpreter tests'): the Storage methods
+// the firmware never calls (grep firmware/), left out of a device build like Session's.
+
+export interface EspruinoStorage {
+  /** The record is read for it. */
+  size(name: string): number | undefined;
+  erase(name: string): void;
+  list(prefix?: string): string[];
+  free(): number | undefined;
+}
+
+if (typeof WREN_DEVICE === 'undefined') {
+  const p = EspruinoStorage.prototype;
+  p.size = function (this: EspruinoStorage, name: string): number | undefined {
     const d = this.read(name);
     return d && d.length;
-  }
-
-  append(name: string, bytes: Uint8Array): boolean {
-    return this.write_(name, bytes, true);
-  }
-
-  replace(name: string, bytes: Uint8Array): boolean {
-    return this.write_(name, bytes, false);
-  }
-
-  erase(name: string): void {
-    const st = this.state_(name); // throws on a clash instead of erasing another record's files
-    this.erase_(st.base_, 0);
-    this.erase_(st.base_, 1);
+  };
+  p.erase = function (this: EspruinoStorage, name: string): void {
+    this.read(name); // throws on a clash instead of erasing another record's files; erases the other slot
+    const st: RecState = this.cache_['$' + name];
+    this.erase_(st.base_, st.slot_, st.segs_);
     st.segs_ = 0;
-  }
-
-  list(prefix?: string): string[] {
+  };
+  p.list = function (this: EspruinoStorage, prefix?: string): string[] {
     const out: string[] = [];
     // the first segment of a slot starts with the header: 'W', name length, name
-    const S = this.S_;
-    const files: string[] = S.list(/[\x80\xc0]$/);
+    const files: string[] = this.S_.list(/[\x80\xc0]$/);
     for (let i = 0; i < files.length; i++) {
-      const h: string = S.read(files[i], 0, 30);
+      const h: string = this.S_.read(files[i], 0, 30);
       const name = h.substr(2, h.charCodeAt(1));
       try {
-        if (name && !name.indexOf(prefix || '') && out.indexOf(name) < 0 && this.state_(name).segs_) out.push(name);
+        if (name && !name.indexOf(prefix || '') && out.indexOf(name) < 0 && this.read(name)) out.push(name);
       } catch (e) {
         // not one of ours
       }
     }
     return out.sort();
-  }
-
-  free(): number | undefined {
+  };
+  p.free = function (this: EspruinoStorage): number | undefined {
     return this.S_.getFree();
-  }
+  };
 }

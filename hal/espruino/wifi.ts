@@ -19,11 +19,13 @@ export interface WifiOptions {
 }
 
 export class WifiLink implements Link {
-  readonly kind: LinkKind;
+  // Not in a device build: what the firmware never calls (grep firmware/), set by the constructor.
+  readonly kind!: LinkKind;
+  isUp!: () => boolean;
+  signal!: () => number | undefined;
   o_: WifiOptions;
-  /** require('Wifi'), from the first up(). */
-  wifi_?: any;
-  private env_: EspruinoEnv;
+  /** require('Wifi'). */
+  wifi_: any;
   private timers_: TimerHost;
   private h_?: LinkHandler;
   /** 0 down, 1 attaching, 2 up. */
@@ -32,8 +34,11 @@ export class WifiLink implements Link {
   private ev_: (x?: any) => void;
 
   constructor(env: EspruinoEnv, timers: TimerHost, options: WifiOptions) {
-    this.kind = 'wifi';
-    this.env_ = env;
+    if (typeof WREN_DEVICE === 'undefined') {
+      (this as { kind: LinkKind }).kind = 'wifi';
+      this.isUp = () => this.st_ === 2;
+      this.signal = () => (this.st_ === 2 ? this.wifi_.getStatus().rssi : undefined);
+    }
     this.timers_ = timers;
     this.o_ = options;
     this.st_ = 0;
@@ -46,20 +51,20 @@ export class WifiLink implements Link {
           this.st_ = 2;
           h.onUp();
         }
-      } else if (st === 2 && x) {
-        // 'disconnected' while up
+      } else if (st === 2 ? x : st && !(x && x.reason === '8')) {
+        // While up: 'disconnected' (lost). Attaching failed: the connect callback (a reason name),
+        // 'disconnected' {reason: "<ESP-IDF number>", msg: "<NAME>"} (but reason 8, ASSOC_LEAVE, is
+        // our own earlier disconnect()) or 'dhcp_timeout' (no details). The names that mean wrong
+        // credentials: AUTH_EXPIRE, AUTH_FAIL, 802_1X_AUTH_FAILED, MIC_FAILURE, 4WAY_HANDSHAKE_TIMEOUT,
+        // HANDSHAKE_TIMEOUT.
         this.st_ = 0;
-        h.onDown('lost');
-      } else if (st === 1 && !(x && x.reason === '8')) {
-        // Attaching failed: the connect callback (a reason name), 'disconnected' {reason: "<ESP-IDF
-        // number>", msg: "<NAME>"} (but reason 8, ASSOC_LEAVE, is our own earlier disconnect()) or
-        // 'dhcp_timeout' (no details). The names that mean wrong credentials: AUTH_EXPIRE, AUTH_FAIL,
-        // 802_1X_AUTH_FAILED, MIC_FAILURE, 4WAY_HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT.
-        this.st_ = 0;
-        const r = x === undefined ? '' : (x.msg || x).toUpperCase();
-        h.onDown(!r ? 'dhcp' : /AUTH_[EF]|MIC_|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
+        const r = x ? (x.msg || x + '').toUpperCase() : '';
+        h.onDown(st === 2 ? 'lost' : !r ? 'dhcp' : /AUTH_[EF]|MIC_|HANDSHAKE/.test(r) ? 'auth' : r === 'NO_AP_FOUND' ? 'no-network' : 'error: wifi ' + r);
       }
     };
+    const w = (this.wifi_ = env.require('Wifi'));
+    w.on('disconnected', this.ev_);
+    w.on('dhcp_timeout', this.ev_);
   }
 
   setHandler(handler: LinkHandler): void {
@@ -69,12 +74,7 @@ export class WifiLink implements Link {
   up(): void {
     if (this.st_) return;
     const o = this.o_;
-    let w = this.wifi_;
-    if (!w) {
-      w = this.wifi_ = this.env_.require('Wifi');
-      w.on('disconnected', this.ev_);
-      w.on('dhcp_timeout', this.ev_);
-    }
+    const w = this.wifi_;
     this.st_ = 1;
     if (o.powersave) w.setConfig({ powersave: o.powersave });
     // (a password property that is undefined counts as none)
@@ -91,14 +91,6 @@ export class WifiLink implements Link {
     });
   }
 
-  isUp(): boolean {
-    return this.st_ === 2;
-  }
-
-  signal(): number | undefined {
-    return this.st_ === 2 ? this.wifi_.getStatus().rssi : undefined;
-  }
-
   networkId(): string {
     return this.o_.ssid;
   }
@@ -107,5 +99,5 @@ export class WifiLink implements Link {
 /** Change the Wi-Fi power save setting now (and for later attaches). */
 export function setWifiPowerSave(link: WifiLink, mode: 'none' | 'min' | 'max'): void {
   link.o_.powersave = mode;
-  if (link.wifi_) link.wifi_.setConfig({ powersave: mode });
+  link.wifi_.setConfig({ powersave: mode });
 }
