@@ -456,7 +456,7 @@ describe('recovery', () => {
   });
 
   it('down() while attaching ends the attach; the stale attach steps are ignored', () => {
-    const r = new Rig({ powered: true, registerAfterMs: 5000 }, { powerOffOnDown: false });
+    const r = new Rig({ powered: true, registerAfterMs: 5000 });
     r.call(() => r.m.up());
     r.clock.advance(1500);
     r.call(() => r.m.down());

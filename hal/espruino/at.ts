@@ -49,7 +49,7 @@ export interface AtEngine {
 }
 
 export class AtEngine {
-  timers: TimerHost;
+  timers_: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
   timeouts: number;
   /** Timeout of a command queued without one. */
@@ -64,7 +64,7 @@ export class AtEngine {
 
   constructor(uart: Uart, timers: TimerHost) {
     this.uart_ = uart;
-    this.timers = timers;
+    this.timers_ = timers;
     this.q_ = [];
     this.buf_ = '';
     this.raw_ = 0;
@@ -102,12 +102,13 @@ export class AtEngine {
         if (r > 0) self.raw_ = r;
         // a URC, or noise between commands
         if (r >= 0 || !it || !it.c) continue;
-        // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, the IP
-        // address of AT+CIFSR, NORMAL POWER DOWN of AT+CPOWD=1), failure; else an info line.
-        // (Espruino's regular expressions ignore a `$` after a group of alternatives, and fail on
-        // `(x)?`, `{n}` and `(?:`: keep them simple.)
-        if (/^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line) || line.indexOf('POWER DOWN') >= 0) self.next_(true, line);
-        else if (/^(ERROR|\+CM[ES] ERROR|SEND FAIL)/.test(line)) self.next_(false, line);
+        // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, NORMAL
+        // POWER DOWN of AT+CPOWD=1, the IP address of AT+CIFSR), failure (ERROR, +CME ERROR: ...,
+        // SEND FAIL); else an info line. (Espruino's regular expressions ignore a `$` after a group of
+        // alternatives, fail on `^a|b`, `(x)?`, `{n}` and `(?:`: keep them simple; these two patterns
+        // are checked on the interpreter.)
+        if (/POWER DOWN|^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
+        else if (/ERROR|FAIL/.test(line)) self.next_(false, line);
         else it.lines.push(line);
       }
     });
@@ -125,7 +126,7 @@ export class AtEngine {
     this.cur_ = undefined;
     this.buf_ = '';
     this.raw_ = 0;
-    this.timers.clear(this.timer_); // (an item ran before: the handle is set)
+    this.timers_.clear(this.timer_); // (an item ran before: the handle is set)
   }
 
   /** True when nothing is running or queued. */
@@ -138,18 +139,14 @@ export class AtEngine {
     const it = this.cur_ as Item;
     if (final !== undefined) {
       this.cur_ = undefined;
-      this.timers.clear(this.timer_);
-      if (!(final === 'TIMEOUT' && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
+      this.timers_.clear(this.timer_);
+      // a timeout is counted (++ is never 0), then the hook may take it over
+      if (!(final === 'TIMEOUT' && ++this.timeouts && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
     }
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);
-    const self = this;
-    this.timer_ = this.timers.set(n.t, function () {
-      // a command times out; an action or a pause is over
-      if (!n.c) return self.next_(true, '');
-      self.timeouts++;
-      self.next_(false, 'TIMEOUT');
-    });
+    // the end of its time: a command times out; an action or a pause is over
+    this.timer_ = this.timers_.set(n.t, this.next_.bind(this, !n.c, n.c ? 'TIMEOUT' : ''));
     if (n.c) this.uart_.write(n.c + '\r');
     else if (n.a) (n.a as () => void)();
   }

@@ -39,11 +39,9 @@ export interface CellularOptions {
   model?: 'sim7000' | 'sim800';
   /** digitalWrite(pin, value). Without it (or the pins) power-on and reset are skipped. */
   setPin?: (pin: any, value: number) => void;
+  /** PWRKEY and RESET: active low, as the modules' own pins. */
   pwrkeyPin?: any;
   resetPin?: any;
-  /** Pin level that presses PWRKEY / RESET (default 0: the module's own pins are active low). */
-  pwrkeyActive?: number;
-  resetActive?: number;
   /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
   /** Default command timeout (2000 ms). */
@@ -54,8 +52,7 @@ export interface CellularOptions {
   highWaterBytes?: number;
   /** Bytes per AT+CIPRXGET=2 read (default 1024; AT+CIPSEND sends at most 1024). */
   maxReadBytes?: number;
-  /** down() also powers the modem off with AT+CPOWD=1 (default true). */
-  powerOffOnDown?: boolean;
+  /** Not used: the link's events tell what happens (the device logs them). */
   log?: Log;
 }
 
@@ -87,21 +84,10 @@ export function csqToDbm(rssi: number): number | undefined {
   return rssi >= 0 && rssi <= 31 ? -113 + 2 * rssi : undefined;
 }
 
-/** The value in the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
-function reply(lines: string[], prefix: string): string {
-  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return lines[i].substr(lines[i].indexOf(':') + 1).trim();
-  return '';
-}
-
-/** A registration status ("0,5" -> 5 in a query reply, "2" -> 2 in a URC), NaN for ''. */
-function stat(v: string): number {
-  return parseInt(v.split(',')[1] || v);
-}
-
 /** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5, "+CEREG: 2" -> 2), or -1. */
 export function regStatus(lines: string[], prefix: string): number {
-  const v = reply(lines, prefix);
-  return v ? stat(v) : -1;
+  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return parseInt(lines[i].split(',')[1] || lines[i].substr(prefix.length));
+  return -1;
 }
 
 /** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
@@ -160,11 +146,12 @@ interface MAttempt {
 /**
  * The modem's one TCP connection as a hal Transport: the layer between the AT engine and the Link
  * (CellularModem, which is its own `transport`). Its URCs arrive through CellularModem.urc.
+ * Handlers are set before use (the firmware sets both before up()).
  */
 export abstract class ModemTransport extends AtEngine implements Transport {
   o!: CellularOptions;
-  th_?: TransportHandler;
-  lh_?: LinkHandler;
+  th_!: TransportHandler;
+  lh_!: LinkHandler;
   /** The current connection attempt. */
   tcp_?: MAttempt;
   abstract isUp(): boolean;
@@ -176,11 +163,10 @@ export abstract class ModemTransport extends AtEngine implements Transport {
   }
 
   open(options: OpenOptions): void {
-    if (!this.th_ || this.tcp_) throw new Error('busy');
+    if (this.tcp_) throw new Error('busy');
     const self = this;
-    const h = this.th_;
     // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
-    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : options.tls ? 'tls' : '';
+    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
     const a: MAttempt = {
       inFlight: true,
       unsent: '',
@@ -191,14 +177,14 @@ export abstract class ModemTransport extends AtEngine implements Transport {
         else {
           if (a.needDrain && !a.unsent) {
             a.needDrain = false;
-            h.onDrain();
+            self.th_.onDrain();
           }
           self.io_(a);
         }
       },
     };
     this.tcp_ = a;
-    if (why) this.timers.set(0, a.cb as () => void);
+    if (why) this.timers_.set(0, a.cb as () => void);
     else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
   }
 
@@ -216,20 +202,19 @@ export abstract class ModemTransport extends AtEngine implements Transport {
     const a = this.tcp_;
     if (!a || a.ended) return;
     a.ended = true;
-    this.timers.set(0, a.cb as () => void);
+    this.timers_.set(0, a.cb as () => void);
   }
 
   /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
   io_(a: MAttempt): void {
-    const o = this.o;
     const s = a.unsent.substr(0, 1024);
-    if (a.inFlight || a.ended || !(a.rx || s)) return;
+    if (a.inFlight || !(a.rx || s)) return;
     a.inFlight = true;
     if (a.rx) {
       a.rx = false;
-      this.at('AT+CIPRXGET=2,' + (o.maxReadBytes || 1024), 5000, a.cb);
+      this.at('AT+CIPRXGET=2,' + (this.o.maxReadBytes || 1024), 5000, a.cb);
     } else {
-      a.unsent = a.unsent.substr(s.length);
+      a.unsent = a.unsent.substr(1024);
       this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
     }
   }
@@ -239,7 +224,7 @@ export abstract class ModemTransport extends AtEngine implements Transport {
    * modem's socket is closed too unless the peer closed it or the link is down.
    */
   end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
-    const h = this.th_ as TransportHandler;
+    const h = this.th_;
     if (this.tcp_ !== a) return;
     this.tcp_ = undefined;
     if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
@@ -256,17 +241,20 @@ export abstract class ModemTransport extends AtEngine implements Transport {
 export class CellularModem extends ModemTransport implements Link {
   readonly kind: LinkKind;
   readonly transport: Transport;
-  /** Recoveries from a stuck modem (RESET pulses). */
-  resets: number;
+  /** Recoveries from a stuck modem (RESET pulses); counted in tests only. */
+  resets!: number;
   private st_: St;
   /** Attach generation: a reply to an older one is ignored. */
   private epoch_: number;
-  /** Tries left of the attach step that repeats (probe, SIM, registration), and PWRKEY/RESET presses done. */
+  /**
+   * Tries left of the attach step that repeats: probes (32 at first: a key is pressed at 30, 20 and
+   * 10 left), SIM checks, registration polls.
+   */
   private n_!: number;
-  private presses_!: number;
   /** The CREG status, until CEREG's comes. */
   private creg_!: number;
-  private dbm_?: number;
+  /** The last AT+CSQ rssi. */
+  private rssi_?: number;
 
   constructor(options: CellularOptions) {
     super(options.uart, options.timers);
@@ -276,14 +264,13 @@ export class CellularModem extends ModemTransport implements Link {
     this.timeoutMs_ = options.cmdTimeoutMs || 2000;
     this.st_ = St.DOWN;
     this.epoch_ = 0;
-    this.resets = 0;
+    if (typeof WREN_DEVICE === 'undefined') this.resets = 0;
   }
 
   up(): void {
     if (this.st_ > St.CLOSING) return; // attaching or up
     this.st_ = St.BOOT;
-    this.n_ = 2;
-    this.presses_ = 0;
+    this.n_ = 32;
     this.attach_(++this.epoch_, Step.PROBE);
   }
 
@@ -293,8 +280,8 @@ export class CellularModem extends ModemTransport implements Link {
     const ep = ++this.epoch_; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
-    if (this.o.powerOffOnDown !== false) this.at('AT+CPOWD=1', 5000);
-    this.timers.set(0, function () {
+    this.at('AT+CPOWD=1', 5000);
+    this.timers_.set(0, function () {
       if (self.epoch_ === ep) self.fail_('requested');
     });
   }
@@ -307,7 +294,7 @@ export class CellularModem extends ModemTransport implements Link {
   signal(): number | undefined {
     if (this.st_ !== St.UP) return undefined;
     if (this.idle()) this.attach_(this.epoch_, Step.CSQ);
-    return this.dbm_;
+    return csqToDbm(this.rssi_ as number);
   }
 
   networkId(): string {
@@ -328,110 +315,100 @@ export class CellularModem extends ModemTransport implements Link {
    */
   private attach_(ep: number, i: Step, ok?: boolean, lines?: string[], fin?: string): void {
     if (ep !== this.epoch_) return; // a step of an attach that is over
-    const self = this;
     const o = this.o;
-    const cmd = 'AT ATE0 AT+CMEE=2 AT+CPIN? AT+CREG? AT+CEREG? AT+CIPSHUT AT+CIPMUX=0 AT+CIPRXGET=1 AT+CSTT= AT+CIICR AT+CIFSR AT+CSQ'.split(' ')[i];
-    if (!lines) {
-      if (i === Step.CEREG && o.model === 'sim800') this.attach_(ep, i, true, []); // 2G: CREG only
-      else {
-        this.at(
-          i === Step.CSTT ? cmd + '"' + o.apn + '","' + (o.user || '') + '","' + (o.password || '') + '"' : cmd,
-          [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
-          function (ok2, lines2, fin2) {
-            self.attach_(ep, i, ok2, lines2, fin2);
-          },
-        );
-      }
-      return;
-    }
-    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5 (the prefix: "+CPIN", "+CERE"...)
-    const pre = cmd.substr(2, 5);
-    const v = reply(lines, pre);
-    const reg = stat(v);
+    // (a SIM800 is 2G only: its CEREG step asks CREG again)
+    const cmd = 'AT ATE0 AT+CMEE=2 AT+CPIN? AT+CREG? AT+CEREG? AT+CIPSHUT AT+CIPMUX=0 AT+CIPRXGET=1 AT+CSTT= AT+CIICR AT+CIFSR AT+CSQ'.split(' ')[
+      i === Step.CEREG && o.model === 'sim800' ? Step.CREG : i
+    ];
+    if (!lines)
+      return this.at(
+        i === Step.CSTT ? cmd + '"' + o.apn + '","' + (o.user || '') + '","' + (o.password || '') + '"' : cmd,
+        [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
+        this.attach_.bind(this, ep, i),
+      );
+    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> v "0,5", reg 5 (the prefix:
+    // "+CPIN", "+CERE"...)
+    let v = '';
+    for (const l of lines) if (!l.indexOf(cmd.substr(2, 5))) v = l.substr(l.indexOf(' ') + 1);
+    const reg = +v.split(',')[1];
     let next = i + 1;
+    // a retry waits this long (a pause in the command queue: the step waits its turn behind it)
     let wait = 0;
+    // the end of the attach; with a wait, only once the tries are over
     let why = '';
     if (i === Step.PROBE) {
       if (ok) {
         this.st_ = St.ATTACH;
         this.n_ = 10; // SIM checks
-      } else if (--this.n_ > 0) next = i;
+      } else if (--this.n_ % 10) next = i;
       else {
-        // PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
-        // switched a hung modem off). A press is skipped when its pin is not wired.
-        let pressed = false;
-        while (!pressed && this.presses_ < 3) pressed = this.pulse_(this.presses_++ === 1 ? o.resetPin : o.pwrkeyPin);
-        if (!pressed) why = STUCK;
-        else {
-          this.n_ = 10;
-          next = i;
-        }
+        // 10 polls after each press: PWRKEY (power on), RESET (hung), PWRKEY again (the first press
+        // may have switched a hung modem off). A press is skipped when its pin is not wired.
+        while (this.n_ && !this.pulse_(this.n_ === 20 ? o.resetPin : o.pwrkeyPin)) this.n_ -= 10;
+        if (this.n_) next = i;
+        else why = STUCK;
       }
     } else if (i === Step.CPIN) {
       if (v === 'READY') this.n_ = (o.regTimeoutMs || 180000) / 2000 + 1; // registration polls
-      else if (--this.n_ > 0) {
+      else {
         next = i;
         wait = 1000;
-      } else why = 'error: sim ' + (v || 'no answer');
+        why = 'error: sim ' + (v || 'no answer');
+      }
     } else if (i === Step.CREG) this.creg_ = reg;
     else if (i === Step.CEREG) {
       const c = this.creg_;
       if (c === 1 || c === 5 || reg === 1 || reg === 5) {
         // registered, at home or roaming
       } else if (c === 3 && reg !== 2) why = 'error: registration denied';
-      else if (--this.n_ > 0) {
+      else {
         next = Step.CREG;
         wait = 2000;
-      } else why = 'no-network';
+        why = 'no-network';
+      }
     } else if (i === Step.CSQ) {
       // also the background refresh of signal()
-      if (v) this.dbm_ = csqToDbm(parseInt(v));
+      this.rssi_ = parseInt(v);
       if (this.st_ !== St.ATTACH) return;
       this.st_ = St.UP;
-      if (o.log) o.log.info('modem', 'up, ' + this.dbm_ + ' dBm');
-      if (this.lh_) this.lh_.onUp();
-      return;
+      return this.lh_.onUp();
     } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
+    if (wait && --this.n_) why = ''; // tries left
     if (why) return this.fail_(why);
-    // a wait is a pause in the command queue: the step waits its turn behind it
     if (wait) this.at(undefined, wait);
     this.attach_(ep, next);
   }
 
   /**
-   * Press PWRKEY or RESET, then wait bootMs (in the command queue: what follows waits for it). False
-   * when the pin (or setPin) is not there.
+   * Press PWRKEY or RESET (the modules' pins are active low), then wait bootMs (in the command queue:
+   * what follows waits for it). False when the pin (or setPin) is not there.
    */
   private pulse_(pin: any): boolean {
     const o = this.o;
     const set = o.setPin;
-    const reset = pin === o.resetPin;
+    let level = 0;
     if (!set || pin === undefined) return false;
-    let level = (reset ? o.resetActive : o.pwrkeyActive) || 0;
-    // run twice: press, then release
+    // run twice: press (0), then release (1)
     const toggle = function () {
-      set(pin, level);
-      level = level ? 0 : 1;
+      set(pin, level++);
     };
-    this.at(toggle, reset ? 300 : 1200);
+    this.at(toggle, pin === o.resetPin ? 300 : 1200);
     this.at(toggle, o.bootMs || 2500);
     return true;
   }
 
   /** The end of the link (failed, lost or down()): the connection over it ends too, then onDown. */
   private fail_(reason: string): void {
-    const was = this.st_;
     const a = this.tcp_;
+    if (this.st_ === St.DOWN) return; // (no connection then: open() fails at once while down)
     this.st_ = St.DOWN;
-    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
-    if (was === St.DOWN) return;
     this.epoch_++;
-    if (this.lh_) this.lh_.onDown(reason);
+    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
+    this.lh_.onDown(reason);
   }
 
   /** From the engine: a command timed out. */
   timedOut(): boolean {
-    const o = this.o;
     if (this.st_ === St.BOOT) return false; // probing a modem that may be off
     if (this.timeouts < 3) {
       // is it the modem or just this command? a quick AT tells (its timeout counts too)
@@ -441,9 +418,9 @@ export class CellularModem extends ModemTransport implements Link {
     // stuck: report, then pulse RESET (the next up() starts again from the probe)
     this.flush();
     this.timeouts = 0;
-    this.resets++;
+    if (typeof WREN_DEVICE === 'undefined') this.resets++;
     this.fail_(STUCK);
-    this.pulse_(o.resetPin);
+    this.pulse_(this.o.resetPin);
     return true;
   }
 
@@ -451,11 +428,11 @@ export class CellularModem extends ModemTransport implements Link {
   urc(l: string): number {
     const a = this.tcp_;
     const st = this.st_;
-    const rx = /^\+CIPRXGET: 2,(\d+),(\d+)/.exec(l);
-    if (rx) {
-      // the reply to a read: n raw bytes follow
-      if (a) a.rx = rx[2] !== '0';
-      return +rx[1];
+    if (!l.indexOf('+CIPRXGET: 2,')) {
+      // the reply to a read, "+CIPRXGET: 2,<n>,<left>": n raw bytes follow
+      const f = l.split(',');
+      if (a) a.rx = f[2] !== '0';
+      return +f[1];
     }
     switch (l) {
       case '+CIPRXGET: 1': // bytes waiting
@@ -469,7 +446,7 @@ export class CellularModem extends ModemTransport implements Link {
       case 'CONNECT OK':
         if (a && !a.ended) {
           a.opened = true;
-          (this.th_ as TransportHandler).onOpen();
+          this.th_.onOpen();
         }
         break;
       case 'CONNECT FAIL':
@@ -491,6 +468,6 @@ export class CellularModem extends ModemTransport implements Link {
   /** From the engine: the raw bytes of a read. */
   onRaw(data: string): void {
     const a = this.tcp_;
-    if (a && a.opened && !a.ended) (this.th_ as TransportHandler).onData(this.o.E.toUint8Array(data));
+    if (a && a.opened && !a.ended) this.th_.onData(this.o.E.toUint8Array(data));
   }
 }
