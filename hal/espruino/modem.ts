@@ -144,106 +144,20 @@ interface MAttempt {
 }
 
 /**
- * The modem's one TCP connection as a hal Transport: the layer between the AT engine and the Link
- * (CellularModem, which is its own `transport`). Its URCs arrive through CellularModem.urc.
- * Handlers are set before use (the firmware sets both before up()).
+ * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and, as its own `transport`, the
+ * hal Transport of its one TCP connection, over the AT engine (at() for any other command, queued
+ * behind the driver's own). Handlers are set before use (the firmware sets both before up()).
  */
-export abstract class ModemTransport extends AtEngine implements Transport {
-  o!: CellularOptions;
-  th_!: TransportHandler;
-  lh_!: LinkHandler;
-  /** The current connection attempt. */
-  tcp_?: MAttempt;
-  abstract isUp(): boolean;
-
-  /** The Transport's handler, or the Link's (CellularModem is both): told apart by their events. */
-  setHandler(handler: TransportHandler | LinkHandler): void {
-    if ((handler as TransportHandler).onOpen) this.th_ = handler as TransportHandler;
-    else this.lh_ = handler as LinkHandler;
-  }
-
-  open(options: OpenOptions): void {
-    if (this.tcp_) throw new Error('busy');
-    const self = this;
-    // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
-    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
-    const a: MAttempt = {
-      inFlight: true,
-      unsent: '',
-      cb: function (ok, lines, fin) {
-        a.inFlight = false;
-        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
-        else if (a.ended || (a.remote && !a.rx)) self.end_(a);
-        else {
-          if (a.needDrain && !a.unsent) {
-            a.needDrain = false;
-            self.th_.onDrain();
-          }
-          self.io_(a);
-        }
-      },
-    };
-    this.tcp_ = a;
-    if (why) this.timers_.set(0, a.cb as () => void);
-    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
-  }
-
-  write(bytes: Uint8Array): boolean {
-    const a = this.tcp_;
-    if (!a || !a.opened || a.ended) return false;
-    a.unsent += this.o.E.toString(bytes);
-    this.io_(a);
-    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
-    a.needDrain = true;
-    return false;
-  }
-
-  close(): void {
-    const a = this.tcp_;
-    if (!a || a.ended) return;
-    a.ended = true;
-    this.timers_.set(0, a.cb as () => void);
-  }
-
-  /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
-  io_(a: MAttempt): void {
-    const s = a.unsent.substr(0, 1024);
-    if (a.inFlight || !(a.rx || s)) return;
-    a.inFlight = true;
-    if (a.rx) {
-      a.rx = false;
-      this.at('AT+CIPRXGET=2,' + (this.o.maxReadBytes || 1024), 5000, a.cb);
-    } else {
-      a.unsent = a.unsent.substr(1024);
-      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
-    }
-  }
-
-  /**
-   * The one end of every attempt: onError (with a code, unless close() was called), then onClose. The
-   * modem's socket is closed too unless the peer closed it or the link is down.
-   */
-  end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
-    const h = this.th_;
-    if (this.tcp_ !== a) return;
-    this.tcp_ = undefined;
-    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
-    if (code && !a.ended) h.onError({ code: code, message: message as string });
-    a.ended = true;
-    h.onClose();
-  }
-}
-
-/**
- * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and its Transport, over the AT
- * engine (at() for any other command, queued behind the driver's own).
- */
-export class CellularModem extends ModemTransport implements Link {
+export class CellularModem extends AtEngine implements Link, Transport {
   readonly kind: LinkKind;
   readonly transport: Transport;
+  o: CellularOptions;
+  th_!: TransportHandler;
+  lh_!: LinkHandler;
   /** Recoveries from a stuck modem (RESET pulses); counted in tests only. */
   resets!: number;
-  private st_: St;
+  /** The link state (undefined: DOWN). */
+  private st_!: St;
   /** Attach generation: a reply to an older one is ignored. */
   private epoch_: number;
   /**
@@ -255,6 +169,8 @@ export class CellularModem extends ModemTransport implements Link {
   private creg_!: number;
   /** The last AT+CSQ rssi. */
   private rssi_?: number;
+  /** The current connection attempt. */
+  private tcp_?: MAttempt;
 
   constructor(options: CellularOptions) {
     super(options.uart, options.timers);
@@ -262,10 +178,17 @@ export class CellularModem extends ModemTransport implements Link {
     this.kind = 'cellular';
     this.transport = this;
     this.timeoutMs_ = options.cmdTimeoutMs || 2000;
-    this.st_ = St.DOWN;
     this.epoch_ = 0;
     if (typeof WREN_DEVICE === 'undefined') this.resets = 0;
   }
+
+  /** The Transport's handler, or the Link's: told apart by their events. */
+  setHandler(handler: TransportHandler | LinkHandler): void {
+    if ((handler as TransportHandler).onOpen) this.th_ = handler as TransportHandler;
+    else this.lh_ = handler as LinkHandler;
+  }
+
+  // ---- Link
 
   up(): void {
     if (this.st_ > St.CLOSING) return; // attaching or up
@@ -276,7 +199,7 @@ export class CellularModem extends ModemTransport implements Link {
 
   down(): void {
     const self = this;
-    if (this.st_ <= St.CLOSING) return; // down or going down
+    if (!(this.st_ > St.CLOSING)) return; // down or going down
     const ep = ++this.epoch_; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
@@ -290,11 +213,12 @@ export class CellularModem extends ModemTransport implements Link {
     return this.st_ === St.UP;
   }
 
-  /** The last AT+CSQ as dBm while up; each call refreshes it in the background. */
+  /** The last AT+CSQ as dBm (-113 + 2 * rssi; 99: unknown) while up; each call refreshes it in the background. */
   signal(): number | undefined {
+    const rssi = this.rssi_ as number;
     if (this.st_ !== St.UP) return undefined;
     if (this.idle()) this.attach_(this.epoch_, Step.CSQ);
-    return csqToDbm(this.rssi_ as number);
+    return rssi < 32 ? 2 * rssi - 113 : undefined;
   }
 
   networkId(): string {
@@ -316,8 +240,8 @@ export class CellularModem extends ModemTransport implements Link {
   private attach_(ep: number, i: Step, ok?: boolean, lines?: string[], fin?: string): void {
     if (ep !== this.epoch_) return; // a step of an attach that is over
     const o = this.o;
-    // (a SIM800 is 2G only: its CEREG step asks CREG again)
-    const cmd = 'AT ATE0 AT+CMEE=2 AT+CPIN? AT+CREG? AT+CEREG? AT+CIPSHUT AT+CIPMUX=0 AT+CIPRXGET=1 AT+CSTT= AT+CIICR AT+CIFSR AT+CSQ'.split(' ')[
+    // the commands after "AT" (a SIM800 is 2G only: its CEREG step asks CREG again)
+    const cmd = 'AT' + ' E0 +CMEE=2 +CPIN? +CREG? +CEREG? +CIPSHUT +CIPMUX=0 +CIPRXGET=1 +CSTT= +CIICR +CIFSR +CSQ'.split(' ')[
       i === Step.CEREG && o.model === 'sim800' ? Step.CREG : i
     ];
     if (!lines)
@@ -400,14 +324,89 @@ export class CellularModem extends ModemTransport implements Link {
   /** The end of the link (failed, lost or down()): the connection over it ends too, then onDown. */
   private fail_(reason: string): void {
     const a = this.tcp_;
-    if (this.st_ === St.DOWN) return; // (no connection then: open() fails at once while down)
+    if (!this.st_) return; // down already (no connection then: open() fails at once while down)
     this.st_ = St.DOWN;
     this.epoch_++;
     if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
     this.lh_.onDown(reason);
   }
 
-  /** From the engine: a command timed out. */
+  // ---- Transport
+
+  open(options: OpenOptions): void {
+    if (this.tcp_) throw new Error('busy');
+    const self = this;
+    // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
+    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
+    const a: MAttempt = {
+      inFlight: true,
+      unsent: '',
+      cb: function (ok, lines, fin) {
+        a.inFlight = false;
+        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
+        else if (a.ended || (a.remote && !a.rx)) self.end_(a);
+        else {
+          if (a.needDrain && !a.unsent) {
+            a.needDrain = false;
+            self.th_.onDrain();
+          }
+          self.io_(a);
+        }
+      },
+    };
+    this.tcp_ = a;
+    if (why) this.timers_.set(0, a.cb as () => void);
+    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
+  }
+
+  write(bytes: Uint8Array): boolean {
+    const a = this.tcp_;
+    if (!a || !a.opened || a.ended) return false;
+    a.unsent += this.o.E.toString(bytes);
+    this.io_(a);
+    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
+    a.needDrain = true;
+    return false;
+  }
+
+  close(): void {
+    const a = this.tcp_;
+    if (!a || a.ended) return;
+    a.ended = true;
+    this.timers_.set(0, a.cb as () => void);
+  }
+
+  /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
+  private io_(a: MAttempt): void {
+    const s = a.unsent.substr(0, 1024);
+    if (a.inFlight || !(a.rx || s)) return;
+    a.inFlight = true;
+    if (a.rx) {
+      a.rx = false;
+      this.at('AT+CIPRXGET=2,' + (this.o.maxReadBytes || 1024), 5000, a.cb);
+    } else {
+      a.unsent = a.unsent.substr(1024);
+      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
+    }
+  }
+
+  /**
+   * The one end of every attempt: onError (with a code, unless close() was called), then onClose. The
+   * modem's socket is closed too unless the peer closed it or the link is down.
+   */
+  private end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
+    const h = this.th_;
+    if (this.tcp_ !== a) return;
+    this.tcp_ = undefined;
+    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
+    if (code && !a.ended) h.onError({ code: code, message: message as string });
+    a.ended = true;
+    h.onClose();
+  }
+
+  // ---- the engine's hooks
+
+  /** A command timed out. */
   timedOut(): boolean {
     if (this.st_ === St.BOOT) return false; // probing a modem that may be off
     if (this.timeouts < 3) {
@@ -424,10 +423,9 @@ export class CellularModem extends ModemTransport implements Link {
     return true;
   }
 
-  /** From the engine: every line; -1 when it is not a URC (see UrcHook). */
+  /** Every line; -1 when it is not a URC (see UrcHook). */
   urc(l: string): number {
     const a = this.tcp_;
-    const st = this.st_;
     if (!l.indexOf('+CIPRXGET: 2,')) {
       // the reply to a read, "+CIPRXGET: 2,<n>,<left>": n raw bytes follow
       const f = l.split(',');
@@ -450,24 +448,26 @@ export class CellularModem extends ModemTransport implements Link {
         }
         break;
       case 'CONNECT FAIL':
-        if (a && !a.opened) this.end_(a, 'io', l);
+        if (a) this.end_(a, 'io', l);
         break;
       case '+PDP: DEACT':
         this.fail_('lost');
         break;
       default:
-        if (l !== 'RDY' && l.indexOf('POWER DOWN') < 0) return -1;
-        // a restart: news while attaching or up; expected while booting (we pressed a key);
-        // after down() the answer to AT+CPOWD=1
-        if (st > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
-        else if (st !== St.BOOT) return -1;
+        // a restart: news while attaching or up. While booting we pressed a key (RDY is expected);
+        // after down() NORMAL POWER DOWN is the answer to AT+CPOWD=1: not URCs then.
+        if ((l === 'RDY' || l.indexOf('POWER DOWN') >= 0) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
+        else return -1;
     }
     return 0;
   }
 
-  /** From the engine: the raw bytes of a read. */
+  /** The raw bytes of a read. */
   onRaw(data: string): void {
     const a = this.tcp_;
     if (a && a.opened && !a.ended) this.th_.onData(this.o.E.toUint8Array(data));
   }
 }
+
+/** The modem's Transport side is the modem itself (kept as a name for hal/espruino/index.ts). */
+export const ModemTransport = CellularModem;
