@@ -391,13 +391,13 @@ describe('robust line handling', () => {
     expect(sent).toEqual(['AT+X\r', 'AT+Y\r']);
     clock.advance(1000);
     expect(results[1]).toBe('false TIMEOUT');
-    expect(eng.timeouts).toBe(1);
+    expect(eng.timeouts_).toBe(1);
     eng.at('AT+S=3', 1000, (ok, _l, fin) => results.push(ok + ' ' + fin), 'xyz');
     feed('\r\n>');
     expect(sent[sent.length - 1]).toBe('xyz');
     feed(' \r\nSEND OK\r\n');
     expect(results[2]).toBe('true SEND OK');
-    expect(eng.timeouts).toBe(0);
+    expect(eng.timeouts_).toBe(0);
     eng.at('AT+Z', 1000, () => results.push('never'));
     eng.flush();
     clock.advance(5000);

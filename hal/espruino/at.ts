@@ -44,31 +44,28 @@ export type UrcHook = (line: string) => number;
 export interface AtEngine {
   urc?(line: string): number;
   onRaw?(data: string): void;
-  /** A command timed out (already counted in `timeouts`): true when handled, its callback is then not called. */
+  /** A command timed out (already counted in `timeouts_`): true when handled, its callback is then not called. */
   timedOut?(): boolean;
 }
 
 export class AtEngine {
   timers_: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
-  timeouts: number;
+  timeouts_!: number;
   /** Timeout of a command queued without one. */
   timeoutMs_?: number;
   private uart_: Uart;
-  private q_: Item[];
+  private q_!: Item[];
   private cur_?: Item;
   private timer_?: TimerHandle;
-  private buf_: string;
+  private buf_!: string;
   /** Raw bytes expected (they wait in buf_ until all are there). */
-  private raw_: number;
+  private raw_!: number;
 
   constructor(uart: Uart, timers: TimerHost) {
     this.uart_ = uart;
     this.timers_ = timers;
-    this.q_ = [];
-    this.buf_ = '';
-    this.raw_ = 0;
-    this.timeouts = 0;
+    this.flush();
     const self = this;
     // bytes from the UART
     uart.on('data', function (d: string) {
@@ -77,7 +74,7 @@ export class AtEngine {
         const b = self.buf_;
         const n = self.raw_;
         const it = self.cur_;
-        if (n > 0) {
+        if (n) {
           if (b.length < n) return;
           self.raw_ = 0;
           self.buf_ = b.substr(n);
@@ -88,7 +85,7 @@ export class AtEngine {
         if (it && it.p && /^[^!-~]*>/.test(b)) {
           self.buf_ = b.substr(b.indexOf('>') + 1);
           self.uart_.write(it.p);
-          it.p = undefined;
+          it.p = '';
           continue;
         }
         const i = b.indexOf('\n');
@@ -96,7 +93,7 @@ export class AtEngine {
         self.buf_ = b.substr(i + 1);
         const line = b.substr(0, i).replace(/[^ -~]/g, '').trim();
         if (!line) continue;
-        self.timeouts = 0;
+        self.timeouts_ = 0;
         if (it && line === it.c) continue; // echo
         const r = (self.urc as UrcHook)(line);
         if (r > 0) self.raw_ = r;
@@ -120,13 +117,14 @@ export class AtEngine {
     this.next_();
   }
 
-  /** Drop every queued and running item (their callbacks are not called). */
+  /** Drop every queued and running item (their callbacks are not called) and the timeout count. */
   flush(): void {
     this.q_ = [];
     this.cur_ = undefined;
     this.buf_ = '';
     this.raw_ = 0;
-    this.timers_.clear(this.timer_); // (an item ran before: the handle is set)
+    this.timeouts_ = 0;
+    this.timers_.clear(this.timer_); // (a TimerHost ignores an undefined handle)
   }
 
   /** True when nothing is running or queued. */
@@ -141,7 +139,7 @@ export class AtEngine {
       this.cur_ = undefined;
       this.timers_.clear(this.timer_);
       // a timeout is counted (++ is never 0), then the hook may take it over
-      if (!(final === 'TIMEOUT' && ++this.timeouts && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
+      if (!(final === 'TIMEOUT' && ++this.timeouts_ && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
     }
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);

@@ -200,12 +200,13 @@ export class CellularModem extends AtEngine implements Link, Transport {
   down(): void {
     const self = this;
     if (!(this.st_ > St.CLOSING)) return; // down or going down
-    const ep = ++this.epoch_; // stops the attach
+    this.epoch_++; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
     this.at('AT+CPOWD=1', 5000);
     this.timers_.set(0, function () {
-      if (self.epoch_ === ep) self.fail_('requested');
+      // (not when up() came in between, nor when the link failed meanwhile)
+      if (self.st_ === St.CLOSING) self.fail_('requested');
     });
   }
 
@@ -230,7 +231,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
    * off when tauSec is 0. The network may grant other values.
    */
   setPsm(tauSec: number, activeSec: number, cb?: (ok: boolean) => void): void {
-    this.at(tauSec > 0 ? 'AT+CPSMS=1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 'AT+CPSMS=0', 5000, cb);
+    this.at('AT+CPSMS=' + (tauSec > 0 ? '1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 0), 5000, cb);
   }
 
   /**
@@ -246,7 +247,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     ];
     if (!lines)
       return this.at(
-        i === Step.CSTT ? cmd + '"' + o.apn + '","' + (o.user || '') + '","' + (o.password || '') + '"' : cmd,
+        i === Step.CSTT ? cmd + '"' + [o.apn, o.user, o.password].join('","') + '"' : cmd, // (join: undefined -> "")
         [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
         this.attach_.bind(this, ep, i),
       );
@@ -409,14 +410,13 @@ export class CellularModem extends AtEngine implements Link, Transport {
   /** A command timed out. */
   timedOut(): boolean {
     if (this.st_ === St.BOOT) return false; // probing a modem that may be off
-    if (this.timeouts < 3) {
+    if (this.timeouts_ < 3) {
       // is it the modem or just this command? a quick AT tells (its timeout counts too)
       if (this.idle()) this.at('AT', 1000);
       return false;
     }
     // stuck: report, then pulse RESET (the next up() starts again from the probe)
     this.flush();
-    this.timeouts = 0;
     if (typeof WREN_DEVICE === 'undefined') this.resets++;
     this.fail_(STUCK);
     this.pulse_(this.o.resetPin);
