@@ -132,10 +132,10 @@ export class AtEngine {
     return !this.cur_ && !this.q_.length;
   }
 
-  /** With `final`: end the running item with that outcome. Then start the next item if none runs. */
+  /** With `final` (never ''): end the running item with that outcome. Then start the next item if none runs. */
   private next_(ok?: boolean, final?: string): void {
     const it = this.cur_ as Item;
-    if (final !== undefined) {
+    if (final) {
       this.cur_ = undefined;
       this.timers_.clear(this.timer_);
       // a timeout is counted (++ is never 0), then the hook may take it over
@@ -144,7 +144,7 @@ export class AtEngine {
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);
     // the end of its time: a command times out; an action or a pause is over
-    this.timer_ = this.timers_.set(n.t, this.next_.bind(this, !n.c, n.c ? 'TIMEOUT' : ''));
+    this.timer_ = this.timers_.set(n.t, this.next_.bind(this, !n.c, n.c ? 'TIMEOUT' : 'done'));
     if (n.c) this.uart_.write(n.c + '\r');
     else if (n.a) (n.a as () => void)();
   }

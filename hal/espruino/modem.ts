@@ -248,7 +248,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     if (!lines)
       return this.at(
         i === Step.CSTT ? cmd + '"' + [o.apn, o.user, o.password].join('","') + '"' : cmd, // (join: undefined -> "")
-        [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
+        [1000, , , 5000, , , 65000, , , , 85000, 10000][i], // (a hole: the default timeout)
         this.attach_.bind(this, ep, i),
       );
     // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> v "0,5", reg 5 (the prefix:
@@ -283,8 +283,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
     } else if (i === Step.CREG) this.creg_ = reg;
     else if (i === Step.CEREG) {
       const c = this.creg_;
-      if (c === 1 || c === 5 || reg === 1 || reg === 5) {
-        // registered, at home or roaming
+      if (c % 4 === 1 || reg % 4 === 1) {
+        // registered: 1 at home, 5 roaming (and 9: home, CSFB not preferred)
       } else if (c === 3 && reg !== 2) why = 'error: registration denied';
       else {
         next = Step.CREG;
