@@ -44,8 +44,8 @@ export type UrcHook = (line: string) => number;
 export interface AtEngine {
   urc?(line: string): number;
   onRaw?(data: string): void;
-  /** A command timed out (already counted in `timeouts_`): true when handled, its callback is then not called. */
-  timedOut?(): boolean;
+  /** A command timed out (already counted in `timeouts_`); its callback follows. */
+  timedOut?(): void;
 }
 
 export class AtEngine {
@@ -138,8 +138,9 @@ export class AtEngine {
     if (final) {
       this.cur_ = undefined;
       this.timers_.clear(this.timer_);
-      // a timeout is counted (++ is never 0), then the hook may take it over
-      if (!(final === 'TIMEOUT' && ++this.timeouts_ && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
+      // a timeout is counted (++ is never 0) and told to the hook, then the callback
+      if (final === 'TIMEOUT' && ++this.timeouts_ && this.timedOut) this.timedOut();
+      if (it.cb) it.cb(ok as boolean, it.lines, final);
     }
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);

@@ -62,11 +62,11 @@ export interface CellularOptions {
  * reaches `sec`.
  */
 function timerBits(sec: number, active: boolean): string {
-  // pairs: seconds per step, unit code
-  const units = active ? [2, 0, 60, 1, 360, 2] : [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6];
+  // seconds per step, from the smallest unit; the unit codes in that order
+  const units = active ? [2, 60, 360] : [2, 30, 60, 600, 3600, 36000, 1152000];
   let i = 0;
-  while (units[i + 2] && sec > 31 * units[i]) i += 2;
-  return (256 + units[i + 1] * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
+  while (units[i + 1] && sec > 31 * units[i]) i++;
+  return (256 + +(active ? i : '3450126'[i]) * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, periodic TAU) as the 8-bit string AT+CPSMS takes. */
@@ -312,7 +312,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     const o = this.o;
     const set = o.setPin;
     let level = 0;
-    if (!set || pin === undefined) return false;
+    if (!set || pin == null) return false;
     // run twice: press (0), then release (1)
     const toggle = function () {
       set(pin, level++);
@@ -339,8 +339,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
     const self = this;
     // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
     const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
+    // (CIPSTART is in flight, but nothing else goes out before CONNECT OK)
     const a: MAttempt = {
-      inFlight: true,
       unsent: '',
       cb: function (ok, lines, fin) {
         a.inFlight = false;
@@ -407,20 +407,19 @@ export class CellularModem extends AtEngine implements Link, Transport {
 
   // ---- the engine's hooks
 
-  /** A command timed out. */
-  timedOut(): boolean {
-    if (this.st_ === St.BOOT) return false; // probing a modem that may be off
+  /** A command timed out (its callback follows). */
+  timedOut(): void {
+    if (this.st_ === St.BOOT) return; // probing a modem that may be off
+    // is it the modem or just this command? a quick AT tells (its timeout counts too)
     if (this.timeouts_ < 3) {
-      // is it the modem or just this command? a quick AT tells (its timeout counts too)
       if (this.idle()) this.at('AT', 1000);
-      return false;
+      return;
     }
     // stuck: report, then pulse RESET (the next up() starts again from the probe)
     this.flush();
     if (typeof WREN_DEVICE === 'undefined') this.resets++;
     this.fail_(STUCK);
     this.pulse_(this.o.resetPin);
-    return true;
   }
 
   /** Every line; -1 when it is not a URC (see UrcHook). */
