@@ -203,9 +203,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
     this.epoch_++; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
-    this.at('AT+CPOWD=1', 5000);
-    this.timers_.set(0, function () {
-      // (not when up() came in between, nor when the link failed meanwhile)
+    // onDown once the modem is off (or did not answer), unless up() came in between or the link failed meanwhile
+    this.at('AT+CPOWD=1', 5000, function () {
       if (self.st_ === St.CLOSING) self.fail_('requested');
     });
   }
@@ -431,33 +430,25 @@ export class CellularModem extends AtEngine implements Link, Transport {
       if (a) a.rx = f[2] !== '0';
       return +f[1];
     }
-    switch (l) {
-      case '+CIPRXGET: 1': // bytes waiting
-      case 'CLOSED': // the peer closed: read what it sent before, then end
-        if (a && a.opened && !a.ended) {
-          a.rx = true;
-          if (l === 'CLOSED') a.remote = true;
-          this.io_(a);
-        }
-        break;
-      case 'CONNECT OK':
-        if (a && !a.ended) {
-          a.opened = true;
-          this.th_.onOpen();
-        }
-        break;
-      case 'CONNECT FAIL':
-        if (a) this.end_(a, 'io', l);
-        break;
-      case '+PDP: DEACT':
-        this.fail_('lost');
-        break;
-      default:
-        // a restart: news while attaching or up. While booting we pressed a key (RDY is expected);
-        // after down() NORMAL POWER DOWN is the answer to AT+CPOWD=1: not URCs then.
-        if ((l === 'RDY' || l.indexOf('POWER DOWN') >= 0) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
-        else return -1;
-    }
+    if (l === '+CIPRXGET: 1' || l === 'CLOSED') {
+      // bytes waiting; or the peer closed: read what it sent before, then end
+      if (a && a.opened && !a.ended) {
+        a.rx = true;
+        if (l === 'CLOSED') a.remote = true;
+        this.io_(a);
+      }
+    } else if (l === 'CONNECT OK') {
+      if (a && !a.ended) {
+        a.opened = true;
+        this.th_.onOpen();
+      }
+    } else if (l === 'CONNECT FAIL') {
+      if (a) this.end_(a, 'io', l);
+    } else if (l === '+PDP: DEACT') this.fail_('lost');
+    // a restart: news while attaching or up. While booting we pressed a key (RDY is expected);
+    // after down() NORMAL POWER DOWN is the answer to AT+CPOWD=1: not URCs then.
+    else if ((l === 'RDY' || l.indexOf('POWER DOWN') >= 0) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
+    else return -1;
     return 0;
   }
 
