@@ -192,7 +192,7 @@ describe('attach', () => {
     expect(r.fm.pwrkeyPresses).toBe(2);
     expect(r.fm.resetPresses).toBe(1);
     const dead = new Rig();
-    dead.m.o.setPin = undefined; // no pins wired: nothing to press
+    dead.m.o.pwrkeyPin = dead.m.o.resetPin = undefined; // no pins wired: nothing to press
     dead.call(() => dead.m.up());
     dead.until('down:error: modem not responding', 30000);
   });
@@ -366,7 +366,7 @@ describe('robust line handling', () => {
     const clock = new VirtualClock();
     const sent: string[] = [];
     let feed: (d: string) => void = () => {};
-    const eng = new AtEngine({ write: (s) => sent.push(s), on: (_e, cb) => (feed = cb) }, clock);
+    const eng = new AtEngine({ uart: { write: (s) => sent.push(s), on: (_e, cb) => (feed = cb) }, timers: clock });
     const urcs: string[] = [];
     const raws: string[] = [];
     eng.urc = (l) => {

@@ -14,6 +14,14 @@ export interface Uart {
   on(event: 'data', cb: (data: string) => void): void;
 }
 
+/** The engine's options (the modem's extend them). */
+export interface AtOptions {
+  uart: Uart;
+  timers: TimerHost;
+  /** Timeout of a command queued without one (default 2000 ms). */
+  cmdTimeoutMs?: number;
+}
+
 /** A command's outcome: ok, the lines it returned (info lines, not echo/URCs), its final line or 'TIMEOUT'. */
 export type AtCallback = (ok: boolean, lines: string[], final: string) => void;
 
@@ -49,11 +57,10 @@ export interface AtEngine {
 }
 
 export class AtEngine {
+  o: AtOptions;
   timers_: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
   timeouts_!: number;
-  /** Timeout of a command queued without one. */
-  timeoutMs_?: number;
   private uart_: Uart;
   private q_!: Item[];
   private cur_?: Item;
@@ -62,9 +69,11 @@ export class AtEngine {
   /** Raw bytes expected (they wait in buf_ until all are there). */
   private raw_!: number;
 
-  constructor(uart: Uart, timers: TimerHost) {
+  constructor(options: AtOptions) {
+    const uart = options.uart;
+    this.o = options;
     this.uart_ = uart;
-    this.timers_ = timers;
+    this.timers_ = options.timers;
     this.flush();
     const self = this;
     // bytes from the UART
@@ -102,18 +111,18 @@ export class AtEngine {
         // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, NORMAL
         // POWER DOWN of AT+CPOWD=1, the IP address of AT+CIFSR), failure (ERROR, +CME ERROR: ...,
         // SEND FAIL); else an info line. (Espruino's regular expressions ignore a `$` after a group of
-        // alternatives, fail on `^a|b`, `(x)?`, `{n}` and `(?:`: keep them simple; these two patterns
-        // are checked on the interpreter.)
-        if (/POWER DOWN|^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
+        // alternatives, fail on `^a|b` (but not on `a|^b|^c`), `(x)?`, `{n}` and `(?:`: keep them
+        // simple; these two patterns are checked on the interpreter.)
+        if (/POWER DOWN|^[A-Z ]*OK$|^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
         else if (/ERROR|FAIL/.test(line)) self.next_(false, line);
         else it.lines.push(line);
       }
     });
   }
 
-  /** Queue a command (timeout default timeoutMs_), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
+  /** Queue a command (timeout default cmdTimeoutMs), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
   at(c: AtItem, timeoutMs?: number, cb?: AtCallback, prompt?: string): void {
-    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || (this.timeoutMs_ as number), p: prompt, cb: cb, lines: [] });
+    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || this.o.cmdTimeoutMs || 2000, p: prompt, cb: cb, lines: [] });
     this.next_();
   }
 

@@ -22,14 +22,12 @@
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
 // open() with tls fails with a 'tls' error.
 
-import type { Link, LinkHandler, LinkKind, Log, OpenOptions, TimerHost, Transport, TransportErrorCode, TransportHandler } from '../types';
+import type { Link, LinkHandler, LinkKind, Log, OpenOptions, Transport, TransportErrorCode, TransportHandler } from '../types';
 import { AtEngine } from './at';
-import type { AtCallback, Uart } from './at';
+import type { AtCallback, AtOptions } from './at';
 
 /** The modem's options. A number left out (or 0) takes its default. */
-export interface CellularOptions {
-  uart: Uart;
-  timers: TimerHost;
+export interface CellularOptions extends AtOptions {
   /** Espruino's E (toString / toUint8Array). */
   E: any;
   apn: string;
@@ -37,15 +35,13 @@ export interface CellularOptions {
   password?: string;
   /** 'sim7000' (default: also polls AT+CEREG) or 'sim800'. */
   model?: 'sim7000' | 'sim800';
-  /** digitalWrite(pin, value). Without it (or the pins) power-on and reset are skipped. */
-  setPin?: (pin: any, value: number) => void;
-  /** PWRKEY and RESET: active low, as the modules' own pins. */
+  /** digitalWrite(pin, value). */
+  setPin: (pin: any, value: number) => void;
+  /** PWRKEY and RESET, active low as the modules' own pins. Without them power-on and reset are skipped. */
   pwrkeyPin?: any;
   resetPin?: any;
   /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
-  /** Default command timeout (2000 ms). */
-  cmdTimeoutMs?: number;
   /** Registration (polled every 2 s): give up after (default 180000 ms). */
   regTimeoutMs?: number;
   /** Transport write() returns false above this many unsent bytes (default 4096). */
@@ -125,11 +121,16 @@ const enum Step {
   CSQ,
 }
 
+/** A connection attempt's state (undefined: connecting). */
+const enum Tcp {
+  OPEN = 1,
+  /** No more events but onClose (close() called, or over). */
+  ENDED,
+}
+
 /** A connection attempt (flags start undefined: false). */
 interface MAttempt {
-  opened?: boolean;
-  /** No more events but onClose (close() called, or over). */
-  ended?: boolean;
+  s?: Tcp;
   /** The peer closed: end once its last bytes are read. */
   remote?: boolean;
   /** The modem holds received bytes: read them. */
@@ -151,7 +152,7 @@ interface MAttempt {
 export class CellularModem extends AtEngine implements Link, Transport {
   readonly kind: LinkKind;
   readonly transport: Transport;
-  o: CellularOptions;
+  declare o: CellularOptions;
   th_!: TransportHandler;
   lh_!: LinkHandler;
   /** Recoveries from a stuck modem (RESET pulses); counted in tests only. */
@@ -173,11 +174,9 @@ export class CellularModem extends AtEngine implements Link, Transport {
   private tcp_?: MAttempt;
 
   constructor(options: CellularOptions) {
-    super(options.uart, options.timers);
-    this.o = options;
+    super(options);
     this.kind = 'cellular';
     this.transport = this;
-    this.timeoutMs_ = options.cmdTimeoutMs || 2000;
     this.epoch_ = 0;
     if (typeof WREN_DEVICE === 'undefined') this.resets = 0;
   }
@@ -250,10 +249,10 @@ export class CellularModem extends AtEngine implements Link, Transport {
         [1000, , , 5000, , , 65000, , , , 85000, 10000][i], // (a hole: the default timeout)
         this.attach_.bind(this, ep, i),
       );
-    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> v "0,5", reg 5 (the prefix:
-    // "+CPIN", "+CERE"...)
+    // a query's reply, its last info line with a value ("+CPIN: READY" -> v "READY"; "+CREG: 0,5" ->
+    // v "0,5", reg 5): the reply comes just before the final line, after any unsolicited line
     let v = '';
-    for (const l of lines) if (!l.indexOf(cmd.substr(2, 5))) v = l.substr(l.indexOf(' ') + 1);
+    for (const l of lines) v = l.split(': ')[1] || v;
     const reg = +v.split(',')[1];
     let next = i + 1;
     // a retry waits this long (a pause in the command queue: the step waits its turn behind it)
@@ -305,16 +304,15 @@ export class CellularModem extends AtEngine implements Link, Transport {
 
   /**
    * Press PWRKEY or RESET (the modules' pins are active low), then wait bootMs (in the command queue:
-   * what follows waits for it). False when the pin (or setPin) is not there.
+   * what follows waits for it). False when the pin is not wired.
    */
   private pulse_(pin: any): boolean {
     const o = this.o;
-    const set = o.setPin;
     let level = 0;
-    if (!set || pin == null) return false;
+    if (pin == null) return false;
     // run twice: press (0), then release (1)
     const toggle = function () {
-      set(pin, level++);
+      o.setPin(pin, level++);
     };
     this.at(toggle, pin === o.resetPin ? 300 : 1200);
     this.at(toggle, o.bootMs || 2500);
@@ -327,7 +325,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     if (!this.st_) return; // down already (no connection then: open() fails at once while down)
     this.st_ = St.DOWN;
     this.epoch_++;
-    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
+    if (a) this.end_(a, a.s ? 'reset' : 'unreachable', reason);
     this.lh_.onDown(reason);
   }
 
@@ -344,7 +342,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
       cb: function (ok, lines, fin) {
         a.inFlight = false;
         if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
-        else if (a.ended || (a.remote && !a.rx)) self.end_(a);
+        else if (a.s === Tcp.ENDED || (a.remote && !a.rx)) self.end_(a);
         else {
           if (a.needDrain && !a.unsent) {
             a.needDrain = false;
@@ -361,7 +359,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
 
   write(bytes: Uint8Array): boolean {
     const a = this.tcp_;
-    if (!a || !a.opened || a.ended) return false;
+    if (!a || a.s !== Tcp.OPEN) return false;
     a.unsent += this.o.E.toString(bytes);
     this.io_(a);
     if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
@@ -371,8 +369,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
 
   close(): void {
     const a = this.tcp_;
-    if (!a || a.ended) return;
-    a.ended = true;
+    if (!a || a.s === Tcp.ENDED) return;
+    a.s = Tcp.ENDED;
     this.timers_.set(0, a.cb as () => void);
   }
 
@@ -399,8 +397,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
     if (this.tcp_ !== a) return;
     this.tcp_ = undefined;
     if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
-    if (code && !a.ended) h.onError({ code: code, message: message as string });
-    a.ended = true;
+    if (code && a.s !== Tcp.ENDED) h.onError({ code: code, message: message as string });
+    a.s = Tcp.ENDED;
     h.onClose();
   }
 
@@ -432,14 +430,14 @@ export class CellularModem extends AtEngine implements Link, Transport {
     }
     if (l === '+CIPRXGET: 1' || l === 'CLOSED') {
       // bytes waiting; or the peer closed: read what it sent before, then end
-      if (a && a.opened && !a.ended) {
+      if (a && a.s === Tcp.OPEN) {
         a.rx = true;
         if (l === 'CLOSED') a.remote = true;
         this.io_(a);
       }
     } else if (l === 'CONNECT OK') {
-      if (a && !a.ended) {
-        a.opened = true;
+      if (a && !a.s) {
+        a.s = Tcp.OPEN;
         this.th_.onOpen();
       }
     } else if (l === 'CONNECT FAIL') {
@@ -447,7 +445,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     } else if (l === '+PDP: DEACT') this.fail_('lost');
     // a restart: news while attaching or up. While booting we pressed a key (RDY is expected);
     // after down() NORMAL POWER DOWN is the answer to AT+CPOWD=1: not URCs then.
-    else if ((l === 'RDY' || l.indexOf('POWER DOWN') >= 0) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
+    else if (/POWER DOWN|^RDY$/.test(l) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
     else return -1;
     return 0;
   }
@@ -455,7 +453,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   /** The raw bytes of a read. */
   onRaw(data: string): void {
     const a = this.tcp_;
-    if (a && a.opened && !a.ended) this.th_.onData(this.o.E.toUint8Array(data));
+    if (a && a.s === Tcp.OPEN) this.th_.onData(this.o.E.toUint8Array(data));
   }
 }
 
