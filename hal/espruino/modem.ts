@@ -292,9 +292,11 @@ export class CellularModem extends AtEngine implements Link, Transport {
     } else if (i === Step.CSQ) {
       // also the background refresh of signal()
       this.rssi_ = parseInt(v);
-      if (this.st_ !== St.ATTACH) return;
-      this.st_ = St.UP;
-      return this.lh_.onUp();
+      if (this.st_ === St.ATTACH) {
+        this.st_ = St.UP;
+        this.lh_.onUp();
+      }
+      return;
     } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
     if (wait && --this.n_) why = ''; // tries left
     if (why) return this.fail_(why);
@@ -332,7 +334,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   // ---- Transport
 
   open(options: OpenOptions): void {
-    if (this.tcp_) throw new Error('busy');
+    if (this.tcp_) throw Error('busy');
     const self = this;
     // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
     const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
@@ -410,13 +412,13 @@ export class CellularModem extends AtEngine implements Link, Transport {
     // is it the modem or just this command? a quick AT tells (its timeout counts too)
     if (this.timeouts_ < 3) {
       if (this.idle()) this.at('AT', 1000);
-      return;
+    } else {
+      // stuck: report, then pulse RESET (the next up() starts again from the probe)
+      this.flush();
+      if (typeof WREN_DEVICE === 'undefined') this.resets++;
+      this.fail_(STUCK);
+      this.pulse_(this.o.resetPin);
     }
-    // stuck: report, then pulse RESET (the next up() starts again from the probe)
-    this.flush();
-    if (typeof WREN_DEVICE === 'undefined') this.resets++;
-    this.fail_(STUCK);
-    this.pulse_(this.o.resetPin);
   }
 
   /** Every line; -1 when it is not a URC (see UrcHook). */
@@ -425,7 +427,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     if (!l.indexOf('+CIPRXGET: 2,')) {
       // the reply to a read, "+CIPRXGET: 2,<n>,<left>": n raw bytes follow
       const f = l.split(',');
-      if (a) a.rx = f[2] !== '0';
+      if (a) a.rx = f[2] > '0'; // (a count: "0" or one that starts with 1..9)
       return +f[1];
     }
     if (l === '+CIPRXGET: 1' || l === 'CLOSED') {
