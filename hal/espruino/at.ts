@@ -61,23 +61,20 @@ export class AtEngine {
   timers_: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
   timeouts_!: number;
-  private uart_: Uart;
   private q_!: Item[];
-  private cur_?: Item;
+  private cur_?: Item | null;
   private timer_?: TimerHandle;
   private buf_!: string;
   /** Raw bytes expected (they wait in buf_ until all are there). */
   private raw_!: number;
 
   constructor(options: AtOptions) {
-    const uart = options.uart;
     this.o = options;
-    this.uart_ = uart;
     this.timers_ = options.timers;
     this.flush();
     const self = this;
     // bytes from the UART
-    uart.on('data', function (d: string) {
+    options.uart.on('data', function (d: string) {
       self.buf_ += d;
       for (;;) {
         const b = self.buf_;
@@ -93,7 +90,7 @@ export class AtEngine {
         // the data prompt "> " (no line end), after nothing printable: send the payload
         if (it && it.p && /^[^!-~]*>/.test(b)) {
           self.buf_ = b.substr(b.indexOf('>') + 1);
-          self.uart_.write(it.p);
+          self.o.uart.write(it.p);
           it.p = '';
           continue;
         }
@@ -106,16 +103,17 @@ export class AtEngine {
         if (it && line === it.c) continue; // echo
         const r = (self.urc as UrcHook)(line);
         if (r > 0) self.raw_ = r;
-        // a URC, or noise between commands
-        if (r >= 0 || !it || !it.c) continue;
-        // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, NORMAL
-        // POWER DOWN of AT+CPOWD=1, the IP address of AT+CIFSR), failure (ERROR, +CME ERROR: ...,
-        // SEND FAIL); else an info line. (Espruino's regular expressions ignore a `$` after a group of
-        // alternatives, fail on `^a|b` (but not on `a|^b|^c`), `(x)?`, `{n}` and `(?:`: keep them
-        // simple; these two patterns are checked on the interpreter.)
-        if (/POWER DOWN|^[A-Z ]*OK$|^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
-        else if (/ERROR|FAIL/.test(line)) self.next_(false, line);
-        else it.lines.push(line);
+        // (not a URC, nor noise between commands) final lines: success (OK, or what a command says
+        // instead: SHUT OK, SEND OK, CLOSE OK, NORMAL POWER DOWN of AT+CPOWD=1, the IP address of
+        // AT+CIFSR), failure (ERROR, +CME ERROR: ..., SEND FAIL); else an info line. (Espruino's
+        // regular expressions ignore a `$` after a group of alternatives, fail on `^a|b` (but not on
+        // `a|^b|^c`), `(x)?`, `{n}` and `(?:`: keep them simple; these two patterns are checked on the
+        // interpreter.)
+        if (r < 0 && it && it.c) {
+          if (/POWER DOWN|^[A-Z ]*OK$|^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
+          else if (/ERROR|FAIL/.test(line)) self.next_(false, line);
+          else it.lines.push(line);
+        }
       }
     });
   }
@@ -129,23 +127,23 @@ export class AtEngine {
   /** Drop every queued and running item (their callbacks are not called) and the timeout count. */
   flush(): void {
     this.q_ = [];
-    this.cur_ = undefined;
+    this.cur_ = null;
     this.buf_ = '';
     this.raw_ = 0;
     this.timeouts_ = 0;
     this.timers_.clear(this.timer_); // (a TimerHost ignores an undefined handle)
   }
 
-  /** True when nothing is running or queued. */
+  /** True when nothing is running or queued (items only wait behind a running one). */
   idle(): boolean {
-    return !this.cur_ && !this.q_.length;
+    return !this.cur_;
   }
 
   /** With `final` (never ''): end the running item with that outcome. Then start the next item if none runs. */
   private next_(ok?: boolean, final?: string): void {
     const it = this.cur_ as Item;
     if (final) {
-      this.cur_ = undefined;
+      this.cur_ = null;
       this.timers_.clear(this.timer_);
       // a timeout is counted (++ is never 0) and told to the hook, then the callback
       if (final === 'TIMEOUT' && ++this.timeouts_ && this.timedOut) this.timedOut();
@@ -155,7 +153,7 @@ export class AtEngine {
     const n = (this.cur_ = this.q_.shift() as Item);
     // the end of its time: a command times out; an action or a pause is over
     this.timer_ = this.timers_.set(n.t, this.next_.bind(this, !n.c, n.c ? 'TIMEOUT' : 'done'));
-    if (n.c) this.uart_.write(n.c + '\r');
+    if (n.c) this.o.uart.write(n.c + '\r');
     else if (n.a) (n.a as () => void)();
   }
 }

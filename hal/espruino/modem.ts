@@ -57,7 +57,7 @@ export interface CellularOptions extends AtOptions {
  * active time) as the 8-bit string AT+CPSMS takes: "uuuvvvvv", the smallest unit whose 5-bit count
  * reaches `sec`.
  */
-function timerBits(sec: number, active: boolean): string {
+function timerBits(sec: number, active?: boolean): string {
   // seconds per step, from the smallest unit; the unit codes in that order
   const units = active ? [2, 60, 360] : [2, 30, 60, 600, 3600, 36000, 1152000];
   let i = 0;
@@ -67,7 +67,7 @@ function timerBits(sec: number, active: boolean): string {
 
 /** 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, periodic TAU) as the 8-bit string AT+CPSMS takes. */
 export function psmTauBits(sec: number): string {
-  return timerBits(sec, false);
+  return timerBits(sec);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 2 (T3324, active time) as the 8-bit string AT+CPSMS takes. */
@@ -171,7 +171,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   /** The last AT+CSQ rssi. */
   private rssi_?: number;
   /** The current connection attempt. */
-  private tcp_?: MAttempt;
+  private tcp_?: MAttempt | null;
 
   constructor(options: CellularOptions) {
     super(options);
@@ -229,7 +229,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
    * off when tauSec is 0. The network may grant other values.
    */
   setPsm(tauSec: number, activeSec: number, cb?: (ok: boolean) => void): void {
-    this.at('AT+CPSMS=' + (tauSec > 0 ? '1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 0), 5000, cb);
+    this.at('AT+CPSMS=' + (tauSec > 0 ? '1,,,"' + timerBits(tauSec) + '","' + timerBits(activeSec, true) + '"' : 0), 5000, cb);
   }
 
   /**
@@ -334,7 +334,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   // ---- Transport
 
   open(options: OpenOptions): void {
-    if (this.tcp_) throw Error('busy');
+    if (!this.th_ || this.tcp_) throw Error('busy');
     const self = this;
     // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
     const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
@@ -397,7 +397,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   private end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
     const h = this.th_;
     if (this.tcp_ !== a) return;
-    this.tcp_ = undefined;
+    this.tcp_ = null;
     if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
     if (code && a.s !== Tcp.ENDED) h.onError({ code: code, message: message as string });
     a.s = Tcp.ENDED;
@@ -409,10 +409,9 @@ export class CellularModem extends AtEngine implements Link, Transport {
   /** A command timed out (its callback follows). */
   timedOut(): void {
     if (this.st_ === St.BOOT) return; // probing a modem that may be off
-    // is it the modem or just this command? a quick AT tells (its timeout counts too)
-    if (this.timeouts_ < 3) {
-      if (this.idle()) this.at('AT', 1000);
-    } else {
+    // is it the modem or just this command? a quick AT, queued last, tells (its timeout counts too)
+    if (this.timeouts_ < 3) this.at('AT', 1000);
+    else {
       // stuck: report, then pulse RESET (the next up() starts again from the probe)
       this.flush();
       if (typeof WREN_DEVICE === 'undefined') this.resets++;
