@@ -48,12 +48,10 @@ interface Item {
 export type UrcHook = (line: string) => number;
 
 // The hooks: set as properties, or implemented as methods by a subclass. urc is required, onRaw as
-// soon as urc asks for raw bytes.
+// soon as urc asks for raw bytes; timedOut (below) does nothing unless replaced.
 export interface AtEngine {
   urc?(line: string): number;
   onRaw?(data: string): void;
-  /** A command timed out (already counted in `timeouts_`); its callback follows. */
-  timedOut?(): void;
 }
 
 export class AtEngine {
@@ -134,6 +132,9 @@ export class AtEngine {
     this.timers_.clear(this.timer_); // (a TimerHost ignores an undefined handle)
   }
 
+  /** A command timed out (already counted in `timeouts_`); its callback follows. */
+  timedOut(): void {}
+
   /** True when nothing is running or queued (items only wait behind a running one). */
   idle(): boolean {
     return !this.cur_;
@@ -146,7 +147,7 @@ export class AtEngine {
       this.cur_ = null;
       this.timers_.clear(this.timer_);
       // a timeout is counted (++ is never 0) and told to the hook, then the callback
-      if (final === 'TIMEOUT' && ++this.timeouts_ && this.timedOut) this.timedOut();
+      if (final === 'TIMEOUT' && ++this.timeouts_) this.timedOut();
       if (it.cb) it.cb(ok as boolean, it.lines, final);
     }
     if (this.cur_ || !this.q_.length) return;

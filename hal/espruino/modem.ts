@@ -5,8 +5,8 @@
 //   power-on   AT probe; no answer -> PWRKEY pulse, poll AT; still none -> RESET pulse, poll AT;
 //              still none -> PWRKEY again, poll AT; still none -> onDown('error: modem not responding')
 //   handshake  ATE0, AT+CMEE=2, AT+CPIN? (waits for READY)
-//   register   AT+CREG? (and AT+CEREG? on SIM7000) polled until home (1) or roaming (5); denied (3)
-//              -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
+//   register   AT+CREG? and AT+CEREG? (a SIM800: AT+CREG? twice) polled until home (1) or roaming
+//              (5); denied (3) -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
 //   PDP        AT+CIPSHUT, AT+CIPMUX=0, AT+CIPRXGET=1 (manual receive), AT+CSTT="apn","user","pwd",
 //              AT+CIICR, AT+CIFSR (the IP), AT+CSQ -> onUp
 //   TCP        AT+CIPSTART="TCP","host",port -> OK ... "CONNECT OK" | "CONNECT FAIL";
@@ -15,10 +15,10 @@
 //              closed); AT+CIPCLOSE=1; URC "+PDP: DEACT" (network dropped the context) -> link lost
 //   signal     AT+CSQ -> dBm = -113 + 2 * rssi (99 = unknown)
 //   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX, setEdrx())
-//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts
-//              -> the connection gets onError + onClose, the
-//              link onDown('error: modem not responding'), then a RESET pin pulse; the next up()
-//              starts again from the AT probe.
+//   down       AT+CIPSHUT, AT+CPOWD=1 -> onDown('requested')
+//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts -> the connection
+//              gets onError + onClose, the link onDown('error: modem not responding'), then a RESET
+//              pin pulse; the next up() starts again from the AT probe.
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
 // open() with tls fails with a 'tls' error.
 
@@ -33,7 +33,7 @@ export interface CellularOptions extends AtOptions {
   apn: string;
   user?: string;
   password?: string;
-  /** 'sim7000' (default: also polls AT+CEREG) or 'sim800'. */
+  /** 'sim7000' (default) or 'sim800' (2G only: polls AT+CREG? in place of AT+CEREG?). */
   model?: 'sim7000' | 'sim800';
   /** digitalWrite(pin, value). */
   setPin: (pin: any, value: number) => void;
@@ -147,7 +147,7 @@ interface MAttempt {
 /**
  * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and, as its own `transport`, the
  * hal Transport of its one TCP connection, over the AT engine (at() for any other command, queued
- * behind the driver's own). Handlers are set before use (the firmware sets both before up()).
+ * behind the driver's own).
  */
 export class CellularModem extends AtEngine implements Link, Transport {
   readonly kind: LinkKind;
@@ -157,7 +157,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   lh_!: LinkHandler;
   /** Recoveries from a stuck modem (RESET pulses); counted in tests only. */
   resets!: number;
-  /** The link state (undefined: DOWN). */
+  /** The link state (undefined at first: DOWN too). */
   private st_!: St;
   /** Attach generation: a reply to an older one is ignored. */
   private epoch_: number;
@@ -246,7 +246,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     if (!lines)
       return this.at(
         i === Step.CSTT ? cmd + '"' + [o.apn, o.user, o.password].join('","') + '"' : cmd, // (join: undefined -> "")
-        [1000, , , 5000, , , 65000, , , , 85000, 10000][i], // (a hole: the default timeout)
+        [1, 0, 0, 5, 0, 0, 65, 0, 0, 0, 85, 10][i] * 1000, // (0 or NaN: the default timeout)
         this.attach_.bind(this, ep, i),
       );
     // a query's reply, its last info line with a value ("+CPIN: READY" -> v "READY"; "+CREG: 0,5" ->
@@ -294,7 +294,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
       this.rssi_ = parseInt(v);
       if (this.st_ === St.ATTACH) {
         this.st_ = St.UP;
-        this.lh_.onUp();
+        if (this.lh_) this.lh_.onUp();
       }
       return;
     } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
@@ -328,7 +328,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     this.st_ = St.DOWN;
     this.epoch_++;
     if (a) this.end_(a, a.s ? 'reset' : 'unreachable', reason);
-    this.lh_.onDown(reason);
+    if (this.lh_) this.lh_.onDown(reason);
   }
 
   // ---- Transport
@@ -408,7 +408,8 @@ export class CellularModem extends AtEngine implements Link, Transport {
 
   /** A command timed out (its callback follows). */
   timedOut(): void {
-    if (this.st_ === St.BOOT) return; // probing a modem that may be off
+    // only while attaching or up (probing, a modem may be off; down, up() starts from the probe)
+    if (!(this.st_ > St.BOOT)) return;
     // is it the modem or just this command? a quick AT, queued last, tells (its timeout counts too)
     if (this.timeouts_ < 3) this.at('AT', 1000);
     else {
