@@ -40,7 +40,7 @@ export interface CellularOptions extends AtOptions {
   /** PWRKEY and RESET, active low as the modules' own pins. Without them power-on and reset are skipped. */
   pwrkeyPin?: any;
   resetPin?: any;
-  /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
+  /** Wait after a PWRKEY or RESET press (1200 ms) before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
   /** Registration (polled every 2 s): give up after (default 180000 ms). */
   regTimeoutMs?: number;
@@ -305,7 +305,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
   }
 
   /**
-   * Press PWRKEY or RESET (the modules' pins are active low), then wait bootMs (in the command queue:
+   * Press PWRKEY or RESET for 1.2 s (the modules' pins are active low), then wait bootMs (in the command queue:
    * what follows waits for it). False when the pin is not wired.
    */
   private pulse_(pin: any): boolean {
@@ -316,7 +316,7 @@ export class CellularModem extends AtEngine implements Link, Transport {
     const toggle = function () {
       o.setPin(pin, level++);
     };
-    this.at(toggle, pin === o.resetPin ? 300 : 1200);
+    this.at(toggle, 1200); // (PWRKEY wants >= 1 s, RESET >= 0.1 s)
     this.at(toggle, o.bootMs || 2500);
     return true;
   }
