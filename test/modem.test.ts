@@ -192,7 +192,7 @@ describe('attach', () => {
     expect(r.fm.pwrkeyPresses).toBe(2);
     expect(r.fm.resetPresses).toBe(1);
     const dead = new Rig();
-    dead.m.o.setPin = undefined; // no pins wired: nothing to press
+    dead.m.o.pwrkeyPin = dead.m.o.resetPin = undefined; // no pins wired: nothing to press
     dead.call(() => dead.m.up());
     dead.until('down:error: modem not responding', 30000);
   });
@@ -366,7 +366,7 @@ describe('robust line handling', () => {
     const clock = new VirtualClock();
     const sent: string[] = [];
     let feed: (d: string) => void = () => {};
-    const eng = new AtEngine({ write: (s) => sent.push(s), on: (_e, cb) => (feed = cb) }, clock);
+    const eng = new AtEngine({ uart: { write: (s) => sent.push(s), on: (_e, cb) => (feed = cb) }, timers: clock });
     const urcs: string[] = [];
     const raws: string[] = [];
     eng.urc = (l) => {
@@ -391,13 +391,13 @@ describe('robust line handling', () => {
     expect(sent).toEqual(['AT+X\r', 'AT+Y\r']);
     clock.advance(1000);
     expect(results[1]).toBe('false TIMEOUT');
-    expect(eng.timeouts).toBe(1);
+    expect(eng.timeouts_).toBe(1);
     eng.at('AT+S=3', 1000, (ok, _l, fin) => results.push(ok + ' ' + fin), 'xyz');
     feed('\r\n>');
     expect(sent[sent.length - 1]).toBe('xyz');
     feed(' \r\nSEND OK\r\n');
     expect(results[2]).toBe('true SEND OK');
-    expect(eng.timeouts).toBe(0);
+    expect(eng.timeouts_).toBe(0);
     eng.at('AT+Z', 1000, () => results.push('never'));
     eng.flush();
     clock.advance(5000);
@@ -456,7 +456,7 @@ describe('recovery', () => {
   });
 
   it('down() while attaching ends the attach; the stale attach steps are ignored', () => {
-    const r = new Rig({ powered: true, registerAfterMs: 5000 }, { powerOffOnDown: false });
+    const r = new Rig({ powered: true, registerAfterMs: 5000 });
     r.call(() => r.m.up());
     r.clock.advance(1500);
     r.call(() => r.m.down());

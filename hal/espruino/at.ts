@@ -14,6 +14,14 @@ export interface Uart {
   on(event: 'data', cb: (data: string) => void): void;
 }
 
+/** The engine's options (the modem's extend them). */
+export interface AtOptions {
+  uart: Uart;
+  timers: TimerHost;
+  /** Timeout of a command queued without one (default 2000 ms). */
+  cmdTimeoutMs?: number;
+}
+
 /** A command's outcome: ok, the lines it returned (info lines, not echo/URCs), its final line or 'TIMEOUT'. */
 export type AtCallback = (ok: boolean, lines: string[], final: string) => void;
 
@@ -40,44 +48,37 @@ interface Item {
 export type UrcHook = (line: string) => number;
 
 // The hooks: set as properties, or implemented as methods by a subclass. urc is required, onRaw as
-// soon as urc asks for raw bytes.
+// soon as urc asks for raw bytes; timedOut (below) does nothing unless replaced.
 export interface AtEngine {
   urc?(line: string): number;
   onRaw?(data: string): void;
-  /** A command timed out (already counted in `timeouts`): true when handled, its callback is then not called. */
-  timedOut?(): boolean;
 }
 
 export class AtEngine {
-  timers: TimerHost;
+  o: AtOptions;
+  timers_: TimerHost;
   /** Consecutive command timeouts (reset by any complete line). */
-  timeouts: number;
-  /** Timeout of a command queued without one. */
-  timeoutMs_?: number;
-  private uart_: Uart;
-  private q_: Item[];
-  private cur_?: Item;
+  timeouts_!: number;
+  private q_!: Item[];
+  private cur_?: Item | null;
   private timer_?: TimerHandle;
-  private buf_: string;
+  private buf_!: string;
   /** Raw bytes expected (they wait in buf_ until all are there). */
-  private raw_: number;
+  private raw_!: number;
 
-  constructor(uart: Uart, timers: TimerHost) {
-    this.uart_ = uart;
-    this.timers = timers;
-    this.q_ = [];
-    this.buf_ = '';
-    this.raw_ = 0;
-    this.timeouts = 0;
+  constructor(options: AtOptions) {
+    this.o = options;
+    this.timers_ = options.timers;
+    this.flush();
     const self = this;
     // bytes from the UART
-    uart.on('data', function (d: string) {
+    options.uart.on('data', function (d: string) {
       self.buf_ += d;
       for (;;) {
         const b = self.buf_;
         const n = self.raw_;
         const it = self.cur_;
-        if (n > 0) {
+        if (n) {
           if (b.length < n) return;
           self.raw_ = 0;
           self.buf_ = b.substr(n);
@@ -87,8 +88,8 @@ export class AtEngine {
         // the data prompt "> " (no line end), after nothing printable: send the payload
         if (it && it.p && /^[^!-~]*>/.test(b)) {
           self.buf_ = b.substr(b.indexOf('>') + 1);
-          self.uart_.write(it.p);
-          it.p = undefined;
+          self.o.uart.write(it.p);
+          it.p = '';
           continue;
         }
         const i = b.indexOf('\n');
@@ -96,61 +97,64 @@ export class AtEngine {
         self.buf_ = b.substr(i + 1);
         const line = b.substr(0, i).replace(/[^ -~]/g, '').trim();
         if (!line) continue;
-        self.timeouts = 0;
+        self.timeouts_ = 0;
         if (it && line === it.c) continue; // echo
         const r = (self.urc as UrcHook)(line);
         if (r > 0) self.raw_ = r;
-        // a URC, or noise between commands
-        if (r >= 0 || !it || !it.c) continue;
-        // final lines: success (OK, or what a command says instead: SHUT OK, SEND OK, CLOSE OK, the IP
-        // address of AT+CIFSR, NORMAL POWER DOWN of AT+CPOWD=1), failure; else an info line.
-        // (Espruino's regular expressions ignore a `$` after a group of alternatives, and fail on
-        // `(x)?`, `{n}` and `(?:`: keep them simple.)
-        if (/^[A-Z ]*OK$/.test(line) || /^\d+\.\d+\.\d+\.\d+$/.test(line) || line.indexOf('POWER DOWN') >= 0) self.next_(true, line);
-        else if (/^(ERROR|\+CM[ES] ERROR|SEND FAIL)/.test(line)) self.next_(false, line);
-        else it.lines.push(line);
+        // (not a URC, nor noise between commands) final lines: success (OK, or what a command says
+        // instead: SHUT OK, SEND OK, CLOSE OK, NORMAL POWER DOWN of AT+CPOWD=1, the IP address of
+        // AT+CIFSR), failure (ERROR, +CME ERROR: ..., SEND FAIL); else an info line. (Espruino's
+        // regular expressions ignore a `$` after a group of alternatives, fail on `^a|b` (but not on
+        // `a|^b|^c`), `(x)?`, `{n}` and `(?:`: keep them simple; these two patterns are checked on the
+        // interpreter.)
+        if (r < 0 && it && it.c) {
+          if (/POWER DOWN|^[A-Z ]*OK$|^\d+\.\d+\.\d+\.\d+$/.test(line)) self.next_(true, line);
+          else if (/ERROR|FAIL/.test(line)) self.next_(false, line);
+          else it.lines.push(line);
+        }
       }
     });
   }
 
-  /** Queue a command (timeout default timeoutMs_), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
+  /** Queue a command (timeout default cmdTimeoutMs), an action or a pause (of timeoutMs). `prompt`: data to send at the '>' prompt. */
   at(c: AtItem, timeoutMs?: number, cb?: AtCallback, prompt?: string): void {
-    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || (this.timeoutMs_ as number), p: prompt, cb: cb, lines: [] });
+    this.q_.push({ c: typeof c === 'string' ? c : '', a: c, t: timeoutMs || this.o.cmdTimeoutMs || 2000, p: prompt, cb: cb, lines: [] });
     this.next_();
   }
 
-  /** Drop every queued and running item (their callbacks are not called). */
+  /** Drop every queued and running item (their callbacks are not called) and the timeout count. */
   flush(): void {
     this.q_ = [];
-    this.cur_ = undefined;
+    this.cur_ = null;
     this.buf_ = '';
     this.raw_ = 0;
-    this.timers.clear(this.timer_); // (an item ran before: the handle is set)
+    this.timeouts_ = 0;
+    this.timers_.clear(this.timer_); // (a TimerHost ignores an undefined handle)
   }
 
-  /** True when nothing is running or queued. */
+  /** A command timed out (already counted in `timeouts_`); its callback follows. */
+  timedOut(): void {}
+
+  /** True when nothing is running or queued (items only wait behind a running one). */
   idle(): boolean {
-    return !this.cur_ && !this.q_.length;
+    return !this.cur_;
   }
 
-  /** With `final`: end the running item with that outcome. Then start the next item if none runs. */
+  /** With `final` (never ''): end the running item with that outcome. Then start the next item if none runs. */
   private next_(ok?: boolean, final?: string): void {
     const it = this.cur_ as Item;
-    if (final !== undefined) {
-      this.cur_ = undefined;
-      this.timers.clear(this.timer_);
-      if (!(final === 'TIMEOUT' && this.timedOut && this.timedOut()) && it.cb) it.cb(ok as boolean, it.lines, final);
+    if (final) {
+      this.cur_ = null;
+      this.timers_.clear(this.timer_);
+      // a timeout is counted (++ is never 0) and told to the hook, then the callback
+      if (final === 'TIMEOUT' && ++this.timeouts_) this.timedOut();
+      if (it.cb) it.cb(ok as boolean, it.lines, final);
     }
     if (this.cur_ || !this.q_.length) return;
     const n = (this.cur_ = this.q_.shift() as Item);
-    const self = this;
-    this.timer_ = this.timers.set(n.t, function () {
-      // a command times out; an action or a pause is over
-      if (!n.c) return self.next_(true, '');
-      self.timeouts++;
-      self.next_(false, 'TIMEOUT');
-    });
-    if (n.c) this.uart_.write(n.c + '\r');
+    // the end of its time: a command times out; an action or a pause is over
+    this.timer_ = this.timers_.set(n.t, this.next_.bind(this, !n.c, n.c ? 'TIMEOUT' : 'done'));
+    if (n.c) this.o.uart.write(n.c + '\r');
     else if (n.a) (n.a as () => void)();
   }
 }

@@ -5,8 +5,8 @@
 //   power-on   AT probe; no answer -> PWRKEY pulse, poll AT; still none -> RESET pulse, poll AT;
 //              still none -> PWRKEY again, poll AT; still none -> onDown('error: modem not responding')
 //   handshake  ATE0, AT+CMEE=2, AT+CPIN? (waits for READY)
-//   register   AT+CREG? (and AT+CEREG? on SIM7000) polled until home (1) or roaming (5); denied (3)
-//              -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
+//   register   AT+CREG? and AT+CEREG? (a SIM800: AT+CREG? twice) polled until home (1) or roaming
+//              (5); denied (3) -> 'error: registration denied'; not within regTimeoutMs -> 'no-network'
 //   PDP        AT+CIPSHUT, AT+CIPMUX=0, AT+CIPRXGET=1 (manual receive), AT+CSTT="apn","user","pwd",
 //              AT+CIICR, AT+CIFSR (the IP), AT+CSQ -> onUp
 //   TCP        AT+CIPSTART="TCP","host",port -> OK ... "CONNECT OK" | "CONNECT FAIL";
@@ -15,47 +15,40 @@
 //              closed); AT+CIPCLOSE=1; URC "+PDP: DEACT" (network dropped the context) -> link lost
 //   signal     AT+CSQ -> dBm = -113 + 2 * rssi (99 = unknown)
 //   sleep      AT+CPSMS (PSM: periodic TAU, active time), AT+CEDRXS (eDRX, setEdrx())
-//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts
-//              -> the connection gets onError + onClose, the
-//              link onDown('error: modem not responding'), then a RESET pin pulse; the next up()
-//              starts again from the AT probe.
+//   down       AT+CIPSHUT, AT+CPOWD=1 -> onDown('requested')
+//   recovery   a command timeout is followed by an AT probe; 3 consecutive timeouts -> the connection
+//              gets onError + onClose, the link onDown('error: modem not responding'), then a RESET
+//              pin pulse; the next up() starts again from the AT probe.
 // TLS is not offered over the modem (the modules' own TLS needs certificates loaded into the modem):
 // open() with tls fails with a 'tls' error.
 
-import type { Link, LinkHandler, LinkKind, Log, OpenOptions, TimerHost, Transport, TransportErrorCode, TransportHandler } from '../types';
+import type { Link, LinkHandler, LinkKind, Log, OpenOptions, Transport, TransportErrorCode, TransportHandler } from '../types';
 import { AtEngine } from './at';
-import type { AtCallback, Uart } from './at';
+import type { AtCallback, AtOptions } from './at';
 
 /** The modem's options. A number left out (or 0) takes its default. */
-export interface CellularOptions {
-  uart: Uart;
-  timers: TimerHost;
+export interface CellularOptions extends AtOptions {
   /** Espruino's E (toString / toUint8Array). */
   E: any;
   apn: string;
   user?: string;
   password?: string;
-  /** 'sim7000' (default: also polls AT+CEREG) or 'sim800'. */
+  /** 'sim7000' (default) or 'sim800' (2G only: polls AT+CREG? in place of AT+CEREG?). */
   model?: 'sim7000' | 'sim800';
-  /** digitalWrite(pin, value). Without it (or the pins) power-on and reset are skipped. */
-  setPin?: (pin: any, value: number) => void;
+  /** digitalWrite(pin, value). */
+  setPin: (pin: any, value: number) => void;
+  /** PWRKEY and RESET, active low as the modules' own pins. Without them power-on and reset are skipped. */
   pwrkeyPin?: any;
   resetPin?: any;
-  /** Pin level that presses PWRKEY / RESET (default 0: the module's own pins are active low). */
-  pwrkeyActive?: number;
-  resetActive?: number;
-  /** Wait after a PWRKEY (1200 ms) or RESET (300 ms) press before polling AT (10 x 1 s): default 2500 ms. */
+  /** Wait after a PWRKEY or RESET press (1200 ms) before polling AT (10 x 1 s): default 2500 ms. */
   bootMs?: number;
-  /** Default command timeout (2000 ms). */
-  cmdTimeoutMs?: number;
   /** Registration (polled every 2 s): give up after (default 180000 ms). */
   regTimeoutMs?: number;
   /** Transport write() returns false above this many unsent bytes (default 4096). */
   highWaterBytes?: number;
   /** Bytes per AT+CIPRXGET=2 read (default 1024; AT+CIPSEND sends at most 1024). */
   maxReadBytes?: number;
-  /** down() also powers the modem off with AT+CPOWD=1 (default true). */
-  powerOffOnDown?: boolean;
+  /** Not used: the link's events tell what happens (the device logs them). */
   log?: Log;
 }
 
@@ -64,17 +57,17 @@ export interface CellularOptions {
  * active time) as the 8-bit string AT+CPSMS takes: "uuuvvvvv", the smallest unit whose 5-bit count
  * reaches `sec`.
  */
-function timerBits(sec: number, active: boolean): string {
-  // pairs: seconds per step, unit code
-  const units = active ? [2, 0, 60, 1, 360, 2] : [2, 3, 30, 4, 60, 5, 600, 0, 3600, 1, 36000, 2, 1152000, 6];
+function timerBits(sec: number, active?: boolean): string {
+  // seconds per step, from the smallest unit; the unit codes in that order
+  const units = active ? [2, 60, 360] : [2, 30, 60, 600, 3600, 36000, 1152000];
   let i = 0;
-  while (units[i + 2] && sec > 31 * units[i]) i += 2;
-  return (256 + units[i + 1] * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
+  while (units[i + 1] && sec > 31 * units[i]) i++;
+  return (256 + +(active ? i : '3450126'[i]) * 32 + Math.min(31, Math.ceil(sec / units[i]))).toString(2).substr(1);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 3 (T3412 extended, periodic TAU) as the 8-bit string AT+CPSMS takes. */
 export function psmTauBits(sec: number): string {
-  return timerBits(sec, false);
+  return timerBits(sec);
 }
 
 /** 3GPP TS 24.008 GPRS Timer 2 (T3324, active time) as the 8-bit string AT+CPSMS takes. */
@@ -87,21 +80,10 @@ export function csqToDbm(rssi: number): number | undefined {
   return rssi >= 0 && rssi <= 31 ? -113 + 2 * rssi : undefined;
 }
 
-/** The value in the reply line that starts with `prefix` ("+CREG: 0,5" -> "0,5"), or ''. */
-function reply(lines: string[], prefix: string): string {
-  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return lines[i].substr(lines[i].indexOf(':') + 1).trim();
-  return '';
-}
-
-/** A registration status ("0,5" -> 5 in a query reply, "2" -> 2 in a URC), NaN for ''. */
-function stat(v: string): number {
-  return parseInt(v.split(',')[1] || v);
-}
-
 /** The registration status in a +CREG:/+CEREG: query reply ("+CREG: 0,5" -> 5, "+CEREG: 2" -> 2), or -1. */
 export function regStatus(lines: string[], prefix: string): number {
-  const v = reply(lines, prefix);
-  return v ? stat(v) : -1;
+  for (let i = 0; i < lines.length; i++) if (lines[i].indexOf(prefix) === 0) return parseInt(lines[i].split(',')[1] || lines[i].substr(prefix.length));
+  return -1;
 }
 
 /** eDRX on for access technology `act` (4 = LTE-M, 5 = NB-IoT) with cycle code 0..15, or off (code < 0). */
@@ -139,11 +121,16 @@ const enum Step {
   CSQ,
 }
 
+/** A connection attempt's state (undefined: connecting). */
+const enum Tcp {
+  OPEN = 1,
+  /** No more events but onClose (close() called, or over). */
+  ENDED,
+}
+
 /** A connection attempt (flags start undefined: false). */
 interface MAttempt {
-  opened?: boolean;
-  /** No more events but onClose (close() called, or over). */
-  ended?: boolean;
+  s?: Tcp;
   /** The peer closed: end once its last bytes are read. */
   remote?: boolean;
   /** The modem holds received bytes: read them. */
@@ -158,144 +145,66 @@ interface MAttempt {
 }
 
 /**
- * The modem's one TCP connection as a hal Transport: the layer between the AT engine and the Link
- * (CellularModem, which is its own `transport`). Its URCs arrive through CellularModem.urc.
+ * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and, as its own `transport`, the
+ * hal Transport of its one TCP connection, over the AT engine (at() for any other command, queued
+ * behind the driver's own).
  */
-export abstract class ModemTransport extends AtEngine implements Transport {
-  o!: CellularOptions;
-  th_?: TransportHandler;
-  lh_?: LinkHandler;
+export class CellularModem extends AtEngine implements Link, Transport {
+  readonly kind: LinkKind;
+  readonly transport: Transport;
+  declare o: CellularOptions;
+  th_!: TransportHandler;
+  lh_!: LinkHandler;
+  /** Recoveries from a stuck modem (RESET pulses); counted in tests only. */
+  resets!: number;
+  /** The link state (undefined at first: DOWN too). */
+  private st_!: St;
+  /** Attach generation: a reply to an older one is ignored. */
+  private epoch_: number;
+  /**
+   * Tries left of the attach step that repeats: probes (32 at first: a key is pressed at 30, 20 and
+   * 10 left), SIM checks, registration polls.
+   */
+  private n_!: number;
+  /** The CREG status, until CEREG's comes. */
+  private creg_!: number;
+  /** The last AT+CSQ rssi. */
+  private rssi_?: number;
   /** The current connection attempt. */
-  tcp_?: MAttempt;
-  abstract isUp(): boolean;
+  private tcp_?: MAttempt | null;
 
-  /** The Transport's handler, or the Link's (CellularModem is both): told apart by their events. */
+  constructor(options: CellularOptions) {
+    super(options);
+    this.kind = 'cellular';
+    this.transport = this;
+    this.epoch_ = 0;
+    if (typeof WREN_DEVICE === 'undefined') this.resets = 0;
+  }
+
+  /** The Transport's handler, or the Link's: told apart by their events. */
   setHandler(handler: TransportHandler | LinkHandler): void {
     if ((handler as TransportHandler).onOpen) this.th_ = handler as TransportHandler;
     else this.lh_ = handler as LinkHandler;
   }
 
-  open(options: OpenOptions): void {
-    if (!this.th_ || this.tcp_) throw new Error('busy');
-    const self = this;
-    const h = this.th_;
-    // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
-    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : options.tls ? 'tls' : '';
-    const a: MAttempt = {
-      inFlight: true,
-      unsent: '',
-      cb: function (ok, lines, fin) {
-        a.inFlight = false;
-        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
-        else if (a.ended || (a.remote && !a.rx)) self.end_(a);
-        else {
-          if (a.needDrain && !a.unsent) {
-            a.needDrain = false;
-            h.onDrain();
-          }
-          self.io_(a);
-        }
-      },
-    };
-    this.tcp_ = a;
-    if (why) this.timers.set(0, a.cb as () => void);
-    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
-  }
-
-  write(bytes: Uint8Array): boolean {
-    const a = this.tcp_;
-    if (!a || !a.opened || a.ended) return false;
-    a.unsent += this.o.E.toString(bytes);
-    this.io_(a);
-    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
-    a.needDrain = true;
-    return false;
-  }
-
-  close(): void {
-    const a = this.tcp_;
-    if (!a || a.ended) return;
-    a.ended = true;
-    this.timers.set(0, a.cb as () => void);
-  }
-
-  /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
-  io_(a: MAttempt): void {
-    const o = this.o;
-    const s = a.unsent.substr(0, 1024);
-    if (a.inFlight || a.ended || !(a.rx || s)) return;
-    a.inFlight = true;
-    if (a.rx) {
-      a.rx = false;
-      this.at('AT+CIPRXGET=2,' + (o.maxReadBytes || 1024), 5000, a.cb);
-    } else {
-      a.unsent = a.unsent.substr(s.length);
-      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
-    }
-  }
-
-  /**
-   * The one end of every attempt: onError (with a code, unless close() was called), then onClose. The
-   * modem's socket is closed too unless the peer closed it or the link is down.
-   */
-  end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
-    const h = this.th_ as TransportHandler;
-    if (this.tcp_ !== a) return;
-    this.tcp_ = undefined;
-    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
-    if (code && !a.ended) h.onError({ code: code, message: message as string });
-    a.ended = true;
-    h.onClose();
-  }
-}
-
-/**
- * The modem: a hal Link (attach = power-on, SIM, registration, PDP) and its Transport, over the AT
- * engine (at() for any other command, queued behind the driver's own).
- */
-export class CellularModem extends ModemTransport implements Link {
-  readonly kind: LinkKind;
-  readonly transport: Transport;
-  /** Recoveries from a stuck modem (RESET pulses). */
-  resets: number;
-  private st_: St;
-  /** Attach generation: a reply to an older one is ignored. */
-  private epoch_: number;
-  /** Tries left of the attach step that repeats (probe, SIM, registration), and PWRKEY/RESET presses done. */
-  private n_!: number;
-  private presses_!: number;
-  /** The CREG status, until CEREG's comes. */
-  private creg_!: number;
-  private dbm_?: number;
-
-  constructor(options: CellularOptions) {
-    super(options.uart, options.timers);
-    this.o = options;
-    this.kind = 'cellular';
-    this.transport = this;
-    this.timeoutMs_ = options.cmdTimeoutMs || 2000;
-    this.st_ = St.DOWN;
-    this.epoch_ = 0;
-    this.resets = 0;
-  }
+  // ---- Link
 
   up(): void {
     if (this.st_ > St.CLOSING) return; // attaching or up
     this.st_ = St.BOOT;
-    this.n_ = 2;
-    this.presses_ = 0;
+    this.n_ = 32;
     this.attach_(++this.epoch_, Step.PROBE);
   }
 
   down(): void {
     const self = this;
-    if (this.st_ <= St.CLOSING) return; // down or going down
-    const ep = ++this.epoch_; // stops the attach
+    if (!(this.st_ > St.CLOSING)) return; // down or going down
+    this.epoch_++; // stops the attach
     this.st_ = St.CLOSING;
     this.at('AT+CIPSHUT', 10000);
-    if (this.o.powerOffOnDown !== false) this.at('AT+CPOWD=1', 5000);
-    this.timers.set(0, function () {
-      if (self.epoch_ === ep) self.fail_('requested');
+    // onDown once the modem is off (or did not answer), unless up() came in between or the link failed meanwhile
+    this.at('AT+CPOWD=1', 5000, function () {
+      if (self.st_ === St.CLOSING) self.fail_('requested');
     });
   }
 
@@ -303,11 +212,12 @@ export class CellularModem extends ModemTransport implements Link {
     return this.st_ === St.UP;
   }
 
-  /** The last AT+CSQ as dBm while up; each call refreshes it in the background. */
+  /** The last AT+CSQ as dBm (-113 + 2 * rssi; 99: unknown) while up; each call refreshes it in the background. */
   signal(): number | undefined {
+    const rssi = this.rssi_ as number;
     if (this.st_ !== St.UP) return undefined;
     if (this.idle()) this.attach_(this.epoch_, Step.CSQ);
-    return this.dbm_;
+    return rssi < 32 ? 2 * rssi - 113 : undefined;
   }
 
   networkId(): string {
@@ -319,7 +229,7 @@ export class CellularModem extends ModemTransport implements Link {
    * off when tauSec is 0. The network may grant other values.
    */
   setPsm(tauSec: number, activeSec: number, cb?: (ok: boolean) => void): void {
-    this.at(tauSec > 0 ? 'AT+CPSMS=1,,,"' + timerBits(tauSec, false) + '","' + timerBits(activeSec, true) + '"' : 'AT+CPSMS=0', 5000, cb);
+    this.at('AT+CPSMS=' + (tauSec > 0 ? '1,,,"' + timerBits(tauSec) + '","' + timerBits(activeSec, true) + '"' : 0), 5000, cb);
   }
 
   /**
@@ -328,169 +238,226 @@ export class CellularModem extends ModemTransport implements Link {
    */
   private attach_(ep: number, i: Step, ok?: boolean, lines?: string[], fin?: string): void {
     if (ep !== this.epoch_) return; // a step of an attach that is over
-    const self = this;
     const o = this.o;
-    const cmd = 'AT ATE0 AT+CMEE=2 AT+CPIN? AT+CREG? AT+CEREG? AT+CIPSHUT AT+CIPMUX=0 AT+CIPRXGET=1 AT+CSTT= AT+CIICR AT+CIFSR AT+CSQ'.split(' ')[i];
-    if (!lines) {
-      if (i === Step.CEREG && o.model === 'sim800') this.attach_(ep, i, true, []); // 2G: CREG only
-      else {
-        this.at(
-          i === Step.CSTT ? cmd + '"' + o.apn + '","' + (o.user || '') + '","' + (o.password || '') + '"' : cmd,
-          [1000, 0, 0, 5000, 0, 0, 65000, 0, 0, 0, 85000, 10000][i],
-          function (ok2, lines2, fin2) {
-            self.attach_(ep, i, ok2, lines2, fin2);
-          },
-        );
-      }
-      return;
-    }
-    // a query's reply: "+CPIN: READY" -> v "READY"; "+CREG: 0,5" -> stat 5 (the prefix: "+CPIN", "+CERE"...)
-    const pre = cmd.substr(2, 5);
-    const v = reply(lines, pre);
-    const reg = stat(v);
+    // the commands after "AT" (a SIM800 is 2G only: its CEREG step asks CREG again)
+    const cmd = 'AT' + ' E0 +CMEE=2 +CPIN? +CREG? +CEREG? +CIPSHUT +CIPMUX=0 +CIPRXGET=1 +CSTT= +CIICR +CIFSR +CSQ'.split(' ')[
+      i === Step.CEREG && o.model === 'sim800' ? Step.CREG : i
+    ];
+    if (!lines)
+      return this.at(
+        i === Step.CSTT ? cmd + '"' + [o.apn, o.user, o.password].join('","') + '"' : cmd, // (join: undefined -> "")
+        [1, 0, 0, 5, 0, 0, 65, 0, 0, 0, 85, 10][i] * 1000, // (0 or NaN: the default timeout)
+        this.attach_.bind(this, ep, i),
+      );
+    // a query's reply, its last info line with a value ("+CPIN: READY" -> v "READY"; "+CREG: 0,5" ->
+    // v "0,5", reg 5): the reply comes just before the final line, after any unsolicited line
+    let v = '';
+    for (const l of lines) v = l.split(': ')[1] || v;
+    const reg = +v.split(',')[1];
     let next = i + 1;
+    // a retry waits this long (a pause in the command queue: the step waits its turn behind it)
     let wait = 0;
+    // the end of the attach; with a wait, only once the tries are over
     let why = '';
     if (i === Step.PROBE) {
       if (ok) {
         this.st_ = St.ATTACH;
         this.n_ = 10; // SIM checks
-      } else if (--this.n_ > 0) next = i;
+      } else if (--this.n_ % 10) next = i;
       else {
-        // PWRKEY (power on); else RESET (hung); else PWRKEY again (the first press may have
-        // switched a hung modem off). A press is skipped when its pin is not wired.
-        let pressed = false;
-        while (!pressed && this.presses_ < 3) pressed = this.pulse_(this.presses_++ === 1 ? o.resetPin : o.pwrkeyPin);
-        if (!pressed) why = STUCK;
-        else {
-          this.n_ = 10;
-          next = i;
-        }
+        // 10 polls after each press: PWRKEY (power on), RESET (hung), PWRKEY again (the first press
+        // may have switched a hung modem off). A press is skipped when its pin is not wired.
+        while (this.n_ && !this.pulse_(this.n_ === 20 ? o.resetPin : o.pwrkeyPin)) this.n_ -= 10;
+        if (this.n_) next = i;
+        else why = STUCK;
       }
     } else if (i === Step.CPIN) {
       if (v === 'READY') this.n_ = (o.regTimeoutMs || 180000) / 2000 + 1; // registration polls
-      else if (--this.n_ > 0) {
+      else {
         next = i;
         wait = 1000;
-      } else why = 'error: sim ' + (v || 'no answer');
+        why = 'error: sim ' + (v || 'no answer');
+      }
     } else if (i === Step.CREG) this.creg_ = reg;
     else if (i === Step.CEREG) {
       const c = this.creg_;
-      if (c === 1 || c === 5 || reg === 1 || reg === 5) {
-        // registered, at home or roaming
+      if (c % 4 === 1 || reg % 4 === 1) {
+        // registered: 1 at home, 5 roaming (and 9: home, CSFB not preferred)
       } else if (c === 3 && reg !== 2) why = 'error: registration denied';
-      else if (--this.n_ > 0) {
+      else {
         next = Step.CREG;
         wait = 2000;
-      } else why = 'no-network';
+        why = 'no-network';
+      }
     } else if (i === Step.CSQ) {
       // also the background refresh of signal()
-      if (v) this.dbm_ = csqToDbm(parseInt(v));
-      if (this.st_ !== St.ATTACH) return;
-      this.st_ = St.UP;
-      if (o.log) o.log.info('modem', 'up, ' + this.dbm_ + ' dBm');
-      if (this.lh_) this.lh_.onUp();
+      this.rssi_ = parseInt(v);
+      if (this.st_ === St.ATTACH) {
+        this.st_ = St.UP;
+        if (this.lh_) this.lh_.onUp();
+      }
       return;
     } else if (!ok && i > Step.CMEE) why = 'error: ' + cmd + ' -> ' + fin; // ATE0 and CMEE may fail
+    if (wait && --this.n_) why = ''; // tries left
     if (why) return this.fail_(why);
-    // a wait is a pause in the command queue: the step waits its turn behind it
     if (wait) this.at(undefined, wait);
     this.attach_(ep, next);
   }
 
   /**
-   * Press PWRKEY or RESET, then wait bootMs (in the command queue: what follows waits for it). False
-   * when the pin (or setPin) is not there.
+   * Press PWRKEY or RESET for 1.2 s (the modules' pins are active low), then wait bootMs (in the command queue:
+   * what follows waits for it). False when the pin is not wired.
    */
   private pulse_(pin: any): boolean {
     const o = this.o;
-    const set = o.setPin;
-    const reset = pin === o.resetPin;
-    if (!set || pin === undefined) return false;
-    let level = (reset ? o.resetActive : o.pwrkeyActive) || 0;
-    // run twice: press, then release
+    let level = 0;
+    if (pin == null) return false;
+    // run twice: press (0), then release (1)
     const toggle = function () {
-      set(pin, level);
-      level = level ? 0 : 1;
+      o.setPin(pin, level++);
     };
-    this.at(toggle, reset ? 300 : 1200);
+    this.at(toggle, 1200); // (PWRKEY wants >= 1 s, RESET >= 0.1 s)
     this.at(toggle, o.bootMs || 2500);
     return true;
   }
 
   /** The end of the link (failed, lost or down()): the connection over it ends too, then onDown. */
   private fail_(reason: string): void {
-    const was = this.st_;
     const a = this.tcp_;
+    if (!this.st_) return; // down already (no connection then: open() fails at once while down)
     this.st_ = St.DOWN;
-    if (a) this.end_(a, a.opened ? 'reset' : 'unreachable', reason);
-    if (was === St.DOWN) return;
     this.epoch_++;
+    if (a) this.end_(a, a.s ? 'reset' : 'unreachable', reason);
     if (this.lh_) this.lh_.onDown(reason);
   }
 
-  /** From the engine: a command timed out. */
-  timedOut(): boolean {
-    const o = this.o;
-    if (this.st_ === St.BOOT) return false; // probing a modem that may be off
-    if (this.timeouts < 3) {
-      // is it the modem or just this command? a quick AT tells (its timeout counts too)
-      if (this.idle()) this.at('AT', 1000);
-      return false;
-    }
-    // stuck: report, then pulse RESET (the next up() starts again from the probe)
-    this.flush();
-    this.timeouts = 0;
-    this.resets++;
-    this.fail_(STUCK);
-    this.pulse_(o.resetPin);
-    return true;
+  // ---- Transport
+
+  open(options: OpenOptions): void {
+    if (!this.th_ || this.tcp_) throw Error('busy');
+    const self = this;
+    // a link that is down, and TLS, fail like a failed CIPSTART, a turn later
+    const why: TransportErrorCode | '' = !this.isUp() ? 'unreachable' : (typeof WREN_TLS === 'undefined' || WREN_TLS) && options.tls ? 'tls' : '';
+    // (CIPSTART is in flight, but nothing else goes out before CONNECT OK)
+    const a: MAttempt = {
+      unsent: '',
+      cb: function (ok, lines, fin) {
+        a.inFlight = false;
+        if (!ok && !a.remote) self.end_(a, why || 'io', fin || why);
+        else if (a.s === Tcp.ENDED || (a.remote && !a.rx)) self.end_(a);
+        else {
+          if (a.needDrain && !a.unsent) {
+            a.needDrain = false;
+            self.th_.onDrain();
+          }
+          self.io_(a);
+        }
+      },
+    };
+    this.tcp_ = a;
+    if (why) this.timers_.set(0, a.cb as () => void);
+    else this.at('AT+CIPSTART="TCP","' + options.host + '",' + options.port, 10000, a.cb);
   }
 
-  /** From the engine: every line; -1 when it is not a URC (see UrcHook). */
+  write(bytes: Uint8Array): boolean {
+    const a = this.tcp_;
+    if (!a || a.s !== Tcp.OPEN) return false;
+    a.unsent += this.o.E.toString(bytes);
+    this.io_(a);
+    if (a.unsent.length <= (this.o.highWaterBytes || 4096)) return true;
+    a.needDrain = true;
+    return false;
+  }
+
+  close(): void {
+    const a = this.tcp_;
+    if (!a || a.s === Tcp.ENDED) return;
+    a.s = Tcp.ENDED;
+    this.timers_.set(0, a.cb as () => void);
+  }
+
+  /** The connection's next command, one at a time: a read when the modem holds bytes, else a send. */
+  private io_(a: MAttempt): void {
+    const s = a.unsent.substr(0, 1024);
+    if (a.inFlight || !(a.rx || s)) return;
+    a.inFlight = true;
+    if (a.rx) {
+      a.rx = false;
+      this.at('AT+CIPRXGET=2,' + (this.o.maxReadBytes || 1024), 5000, a.cb);
+    } else {
+      a.unsent = a.unsent.substr(1024);
+      this.at('AT+CIPSEND=' + s.length, 20000, a.cb, s);
+    }
+  }
+
+  /**
+   * The one end of every attempt: onError (with a code, unless close() was called), then onClose. The
+   * modem's socket is closed too unless the peer closed it or the link is down.
+   */
+  private end_(a: MAttempt, code?: TransportErrorCode, message?: string): void {
+    const h = this.th_;
+    if (this.tcp_ !== a) return;
+    this.tcp_ = null;
+    if (!a.remote && this.isUp()) this.at('AT+CIPCLOSE=1', 5000);
+    if (code && a.s !== Tcp.ENDED) h.onError({ code: code, message: message as string });
+    a.s = Tcp.ENDED;
+    h.onClose();
+  }
+
+  // ---- the engine's hooks
+
+  /** A command timed out (its callback follows). */
+  timedOut(): void {
+    // only while attaching or up (probing, a modem may be off; down, up() starts from the probe)
+    if (!(this.st_ > St.BOOT)) return;
+    // is it the modem or just this command? a quick AT, queued last, tells (its timeout counts too)
+    if (this.timeouts_ < 3) this.at('AT', 1000);
+    else {
+      // stuck: report, then pulse RESET (the next up() starts again from the probe)
+      this.flush();
+      if (typeof WREN_DEVICE === 'undefined') this.resets++;
+      this.fail_(STUCK);
+      this.pulse_(this.o.resetPin);
+    }
+  }
+
+  /** Every line; -1 when it is not a URC (see UrcHook). */
   urc(l: string): number {
     const a = this.tcp_;
-    const st = this.st_;
-    const rx = /^\+CIPRXGET: 2,(\d+),(\d+)/.exec(l);
-    if (rx) {
-      // the reply to a read: n raw bytes follow
-      if (a) a.rx = rx[2] !== '0';
-      return +rx[1];
+    if (!l.indexOf('+CIPRXGET: 2,')) {
+      // the reply to a read, "+CIPRXGET: 2,<n>,<left>": n raw bytes follow
+      const f = l.split(',');
+      if (a) a.rx = f[2] > '0'; // (a count: "0" or one that starts with 1..9)
+      return +f[1];
     }
-    switch (l) {
-      case '+CIPRXGET: 1': // bytes waiting
-      case 'CLOSED': // the peer closed: read what it sent before, then end
-        if (a && a.opened && !a.ended) {
-          a.rx = true;
-          if (l === 'CLOSED') a.remote = true;
-          this.io_(a);
-        }
-        break;
-      case 'CONNECT OK':
-        if (a && !a.ended) {
-          a.opened = true;
-          (this.th_ as TransportHandler).onOpen();
-        }
-        break;
-      case 'CONNECT FAIL':
-        if (a && !a.opened) this.end_(a, 'io', l);
-        break;
-      case '+PDP: DEACT':
-        this.fail_('lost');
-        break;
-      default:
-        if (l !== 'RDY' && l.indexOf('POWER DOWN') < 0) return -1;
-        // a restart: news while attaching or up; expected while booting (we pressed a key);
-        // after down() the answer to AT+CPOWD=1
-        if (st > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
-        else if (st !== St.BOOT) return -1;
-    }
+    if (l === '+CIPRXGET: 1' || l === 'CLOSED') {
+      // bytes waiting; or the peer closed: read what it sent before, then end
+      if (a && a.s === Tcp.OPEN) {
+        a.rx = true;
+        if (l === 'CLOSED') a.remote = true;
+        this.io_(a);
+      }
+    } else if (l === 'CONNECT OK') {
+      if (a && !a.s) {
+        a.s = Tcp.OPEN;
+        this.th_.onOpen();
+      }
+    } else if (l === 'CONNECT FAIL') {
+      if (a) this.end_(a, 'io', l);
+    } else if (l === '+PDP: DEACT') this.fail_('lost');
+    // a restart: news while attaching or up. While booting we pressed a key (RDY is expected);
+    // after down() NORMAL POWER DOWN is the answer to AT+CPOWD=1: not URCs then.
+    else if (/POWER DOWN|^RDY$/.test(l) && this.st_ > St.BOOT) this.fail_('error: modem restarted (' + l + ')');
+    else return -1;
     return 0;
   }
 
-  /** From the engine: the raw bytes of a read. */
+  /** The raw bytes of a read. */
   onRaw(data: string): void {
     const a = this.tcp_;
-    if (a && a.opened && !a.ended) (this.th_ as TransportHandler).onData(this.o.E.toUint8Array(data));
+    if (a && a.s === Tcp.OPEN) this.th_.onData(this.o.E.toUint8Array(data));
   }
 }
+
+/** The modem's Transport side is the modem itself (kept as a name for hal/espruino/index.ts). */
+export const ModemTransport = CellularModem;
