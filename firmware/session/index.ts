@@ -30,14 +30,17 @@
 //                                                                    handed out (QoS 0 seqs are reserved
 //                                                                    in blocks of 64 this way)
 //
-// load() replays the frames in order and stops at the first one whose length overruns the record, whose
-// CRC is wrong, or whose body does not parse: that frame and everything after it is the torn tail of an
-// interrupted append (an operation that never completed: the state is the one from before it). The
-// tail's size is reported as droppedBytes, and the record is rewritten (compacted, see below) before
+// The constructor replays the frames in order (load) and stops at the first one whose length overruns
+// the record, whose CRC is wrong, or that throws while it is replayed: that frame and everything after
+// it is the torn tail of an interrupted append (an operation that never completed: the state is the one
+// from before it). A frame whose CRC matches was written by this code, so its body is not checked again
+// (only the SEQ frame's format byte: a log of another FORMAT ends the replay there). The tail is logged
+// (and its size reported as droppedBytes), and the record is rewritten (compacted, see below) before
 // anything else is appended, so a new frame never lands after garbage.
 //
 // COMPACTION. When the record grows past `compactBytes` (default 4096) + 2 x the size of a snapshot
-// of the live state, the snapshot (SEQ, then ADD [+ SENT [+ REC]] for each persisted message in seq
+// of the live state (estimated as the held bytes + 40 per held message: at least the ADD + SENT + REC
+// frames of a message without properties; exact in storageStats()), the snapshot (SEQ, then ADD [+ SENT [+ REC]] for each persisted message in seq
 // order, then IN2 for each held inbound id) is written with Storage.replace(), which is atomic: after
 // a power loss the record is either the old log or the new snapshot, both complete and equivalent.
 // While the live state is stable, a compaction (which rewrites it) comes only after at least
@@ -60,7 +63,9 @@
 // after a reboot the next seq is above every seq handed out before (unless a SEQ reservation could
 // not be written because the storage was full: a QoS 0 seq may then repeat after a reboot).
 //
-// Espruino subset: no Map/Set (a plain object keyed by packet id, arrays), no Buffer/TextEncoder
+// Espruino subset: no Map/Set (plain objects keyed by packet id: the in-flight messages, and the inbound
+// QoS 2 ids, which a snapshot writes in the object's key order: ascending on Node, insertion order on
+// Espruino; either loads to the same state), no Buffer/TextEncoder
 // (topics go through the codec's utf8 functions, payloads are copied with set/subarray). Where
 // Espruino has a native call (E.CRC32, E.toUint8Array to join the snapshot's frames) it is used, and a
 // loop does the same on Node (tests).
@@ -68,25 +73,25 @@
 // Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
 // Espruino, so the code is a few larger pieces:
 // - frame() builds every frame (module state F/P while it writes);
-// - the operations are the only code that changes the state, and load() replays each frame by calling
-//   the operation that wrote it (enqueue for ADD, markSent, received, remove, resetForNewSession,
-//   inboundQos2, inboundRelease, clear) with `loading_` set: then write_() writes nothing and enqueue()
-//   applies no limits;
+// - the operations are the only code that changes the state, and load_() (run by the constructor)
+//   replays each frame by calling the operation that wrote it (enqueue for ADD, markSent, received,
+//   remove, resetForNewSession, inboundQos2, inboundRelease, clear) with `loading_` set: then write_()
+//   writes nothing and enqueue() applies no limits;
 // - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
-// - the snapshot size is summed over the held messages when needed (live_());
 // - the long methods use `self` for `this` (a minifier shortens a local, never `this`).
-// Each public method reaches the state through held_(), which loads the log on first use. Private
-// members end in '_': the Espruino bundles mangle such names to short ones (tools/esbuild-espruino.mjs),
-// so nothing persisted or public may use one (the log's JSON holds only the app's properties).
+// Private members end in '_': the Espruino bundles mangle such names to short ones
+// (tools/esbuild-espruino.mjs), so nothing persisted or public may use one (the log's JSON holds only
+// the app's properties).
 //
 // Node only (`typeof WREN_DEVICE === 'undefined'`: build.mjs defines it in every device
 // build (true), and esbuild then drops the code behind the test, like a false WREN_V5): the methods only
-// tests and tools use (get, all, inboundIds, storageStats, at the end of the file), holdId()/releaseId()
-// (plain functions), the JavaScript CRC and join, the session name check (a device has one fixed
-// name) and markSent()'s check of the packet id it is given (the client gives allocateId()'s).
+// tests and tools use (load, get, all, inboundIds, storageStats, at the end of the file),
+// holdId()/releaseId() (plain functions), the JavaScript CRC and join, the session name check (a device
+// has one fixed name), the compaction count, and markSent()'s check of the packet id it is given (the
+// client gives allocateId()'s).
 
 import type { Properties, QoS } from '../mqtt/types';
-import type { Log, LogLevel, Storage } from '../../hal/types';
+import type { Log, Storage } from '../../hal/types';
 import { utf8Length, utf8Read, utf8Write } from '../mqtt/utf8';
 
 export const enum MsgState {
@@ -155,12 +160,9 @@ const enum K {
   MAX_BODY = 65534,
   MAX_ID = 65535,
 }
-/** Body length of each record type (ADD: variable, at least 9). */
-const BODY = [-1, -1, 6, 4, 4, 0, 2, 2, 0, 5];
 
-// Espruino's native CRC-32 (absent on Node).
+// Espruino's native CRC-32 and join (absent on Node).
 declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
-// Defined (the board's transport) in a device build only: see the Node-only methods at the end.
 
 /** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
 function crc32(b: Uint8Array, start: number, end: number): number {
@@ -240,13 +242,11 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
   return F;
 }
 
-/** One held message and its bookkeeping (kept apart so OutMessage stays exactly the public shape). */
+/** One held message and its size (kept apart so OutMessage stays exactly the public shape). */
 interface Held {
   m_: OutMessage;
   /** utf8Length(topic) + payload.length (what maxBytes counts). */
   size_: number;
-  /** Length of its ADD frame (0 when not persisted: QoS 0, or no storage). */
-  disk_: number;
 }
 
 export class Session {
@@ -254,83 +254,64 @@ export class Session {
   private rec_: string;
   private limits_: SessionLimits;
   private log_: Log | undefined;
-  /** Held messages, sorted by seq (undefined until the log is loaded). */
-  private items_!: Held[];
-  /** In-flight messages by packet id. Internal. */
+  /** Held messages, sorted by seq. Internal. */
+  items_!: Held[];
+  /** In-flight messages (SENT, RELEASED) by packet id. Internal. */
   used_!: Record<string, OutMessage>;
   /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal, Node only. */
   holds_!: Record<string, boolean>;
-  /** Inbound QoS 2 ids held until PUBREL, ascending. Internal. */
-  inbound_!: number[];
+  /** Inbound QoS 2 ids held until PUBREL (the keys). Internal. */
+  inbound_!: Record<string, number>;
   private lastId_: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private reserved_!: number;
-  /** Messages SENT or RELEASED, and the sum of the held messages' sizes. */
-  private inflightN_!: number;
-  private bytes_!: number;
+  /** Messages SENT or RELEASED (counted: the client asks for each message it sends), and the sum of the held messages' sizes. Internal. */
+  inflightN_!: number;
+  bytes_!: number;
   /** Size of the log record as far as this session knows. Internal. */
-  logBytes_: number;
+  logBytes_!: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. Internal. */
   dirty_!: boolean;
-  /** load() is replaying the log through the operations: nothing is written. */
+  /** load_() is replaying the log through the operations: nothing is written. */
   private loading_!: boolean;
-  /** Internal. */
-  compactions_: number;
+  /** Internal, Node only. */
+  compactions_!: number;
+  /** What the last load_() found (Node only: load()). Internal. */
+  report_?: LoadReport;
 
+  /** Loads the persisted state (a torn or corrupt tail is dropped and logged, never thrown). */
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
     if (typeof WREN_DEVICE === 'undefined') {
       // (a device build has one fixed name, and no holdId())
       if (!name || name.length > 26) throw new Error('bad session name');
       this.holds_ = {};
+      this.compactions_ = 0;
     }
     this.rec_ = name + '.l';
     this.storage_ = storage;
     this.limits_ = limits;
     this.log_ = log;
-    this.lastId_ = this.logBytes_ = this.compactions_ = 0;
+    this.lastId_ = 0;
+    this.load_();
   }
 
-  private say_(level: LogLevel, message: string): void {
-    const l = this.log_;
-    if (l && l.enabled(level)) l[level]('session', message);
-  }
-
-  /** The held messages (sorted by seq), after replaying the log on first use. Internal. */
-  held_(): Held[] {
-    return this.items_ || (this.load(), this.items_);
-  }
-
-  /** The held message with this seq (items are sorted by seq: scanned back from the newest). Internal. */
-  find_(seq: number): Held | undefined {
-    const a = this.held_();
+  /** The index of the held message with this seq, or -1 (scanned back from the newest). Internal. */
+  find_(seq: number): number {
+    const a = this.items_;
     let i = a.length;
-    while (i-- && a[i].m_.seq > seq);
-    const h = a[i];
-    return h && h.m_.seq === seq ? h : undefined;
-  }
-
-  /** Size of a snapshot of the live state (SEQ, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 per inbound id). Internal. */
-  live_(): number {
-    const a = this.held_();
-    let n = 12 + 9 * this.inbound_.length;
-    for (let i = 0; i < a.length; i++) {
-      const h = a[i];
-      const s = h.m_.state;
-      if (h.disk_) n += h.disk_ + (s ? 13 : 0) + (s > 1 ? 11 : 0);
-    }
-    return n;
+    while (i-- && a[i].m_.seq !== seq);
+    return i;
   }
 
   // -------------------------------------------------------------------------------------------
   // Boot
 
-  /** Replays the persisted log. Returns what it found; a torn/corrupt tail is dropped and reported, never thrown. */
-  load(): LoadReport {
+  /** Replays the persisted log; a torn/corrupt tail is dropped and logged, never thrown. Internal. */
+  load_(): void {
     const self = this;
     // Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
     self.loading_ = true;
-    self.items_ = [];
     self.clear();
     self.nextSeq_ = self.reserved_ = 1;
     const st = self.storage_;
@@ -339,28 +320,17 @@ export class Session {
     const n = d ? d.length : 0;
     let pos = 0;
     try {
-      while (pos + 2 <= n) {
+      while (pos < n) {
         const s = pos + 3; // the body
         const e = pos + 2 + get(d, pos, 2); // its end, where the CRC is
         if (e < s || e + 4 > n || crc32(d, pos, e) !== get(d, e, 4)) break;
         const type = d[pos + 2];
         const seq = get(d, s, 4);
-        const id = get(d, type === Rec.SENT ? s + 4 : s, 2);
-        // ADD: flags, then topic and properties JSON each after a u16 length (topic end t), then the
-        // payload from p. (Only read for an ADD: Espruino throws on a NaN index.)
-        const flags = d[s + 4];
-        const qos = flags & 3;
-        const t = type === Rec.ADD ? s + 7 + get(d, s + 5, 2) : 0;
-        const p = t + 2 + get(d, t, 2);
-        // A frame that passed its CRC but does not parse also ends the replay (as does a throw below).
-        if (
-          type === Rec.ADD
-            ? !(p <= e) || !(qos === 1 || qos === 2) || seq < self.nextSeq_ // (ADDs come in seq order)
-            : e - s !== BODY[type] || (type === Rec.SEQ && d[s] !== K.FORMAT)
-        ) {
-          break;
-        }
         if (type === Rec.ADD) {
+          // flags, then topic and properties JSON each after a u16 length (topic end t), then the payload from p
+          const flags = d[s + 4];
+          const t = s + 7 + get(d, s + 5, 2);
+          const p = t + 2 + get(d, t, 2);
           let props: Properties | undefined;
           if ((typeof WREN_V5 === 'undefined' || WREN_V5) && flags & 8) {
             props = JSON.parse(utf8Read(d, t + 2, p));
@@ -371,35 +341,43 @@ export class Session {
             }
           }
           self.nextSeq_ = seq;
-          self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), qos as QoS, (flags & 4) > 0, props);
+          self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), (flags & 3) as QoS, (flags & 4) > 0, props);
         } else if (type === Rec.REC) {
-          const h = self.find_(seq);
+          const h = self.items_[self.find_(seq)];
           if (h) self.received(h.m_.packetId);
         } else if (type === Rec.SEQ) {
-          self.reserved_ = Math.max(self.reserved_, get(d, s + 1, 4));
+          // another format: the replay ends here (SEQ frames only ever grow: no max needed)
+          if (d[s] !== K.FORMAT) break;
+          self.reserved_ = get(d, s + 1, 4);
         } else {
           // The operation that wrote the frame, on its seq (SENT, DONE) or packet id (IN2, REL).
+          // (An unknown type has none: the call throws and the replay ends there.)
           const op = [0, 0, self.markSent, 0, self.remove, self.resetForNewSession, self.inboundQos2, self.inboundRelease, self.clear][type] as (
             this: Session,
             a: number,
             b: number,
           ) => void;
-          op.call(self, type < Rec.REQUEUE ? seq : id, id);
+          op.call(self, type < Rec.REQUEUE ? seq : get(d, s, 2), get(d, s + 4, 2));
         }
         pos = e + 4;
       }
     } catch (err) {
-      // the frame at pos does not parse: it starts the torn tail
+      // the frame at pos does not replay: it starts the torn tail
     }
     self.loading_ = false;
     self.nextSeq_ = self.reserved_ = Math.max(self.nextSeq_, self.reserved_);
     self.logBytes_ = n;
     const dropped = n - pos;
+    const count = self.items_.length;
+    const l = self.log_;
+    if (l) {
+      if (dropped) l.warn('session', 'torn tail ' + dropped + ' B');
+      if (count) l.info('session', 'restored ' + count + ' msgs');
+    }
     // Never append after garbage: with a torn tail (dirty) the write below is a snapshot.
     self.dirty_ = dropped > 0;
-    if (dropped) self.say_('warn', 'torn tail: ' + dropped + ' bytes');
     if (n) self.write_();
-    return { messages: self.items_.length, inboundQos2: self.inbound_.length, droppedBytes: dropped };
+    if (typeof WREN_DEVICE === 'undefined') self.report_ = { messages: count, inboundQos2: Object.keys(self.inbound_).length, droppedBytes: dropped };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -414,50 +392,49 @@ export class Session {
     const self = this;
     const st = self.storage_;
     if (!st || self.loading_) return true;
+    const a = self.items_;
     const appended = !self.dirty_ && (!f || st.append(self.rec_, f));
     if (appended) {
       if (f) self.logBytes_ += f.length;
       const c = self.limits_.compactBytes;
-      const over = self.logBytes_ - (c !== undefined ? c : 4096);
-      // due past compactBytes + 2 x the snapshot (at least 12 bytes: no scan of the messages below 24)
-      if (over <= 24 || over <= 2 * self.live_()) return true;
+      // due past compactBytes + 2 x the snapshot, estimated (see the header)
+      if (self.logBytes_ - (c !== undefined ? c : 4096) <= 2 * (self.bytes_ + 40 * a.length)) return true;
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
     const next = Math.max(self.nextSeq_, self.reserved_);
     const parts = [frame(Rec.SEQ, K.FORMAT, 1, next, 4)];
-    const a = self.items_;
-    for (let i = 0; i < a.length; i++) {
-      const m = a[i].m_;
+    for (const h of a) {
+      const m = h.m_;
       if (!m.qos) continue;
       parts.push(frame(Rec.ADD, m.seq, 4, 0, 0, m));
       if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
       if (m.state > 1) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
     }
-    const ids = self.inbound_;
-    for (let i = 0; i < ids.length; i++) parts.push(frame(Rec.IN2, ids[i], 2, 0, 0));
+    for (const id in self.inbound_) parts.push(frame(Rec.IN2, +id, 2, 0, 0));
     // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
     let snap: Uint8Array;
     if (typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined') {
       snap = (E as unknown as { toUint8Array: (a: Uint8Array[]) => Uint8Array }).toUint8Array(parts);
     } else {
       let n = 0;
-      for (let i = 0; i < parts.length; i++) n += parts[i].length;
+      for (const b of parts) n += b.length;
       snap = new Uint8Array(n);
       n = 0;
-      for (let i = 0; i < parts.length; i++) {
-        snap.set(parts[i], n);
-        n += parts[i].length;
+      for (const b of parts) {
+        snap.set(b, n);
+        n += b.length;
       }
     }
     if (st.replace(self.rec_, snap)) {
       self.reserved_ = next;
       self.logBytes_ = snap.length;
       self.dirty_ = false;
-      self.compactions_++;
+      if (typeof WREN_DEVICE === 'undefined') self.compactions_++;
       return true;
     }
     // The log keeps growing (appended), or this change is in RAM only (dirty).
-    self.say_(appended ? 'warn' : 'error', 'storage full');
+    const l = self.log_;
+    if (l) l[appended ? 'warn' : 'error']('session', 'storage full');
     self.dirty_ = !appended;
     return appended;
   }
@@ -467,13 +444,12 @@ export class Session {
 
   /**
    * Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only.
-   * (load() replays an ADD frame through it: no limits then, and nothing is written.)
+   * (load_() replays an ADD frame through it: no limits then, and nothing is written.)
    */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
     const self = this;
-    const a = self.held_();
+    const a = self.items_;
     const lim = self.limits_;
-    const n = a.length;
     const size = utf8Length(topic) + payload.length;
     const seq = self.nextSeq_;
     const m: OutMessage = {
@@ -490,13 +466,14 @@ export class Session {
     const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
-    let needCount = n + 1 - lim.maxMessages;
+    let needCount = a.length + 1 - lim.maxMessages;
     let needBytes = self.bytes_ + size - lim.maxBytes;
-    for (let i = 0; i < n && (needCount > 0 || needBytes > 0) && lim.overflow !== 'reject'; i++) {
-      if (a[i].m_.qos) continue;
-      dropped.push(a[i].m_.seq);
+    for (let i = 0; i < a.length && (needCount > 0 || needBytes > 0) && lim.overflow !== 'reject'; i++) {
+      const h = a[i];
+      if (h.m_.qos) continue;
+      dropped.push(h.m_.seq);
       needCount--;
-      needBytes -= a[i].size_;
+      needBytes -= h.size_;
     }
     let code: 'queue-full' | 'too-large' | 'storage-full' | '' = self.loading_
       ? ''
@@ -507,7 +484,7 @@ export class Session {
           : '';
     if (!code) {
       self.nextSeq_++;
-      a.push({ m_: m, size_: size, disk_: f ? f.length : 0 });
+      a.push({ m_: m, size_: size });
       self.bytes_ += size;
       if (f) {
         if (!self.write_(f)) {
@@ -523,26 +500,23 @@ export class Session {
       }
     }
     if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
-    for (let i = 0; i < dropped.length; i++) self.remove(dropped[i]);
-    return dropped.length ? { ok: true, seq: seq, dropped: dropped } : { ok: true, seq: seq };
+    for (const s of dropped) self.remove(s);
+    return { ok: true, seq: seq, dropped: dropped.length ? dropped : undefined };
   }
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
-    const a = this.held_();
-    for (let i = 0; i < a.length; i++) if (!a[i].m_.state) return a[i].m_;
+    for (const h of this.items_) if (!h.m_.state) return h.m_;
     return undefined;
   }
 
   /** Number of messages currently SENT or RELEASED (the in-flight window). */
   inflightCount(): number {
-    this.held_();
     return this.inflightN_;
   }
 
   /** A free packet id 1..65535 not used by any in-flight message (round robin from the last one). 0 if all are in use. */
   allocateId(): number {
-    this.held_();
     let id = this.lastId_;
     for (let i = 0; i < K.MAX_ID; i++) {
       id = (id % K.MAX_ID) + 1;
@@ -554,7 +528,7 @@ export class Session {
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
     const self = this;
-    const h = self.find_(seq);
+    const h = self.items_[self.find_(seq)];
     if (!h) return;
     const m = h.m_;
     if (!m.qos) {
@@ -576,15 +550,12 @@ export class Session {
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
-    this.held_();
     const m = this.used_[packetId];
-    if (!m || (kind === 'puback' ? m.qos !== 1 : m.state !== MsgState.RELEASED)) return undefined;
-    return this.remove(m.seq);
+    return m && (kind === 'puback' ? m.qos === 1 : m.state === MsgState.RELEASED) ? this.remove(m.seq) : undefined;
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
-    this.held_();
     const m = this.used_[packetId];
     if (!m || m.qos !== 2) return undefined;
     if (m.state === MsgState.SENT) {
@@ -600,10 +571,10 @@ export class Session {
    */
   remove(seq: number): OutMessage | undefined {
     const self = this;
-    const h = self.find_(seq);
-    if (!h) return undefined;
+    const i = self.find_(seq);
+    if (i < 0) return undefined;
+    const h = self.items_.splice(i, 1)[0];
     const m = h.m_;
-    self.items_.splice(self.items_.indexOf(h), 1);
     self.bytes_ -= h.size_;
     if (m.state) {
       delete self.used_[m.packetId];
@@ -615,37 +586,37 @@ export class Session {
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
-    const a = this.held_();
     const out: OutMessage[] = [];
-    for (let i = 0; i < a.length; i++) if (a[i].m_.state) out.push(a[i].m_);
+    for (const h of this.items_) if (h.m_.state) out.push(h.m_);
     return out;
   }
 
   /** Counts and bytes held. */
   stats(): { messages: number; bytes: number; queued: number; inflight: number; qos0: number } {
-    const a = this.held_();
-    const n = a.length;
+    const a = this.items_;
+    const n = this.inflightN_;
     let q0 = 0;
-    for (let i = 0; i < n; i++) if (!a[i].m_.qos) q0++;
-    return { messages: n, bytes: this.bytes_, queued: n - this.inflightN_, inflight: this.inflightN_, qos0: q0 };
+    for (const h of a) if (!h.m_.qos) q0++;
+    return { messages: a.length, bytes: this.bytes_, queued: a.length - n, inflight: n, qos0: q0 };
   }
 
   /**
    * The broker has no session (CONNACK session present = 0): in-flight messages go back to QUEUED
    * (packet ids freed, order kept, persisted) so they are sent again as new; inbound QoS 2 ids are
-   * forgotten. Ids taken with holdId() are left alone (the client releases them).
+   * forgotten. Ids taken with holdId() are left alone (the client releases them). Nothing in flight
+   * and no inbound id: nothing changes (and nothing is written).
    */
   resetForNewSession(): void {
     const self = this;
-    const a = self.held_();
-    if (!self.inflightN_ && !self.inbound_.length) return;
-    for (let i = 0; i < a.length; i++) {
-      const m = a[i].m_;
-      m.packetId = 0;
-      m.state = MsgState.QUEUED;
+    let any = self.inflightN_;
+    for (const id in self.inbound_) any = 1;
+    if (!any) return;
+    for (const h of self.items_) {
+      const m = h.m_;
+      m.packetId = m.state = MsgState.QUEUED;
     }
     self.used_ = {};
-    self.inbound_ = [];
+    self.inbound_ = {};
     self.inflightN_ = 0;
     self.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
   }
@@ -658,22 +629,18 @@ export class Session {
    * held (a duplicate: do not deliver). The id is persisted before this returns true.
    */
   inboundQos2(packetId: number): boolean {
-    this.held_();
-    const a = this.inbound_;
-    let i = 0;
-    while (a[i] < packetId) i++;
-    if (a[i] === packetId) return false;
-    a.splice(i, 0, packetId);
+    const t = this.inbound_;
+    if (t[packetId]) return false;
+    t[packetId] = 1;
     this.write_(frame(Rec.IN2, packetId, 2, 0, 0));
     return true;
   }
 
   /** PUBREL for an inbound id: release it (persisted). Returns whether it was held. */
   inboundRelease(packetId: number): boolean {
-    this.held_();
-    const i = this.inbound_.indexOf(packetId);
-    if (i < 0) return false;
-    this.inbound_.splice(i, 1);
+    const t = this.inbound_;
+    if (!t[packetId]) return false;
+    delete t[packetId];
     this.write_(frame(Rec.REL, packetId, 2, 0, 0));
     return true;
   }
@@ -681,10 +648,9 @@ export class Session {
   /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
     const self = this;
-    self.held_();
     self.items_ = [];
     self.used_ = {};
-    self.inbound_ = [];
+    self.inbound_ = {};
     self.inflightN_ = self.bytes_ = 0;
     self.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
   }
@@ -695,7 +661,6 @@ export class Session {
  * does not hand it out; RAM only. False if the id is invalid or already in use.
  */
 export function holdId(s: Session, packetId: number): boolean {
-  s.held_();
   if (!(packetId >= 1 && packetId <= K.MAX_ID) || s.used_[packetId] || s.holds_[packetId]) return false;
   return (s.holds_[packetId] = true);
 }
@@ -714,34 +679,48 @@ export function releaseId(s: Session, packetId: number): boolean {
 // would be kept in the bundle whether it is called or not.
 
 export interface Session {
+  /**
+   * What the constructor's replay of the persisted log found (a torn/corrupt tail is dropped, logged
+   * and reported, never thrown). A later call replays the log again.
+   */
+  load(): LoadReport;
   /** Addition: the held message with this seq, or undefined. */
   get(seq: number): OutMessage | undefined;
   /** All held messages in seq order. The objects are the session's own: do not modify them. */
   all(): OutMessage[];
   /** Addition: the inbound QoS 2 ids currently held, ascending. */
   inboundIds(): number[];
-  /** Addition: the persistence figures (for diagnostics and the flash-wear test). */
+  /** Addition: the persistence figures (for diagnostics and the flash-wear test); liveBytes is exact. */
   storageStats(): { logBytes: number; liveBytes: number; compactions: number; dirty: boolean };
 }
 
 if (typeof WREN_DEVICE === 'undefined') {
   const p = Session.prototype;
+  p.load = function (this: Session): LoadReport {
+    if (!this.report_) this.load_();
+    const r = this.report_ as LoadReport;
+    this.report_ = undefined;
+    return r;
+  };
   p.get = function (this: Session, seq: number): OutMessage | undefined {
-    const h = this.find_(seq);
+    const h = this.items_[this.find_(seq)];
     return h && h.m_;
   };
   p.all = function (this: Session): OutMessage[] {
-    const a = this.held_();
-    const out: OutMessage[] = [];
-    for (let i = 0; i < a.length; i++) out.push(a[i].m_);
-    return out;
+    return this.items_.map((h) => h.m_);
   };
   p.inboundIds = function (this: Session): number[] {
-    this.held_();
-    return this.inbound_.slice();
+    return Object.keys(this.inbound_)
+      .map(Number)
+      .sort((a, b) => a - b);
   };
   p.storageStats = function (this: Session) {
-    // live_() first: it loads the log on first use
-    return { liveBytes: this.live_(), logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
+    // the snapshot's exact size: SEQ 12, ADD [+ SENT 13 [+ REC 11]] per persisted message, IN2 9 per inbound id
+    let live = 12 + 9 * this.inboundIds().length;
+    for (const h of this.items_) {
+      const m = h.m_;
+      if (m.qos) live += frame(Rec.ADD, m.seq, 4, 0, 0, m).length + (m.state ? 13 : 0) + (m.state > 1 ? 11 : 0);
+    }
+    return { liveBytes: live, logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
   };
 }
