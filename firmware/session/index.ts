@@ -73,7 +73,7 @@
 // Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
 // Espruino, so the code is a few larger pieces:
 // - frame() builds every frame (module state F/P while it writes);
-// - the operations are the only code that changes the state, and load_() (run by the constructor)
+// - the operations are the only code that changes the state, and the constructor (the boot)
 //   replays each frame by calling the operation that wrote it (enqueue for ADD, markSent, received,
 //   remove, resetForNewSession, inboundQos2, inboundRelease, clear) with `loading_` set: then write_()
 //   writes nothing and enqueue() applies no limits;
@@ -162,19 +162,23 @@ const enum K {
 }
 
 // Espruino's native CRC-32 and join (absent on Node).
-declare const E: { CRC32?: (data: Uint8Array) => number } | undefined;
+declare const E: { CRC32: (data: Uint8Array) => number; toUint8Array: (a: Uint8Array[]) => Uint8Array } | undefined;
 
-/** Standard CRC-32 (zlib) of b[start, end), unsigned: native on Espruino, bit by bit otherwise (Node). */
-function crc32(b: Uint8Array, start: number, end: number): number {
-  // (a device build keeps only the native call)
-  if (typeof WREN_DEVICE !== 'undefined' || (typeof E !== 'undefined' && E.CRC32)) return (E as { CRC32: (data: Uint8Array) => number }).CRC32(b.subarray(start, end)) >>> 0;
-  let c = -1;
-  while (start < end) {
-    c ^= b[start++];
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
+/**
+ * Standard CRC-32 (zlib) of b, unsigned: Espruino's native E.CRC32 (all a device build keeps), bit by
+ * bit otherwise (Node).
+ */
+const crc32 =
+  typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined'
+    ? (E as NonNullable<typeof E>).CRC32
+    : (b: Uint8Array): number => {
+        let c = -1;
+        for (let i = 0; i < b.length; i++) {
+          c ^= b[i];
+          for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+        }
+        return ~c >>> 0;
+      };
 
 /** The n-byte big-endian number at b[p] (NaN past the end). */
 function get(b: Uint8Array, p: number, n: number): number {
@@ -187,20 +191,23 @@ function get(b: Uint8Array, p: number, n: number): number {
 // Frames. The frame being built and its write position are module state: the session is synchronous
 // and never re-entered while frame() writes.
 
-let F = new Uint8Array(0);
-let P = 0;
+let F: Uint8Array;
+let P: number;
 
-/** Writes v big-endian in n bytes (the typed array keeps the low 8 bits of each shift). */
-function put(v: number, n: number): void {
-  while (n--) F[P++] = v >>> (8 * n);
+/** Writes v big-endian in n bytes (the typed array keeps the low 8 bits of each shift; n 0: nothing). */
+function put(v: number | undefined, n: number): void {
+  while (n--) F[P++] = (v as number) >>> (8 * n);
 }
 
 /**
- * One frame whose body is a in an bytes, then b in bn bytes. With m (ADD): a is its seq, and the body
- * goes on with the flags byte, the topic and the properties JSON (each after its u16 length) and the
- * payload (b and bn are not used).
+ * One frame of this type: its body is a, then b, each as wide as the type's body says (seq u32 for
+ * ADD..DONE, packet id u16 for IN2/REL and SENT's b, format u8 and nextSeq u32 for SEQ, nothing for
+ * REQUEUE/CLEAR). With m (ADD): a is its seq, and the body goes on with the flags byte, the topic and
+ * the properties JSON (each after its u16 length) and the payload (b is not used).
  */
-function frame(type: number, a: number, an: number, b: number, bn: number, m?: OutMessage): Uint8Array {
+function frame(type: number, a?: number, b?: number, m?: OutMessage): Uint8Array {
+  const an = type < Rec.REQUEUE ? 4 : type > Rec.CLEAR ? 1 : type & 2;
+  let bn = type === Rec.SENT ? 2 : type > Rec.CLEAR ? 4 : 0;
   let topicLen = 0;
   let json = '';
   let jsonLen = 0;
@@ -208,14 +215,10 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
   if (m) {
     const p = m.properties;
     if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p) {
-      // a shallow copy with correlationData as a hex string
+      // correlationData as a hex string: a shallow copy with it replaced
       const o = Object.assign({}, p) as Record<string, unknown>;
       const c = p.correlationData;
-      if (c) {
-        let s = '';
-        for (let i = 0; i < c.length; i++) s += (c[i] | 256).toString(16).substr(1);
-        o.correlationData = s;
-      }
+      if (c) o.correlationData = [].map.call(c, (x: number) => (x | 256).toString(16).substr(1)).join('');
       json = JSON.stringify(o);
     }
     b = m.qos | (m.retain ? 4 : 0) | (p ? 8 : 0);
@@ -238,7 +241,7 @@ function frame(type: number, a: number, an: number, b: number, bn: number, m?: O
     F.set(m.payload, P);
     P += m.payload.length;
   }
-  put(crc32(F, 0, P), 4);
+  put(crc32(F.subarray(0, P)), 4);
   return F;
 }
 
@@ -251,18 +254,18 @@ interface Held {
 
 export class Session {
   private storage_: Storage | undefined;
-  private rec_: string;
-  private limits_: SessionLimits;
+  private rec_!: string;
+  private limits_!: SessionLimits;
   private log_: Log | undefined;
   /** Held messages, sorted by seq. Internal. */
   items_!: Held[];
   /** In-flight messages (SENT, RELEASED) by packet id. Internal. */
   used_!: Record<string, OutMessage>;
-  /** Packet ids taken with holdId() (RAM only: they survive load() and clear()). Internal, Node only. */
+  /** Packet ids taken with holdId() (RAM only: they survive clear()). Internal, Node only. */
   holds_!: Record<string, boolean>;
   /** Inbound QoS 2 ids held until PUBREL (the keys). Internal. */
   inbound_!: Record<string, number>;
-  private lastId_: number;
+  private lastId_!: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private reserved_!: number;
@@ -273,57 +276,39 @@ export class Session {
   logBytes_!: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. Internal. */
   dirty_!: boolean;
-  /** load_() is replaying the log through the operations: nothing is written. */
+  /** The constructor is replaying the log through the operations: nothing is written. */
   private loading_!: boolean;
   /** Internal, Node only. */
   compactions_!: number;
-  /** What the last load_() found (Node only: load()). Internal. */
+  /** What the constructor's replay found (Node only: load()). Internal. */
   report_?: LoadReport;
 
-  /** Loads the persisted state (a torn or corrupt tail is dropped and logged, never thrown). */
+  /** Loads the persisted state: replays the log (a torn or corrupt tail is dropped and logged, never thrown). */
   constructor(storage: Storage | undefined, name: string, limits: SessionLimits, log?: Log) {
+    const self = this;
     if (typeof WREN_DEVICE === 'undefined') {
       // (a device build has one fixed name, and no holdId())
       if (!name || name.length > 26) throw new Error('bad session name');
-      this.holds_ = {};
-      this.compactions_ = 0;
+      self.holds_ = {};
+      self.compactions_ = 0;
     }
-    this.rec_ = name + '.l';
-    this.storage_ = storage;
-    this.limits_ = limits;
-    this.log_ = log;
-    this.lastId_ = 0;
-    this.load_();
-  }
-
-  /** The index of the held message with this seq, or -1 (scanned back from the newest). Internal. */
-  find_(seq: number): number {
-    const a = this.items_;
-    let i = a.length;
-    while (i-- && a[i].m_.seq !== seq);
-    return i;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Boot
-
-  /** Replays the persisted log; a torn/corrupt tail is dropped and logged, never thrown. Internal. */
-  load_(): void {
-    const self = this;
-    // Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
+    self.rec_ = name + '.l';
+    self.storage_ = storage;
+    self.limits_ = limits;
+    self.log_ = log;
+    // BOOT. Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
     self.loading_ = true;
     self.clear();
     self.nextSeq_ = self.reserved_ = 1;
-    const st = self.storage_;
     // (d is read only below n: absent, it is never read)
-    const d = (st && st.read(self.rec_)) as Uint8Array;
+    const d = (storage && storage.read(self.rec_)) as Uint8Array;
     const n = d ? d.length : 0;
     let pos = 0;
     try {
       while (pos < n) {
         const s = pos + 3; // the body
         const e = pos + 2 + get(d, pos, 2); // its end, where the CRC is
-        if (e < s || e + 4 > n || crc32(d, pos, e) !== get(d, e, 4)) break;
+        if (e < s || e + 4 > n || crc32(d.subarray(pos, e)) !== get(d, e, 4)) break;
         const type = d[pos + 2];
         const seq = get(d, s, 4);
         if (type === Rec.ADD) {
@@ -335,15 +320,13 @@ export class Session {
           if ((typeof WREN_V5 === 'undefined' || WREN_V5) && flags & 8) {
             props = JSON.parse(utf8Read(d, t + 2, p));
             const h = (props as { correlationData: unknown }).correlationData as string;
-            if (h) {
-              const c = ((props as Properties).correlationData = new Uint8Array(h.length / 2));
-              for (let i = 0; i < c.length; i++) c[i] = parseInt(h.substr(2 * i, 2), 16);
-            }
+            // (the hex string in pairs: a trivial regex, checked on Espruino 2v29)
+            if (h) (props as Properties).correlationData = new Uint8Array((h.match(/../g) as string[]).map((x) => parseInt(x, 16)));
           }
           self.nextSeq_ = seq;
           self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), (flags & 3) as QoS, (flags & 4) > 0, props);
         } else if (type === Rec.REC) {
-          const h = self.items_[self.find_(seq)];
+          const h = self.find_(seq);
           if (h) self.received(h.m_.packetId);
         } else if (type === Rec.SEQ) {
           // another format: the replay ends here (SEQ frames only ever grow: no max needed)
@@ -380,6 +363,12 @@ export class Session {
     if (typeof WREN_DEVICE === 'undefined') self.report_ = { messages: count, inboundQos2: Object.keys(self.inbound_).length, droppedBytes: dropped };
   }
 
+  /** The held message with this seq, or undefined. Internal. */
+  find_(seq: number): Held | undefined {
+    for (const h of this.items_) if (h.m_.seq === seq) return h;
+    return undefined;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Persistence
 
@@ -402,19 +391,19 @@ export class Session {
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
     const next = Math.max(self.nextSeq_, self.reserved_);
-    const parts = [frame(Rec.SEQ, K.FORMAT, 1, next, 4)];
+    const parts = [frame(Rec.SEQ, K.FORMAT, next)];
     for (const h of a) {
       const m = h.m_;
       if (!m.qos) continue;
-      parts.push(frame(Rec.ADD, m.seq, 4, 0, 0, m));
-      if (m.state) parts.push(frame(Rec.SENT, m.seq, 4, m.packetId, 2));
-      if (m.state > 1) parts.push(frame(Rec.REC, m.seq, 4, 0, 0));
+      parts.push(frame(Rec.ADD, m.seq, 0, m));
+      if (m.state) parts.push(frame(Rec.SENT, m.seq, m.packetId));
+      if (m.state > 1) parts.push(frame(Rec.REC, m.seq));
     }
-    for (const id in self.inbound_) parts.push(frame(Rec.IN2, +id, 2, 0, 0));
+    for (const id in self.inbound_) parts.push(frame(Rec.IN2, +id));
     // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
     let snap: Uint8Array;
     if (typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined') {
-      snap = (E as unknown as { toUint8Array: (a: Uint8Array[]) => Uint8Array }).toUint8Array(parts);
+      snap = (E as NonNullable<typeof E>).toUint8Array(parts);
     } else {
       let n = 0;
       for (const b of parts) n += b.length;
@@ -444,7 +433,7 @@ export class Session {
 
   /**
    * Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only.
-   * (load_() replays an ADD frame through it: no limits then, and nothing is written.)
+   * (The boot replays an ADD frame through it: no limits then, and nothing is written.)
    */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
     const self = this;
@@ -458,12 +447,12 @@ export class Session {
       payload: new Uint8Array(payload),
       qos: qos,
       retain: retain,
+      properties: properties,
       packetId: 0,
       state: MsgState.QUEUED,
     };
-    if (properties) m.properties = properties;
     // QoS >= 1 is persisted: its ADD frame (built unless the message is too large anyway)
-    const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 4, 0, 0, m) : undefined;
+    const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 0, m) : undefined;
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = a.length + 1 - lim.maxMessages;
@@ -496,7 +485,7 @@ export class Session {
       } else if (self.storage_ && seq >= self.reserved_) {
         // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
         self.reserved_ = seq + 64;
-        self.write_(frame(Rec.SEQ, K.FORMAT, 1, seq + 64, 4));
+        self.write_(frame(Rec.SEQ, K.FORMAT, seq + 64));
       }
     }
     if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
@@ -506,8 +495,7 @@ export class Session {
 
   /** The next QUEUED message in seq order (FIFO), or undefined. Does not change state. */
   nextQueued(): OutMessage | undefined {
-    for (const h of this.items_) if (!h.m_.state) return h.m_;
-    return undefined;
+    return (this.items_.find((h) => !h.m_.state) || ({} as Held)).m_;
   }
 
   /** Number of messages currently SENT or RELEASED (the in-flight window). */
@@ -528,7 +516,7 @@ export class Session {
   /** The message was written to the wire with this packet id: QoS 0 -> removed; QoS>=1 -> SENT (persisted). */
   markSent(seq: number, packetId: number): void {
     const self = this;
-    const h = self.items_[self.find_(seq)];
+    const h = self.find_(seq);
     if (!h) return;
     const m = h.m_;
     if (!m.qos) {
@@ -545,7 +533,7 @@ export class Session {
     m.state = MsgState.SENT;
     self.used_[packetId] = m;
     self.inflightN_++;
-    self.write_(frame(Rec.SENT, seq, 4, packetId, 2));
+    self.write_(frame(Rec.SENT, seq, packetId));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
@@ -560,7 +548,7 @@ export class Session {
     if (!m || m.qos !== 2) return undefined;
     if (m.state === MsgState.SENT) {
       m.state = MsgState.RELEASED;
-      this.write_(frame(Rec.REC, m.seq, 4, 0, 0));
+      this.write_(frame(Rec.REC, m.seq));
     }
     return m;
   }
@@ -571,33 +559,29 @@ export class Session {
    */
   remove(seq: number): OutMessage | undefined {
     const self = this;
-    const i = self.find_(seq);
-    if (i < 0) return undefined;
-    const h = self.items_.splice(i, 1)[0];
+    const h = self.find_(seq);
+    if (!h) return undefined;
     const m = h.m_;
+    self.items_.splice(self.items_.indexOf(h), 1);
     self.bytes_ -= h.size_;
     if (m.state) {
       delete self.used_[m.packetId];
       self.inflightN_--;
     }
-    if (m.qos) self.write_(frame(Rec.DONE, seq, 4, 0, 0));
+    if (m.qos) self.write_(frame(Rec.DONE, seq));
     return m;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
   inflight(): OutMessage[] {
-    const out: OutMessage[] = [];
-    for (const h of this.items_) if (h.m_.state) out.push(h.m_);
-    return out;
+    return this.items_.filter((h) => h.m_.state).map((h) => h.m_);
   }
 
   /** Counts and bytes held. */
   stats(): { messages: number; bytes: number; queued: number; inflight: number; qos0: number } {
     const a = this.items_;
     const n = this.inflightN_;
-    let q0 = 0;
-    for (const h of a) if (!h.m_.qos) q0++;
-    return { messages: a.length, bytes: this.bytes_, queued: a.length - n, inflight: n, qos0: q0 };
+    return { messages: a.length, bytes: this.bytes_, queued: a.length - n, inflight: n, qos0: a.filter((h) => !h.m_.qos).length };
   }
 
   /**
@@ -618,7 +602,7 @@ export class Session {
     self.used_ = {};
     self.inbound_ = {};
     self.inflightN_ = 0;
-    self.write_(frame(Rec.REQUEUE, 0, 0, 0, 0));
+    self.write_(frame(Rec.REQUEUE));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -632,7 +616,7 @@ export class Session {
     const t = this.inbound_;
     if (t[packetId]) return false;
     t[packetId] = 1;
-    this.write_(frame(Rec.IN2, packetId, 2, 0, 0));
+    this.write_(frame(Rec.IN2, packetId));
     return true;
   }
 
@@ -641,18 +625,18 @@ export class Session {
     const t = this.inbound_;
     if (!t[packetId]) return false;
     delete t[packetId];
-    this.write_(frame(Rec.REL, packetId, 2, 0, 0));
+    this.write_(frame(Rec.REL, packetId));
     return true;
   }
 
-  /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
+  /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up; packet ids start again from 1. */
   clear(): void {
     const self = this;
     self.items_ = [];
     self.used_ = {};
     self.inbound_ = {};
-    self.inflightN_ = self.bytes_ = 0;
-    self.write_(frame(Rec.CLEAR, 0, 0, 0, 0));
+    self.inflightN_ = self.bytes_ = self.lastId_ = 0;
+    self.write_(frame(Rec.CLEAR));
   }
 }
 
@@ -679,10 +663,7 @@ export function releaseId(s: Session, packetId: number): boolean {
 // would be kept in the bundle whether it is called or not.
 
 export interface Session {
-  /**
-   * What the constructor's replay of the persisted log found (a torn/corrupt tail is dropped, logged
-   * and reported, never thrown). A later call replays the log again.
-   */
+  /** What the constructor's replay of the persisted log found (a torn/corrupt tail is dropped, logged and reported, never thrown). */
   load(): LoadReport;
   /** Addition: the held message with this seq, or undefined. */
   get(seq: number): OutMessage | undefined;
@@ -697,13 +678,10 @@ export interface Session {
 if (typeof WREN_DEVICE === 'undefined') {
   const p = Session.prototype;
   p.load = function (this: Session): LoadReport {
-    if (!this.report_) this.load_();
-    const r = this.report_ as LoadReport;
-    this.report_ = undefined;
-    return r;
+    return this.report_ as LoadReport;
   };
   p.get = function (this: Session, seq: number): OutMessage | undefined {
-    const h = this.items_[this.find_(seq)];
+    const h = this.find_(seq);
     return h && h.m_;
   };
   p.all = function (this: Session): OutMessage[] {
@@ -719,7 +697,7 @@ if (typeof WREN_DEVICE === 'undefined') {
     let live = 12 + 9 * this.inboundIds().length;
     for (const h of this.items_) {
       const m = h.m_;
-      if (m.qos) live += frame(Rec.ADD, m.seq, 4, 0, 0, m).length + (m.state ? 13 : 0) + (m.state > 1 ? 11 : 0);
+      if (m.qos) live += frame(Rec.ADD, m.seq, 0, m).length + (m.state ? 13 : 0) + (m.state > 1 ? 11 : 0);
     }
     return { liveBytes: live, logBytes: this.logBytes_, compactions: this.compactions_, dirty: this.dirty_ };
   };
