@@ -75,8 +75,9 @@
 // - frame() builds every frame (module state F/P while it writes);
 // - the operations are the only code that changes the state, and the constructor (the boot)
 //   replays each frame by calling the operation that wrote it (enqueue for ADD, markSent, received,
-//   remove, resetForNewSession, inboundQos2, inboundRelease, clear) with `loading_` set: then write_()
-//   writes nothing and enqueue() applies no limits;
+//   remove, resetForNewSession, inboundQos2, inboundRelease, clear) before the session has its storage
+//   and limits: the operations then write nothing, and enqueue() refuses nothing (no limits: every
+//   comparison with an absent limit is false);
 // - write_() appends, and writes the snapshot itself when a compaction is due or an append failed;
 // - the long methods use `self` for `this` (a minifier shortens a local, never `this`).
 // Private members end in '_': the Espruino bundles mangle such names to short ones
@@ -180,6 +181,23 @@ const crc32 =
         return ~c >>> 0;
       };
 
+/** The one property the log's JSON holds in another form (a hex string), and the log lines' tag. */
+const CD = 'correlationData';
+const TAG = 'session';
+
+/** The parts in one buffer (Node; Espruino has E.toUint8Array). */
+function join(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const b of parts) n += b.length;
+  const out = new Uint8Array(n);
+  n = 0;
+  for (const b of parts) {
+    out.set(b, n);
+    n += b.length;
+  }
+  return out;
+}
+
 /** The n-byte big-endian number at b[p] (NaN past the end). */
 function get(b: Uint8Array, p: number, n: number): number {
   let v = 0;
@@ -217,8 +235,8 @@ function frame(type: number, a?: number, b?: number, m?: OutMessage): Uint8Array
     if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p) {
       // correlationData as a hex string: a shallow copy with it replaced
       const o = Object.assign({}, p) as Record<string, unknown>;
-      const c = p.correlationData;
-      if (c) o.correlationData = [].map.call(c, (x: number) => (x | 256).toString(16).substr(1)).join('');
+      const c = p[CD];
+      if (c) o[CD] = [].map.call(c, (x: number) => (x | 256).toString(16).substr(1)).join('');
       json = JSON.stringify(o);
     }
     b = m.qos | (m.retain ? 4 : 0) | (p ? 8 : 0);
@@ -229,8 +247,7 @@ function frame(type: number, a?: number, b?: number, m?: OutMessage): Uint8Array
   }
   F = new Uint8Array(K.OVERHEAD + an + bn + tail);
   P = 0;
-  put(F.length - 6, 2);
-  put(type, 1);
+  put((F.length - 6) * 256 + type, 3); // len u16, type u8
   put(a, an);
   put(b, bn);
   if (m) {
@@ -239,9 +256,8 @@ function frame(type: number, a?: number, b?: number, m?: OutMessage): Uint8Array
     put(jsonLen, 2);
     P = utf8Write(json, F, P);
     F.set(m.payload, P);
-    P += m.payload.length;
   }
-  put(crc32(F.subarray(0, P)), 4);
+  put(crc32(F.subarray(0, (P = F.length - 4))), 4);
   return F;
 }
 
@@ -276,7 +292,7 @@ export class Session {
   logBytes_!: number;
   /** The persisted log does not match RAM (a write failed): the next write is a full snapshot. Internal. */
   dirty_!: boolean;
-  /** The constructor is replaying the log through the operations: nothing is written. */
+  /** The constructor is replaying the log (Node only: markSent()'s check). */
   private loading_!: boolean;
   /** Internal, Node only. */
   compactions_!: number;
@@ -293,11 +309,10 @@ export class Session {
       self.compactions_ = 0;
     }
     self.rec_ = name + '.l';
-    self.storage_ = storage;
-    self.limits_ = limits;
     self.log_ = log;
-    // BOOT. Start empty (clear() writes nothing while loading); ids taken with holdId() stay taken.
-    self.loading_ = true;
+    // BOOT, without storage and limits yet (see the header). Start empty; ids taken with holdId() stay taken.
+    self.limits_ = {} as SessionLimits;
+    if (typeof WREN_DEVICE === 'undefined') self.loading_ = true;
     self.clear();
     self.nextSeq_ = self.reserved_ = 1;
     // (d is read only below n: absent, it is never read)
@@ -308,7 +323,7 @@ export class Session {
       while (pos < n) {
         const s = pos + 3; // the body
         const e = pos + 2 + get(d, pos, 2); // its end, where the CRC is
-        if (e < s || e + 4 > n || crc32(d.subarray(pos, e)) !== get(d, e, 4)) break;
+        if (e + 4 > n || crc32(d.subarray(pos, e)) !== get(d, e, 4)) break;
         const type = d[pos + 2];
         const seq = get(d, s, 4);
         if (type === Rec.ADD) {
@@ -319,9 +334,9 @@ export class Session {
           let props: Properties | undefined;
           if ((typeof WREN_V5 === 'undefined' || WREN_V5) && flags & 8) {
             props = JSON.parse(utf8Read(d, t + 2, p));
-            const h = (props as { correlationData: unknown }).correlationData as string;
+            const h = (props as Record<string, unknown>)[CD] as string;
             // (the hex string in pairs: a trivial regex, checked on Espruino 2v29)
-            if (h) (props as Properties).correlationData = new Uint8Array((h.match(/../g) as string[]).map((x) => parseInt(x, 16)));
+            if (h) (props as Properties)[CD] = new Uint8Array((h.match(/../g) as string[]).map((x) => parseInt(x, 16)));
           }
           self.nextSeq_ = seq;
           self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), (flags & 3) as QoS, (flags & 4) > 0, props);
@@ -335,7 +350,7 @@ export class Session {
         } else {
           // The operation that wrote the frame, on its seq (SENT, DONE) or packet id (IN2, REL).
           // (An unknown type has none: the call throws and the replay ends there.)
-          const op = [0, 0, self.markSent, 0, self.remove, self.resetForNewSession, self.inboundQos2, self.inboundRelease, self.clear][type] as (
+          const op = [self.markSent, 0, self.remove, self.resetForNewSession, self.inboundQos2, self.inboundRelease, self.clear][type - Rec.SENT] as (
             this: Session,
             a: number,
             b: number,
@@ -347,15 +362,17 @@ export class Session {
     } catch (err) {
       // the frame at pos does not replay: it starts the torn tail
     }
-    self.loading_ = false;
-    self.nextSeq_ = self.reserved_ = Math.max(self.nextSeq_, self.reserved_);
+    if (typeof WREN_DEVICE === 'undefined') self.loading_ = false;
+    self.storage_ = storage;
+    self.limits_ = limits;
+    self.nextSeq_ = Math.max(self.nextSeq_, self.reserved_);
     self.logBytes_ = n;
     const dropped = n - pos;
     const count = self.items_.length;
     const l = self.log_;
     if (l) {
-      if (dropped) l.warn('session', 'torn tail ' + dropped + ' B');
-      if (count) l.info('session', 'restored ' + count + ' msgs');
+      if (dropped) l.warn(TAG, 'torn tail ' + dropped + ' B');
+      if (count) l.info(TAG, 'restored ' + count + ' msgs');
     }
     // Never append after garbage: with a torn tail (dirty) the write below is a snapshot.
     self.dirty_ = dropped > 0;
@@ -375,57 +392,43 @@ export class Session {
   /**
    * Persists a change: appends frame f (none: only the compaction check), and rewrites the record as a
    * snapshot of the live state (atomic replace) when the log outgrew it, when the append failed or
-   * when the log is dirty. False = not persisted (storage full: the session is then dirty).
+   * when the log is dirty. Not persisted (storage full): the session is dirty afterwards.
    */
-  private write_(f?: Uint8Array): boolean {
+  private write_(f?: Uint8Array): void {
     const self = this;
     const st = self.storage_;
-    if (!st || self.loading_) return true;
+    if (!st) return;
     const a = self.items_;
     const appended = !self.dirty_ && (!f || st.append(self.rec_, f));
     if (appended) {
       if (f) self.logBytes_ += f.length;
       const c = self.limits_.compactBytes;
       // due past compactBytes + 2 x the snapshot, estimated (see the header)
-      if (self.logBytes_ - (c !== undefined ? c : 4096) <= 2 * (self.bytes_ + 40 * a.length)) return true;
+      if (self.logBytes_ - (c !== undefined ? c : 4096) <= 2 * (self.bytes_ + 40 * a.length)) return;
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
     const next = Math.max(self.nextSeq_, self.reserved_);
     const parts = [frame(Rec.SEQ, K.FORMAT, next)];
     for (const h of a) {
       const m = h.m_;
-      if (!m.qos) continue;
-      parts.push(frame(Rec.ADD, m.seq, 0, m));
+      // (a QoS 0 message is never in flight: markSent() removes it)
+      if (m.qos) parts.push(frame(Rec.ADD, m.seq, 0, m));
       if (m.state) parts.push(frame(Rec.SENT, m.seq, m.packetId));
       if (m.state > 1) parts.push(frame(Rec.REC, m.seq));
     }
     for (const id in self.inbound_) parts.push(frame(Rec.IN2, +id));
     // one buffer: native on Espruino (a device build keeps only that), copied part by part on Node
-    let snap: Uint8Array;
-    if (typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined') {
-      snap = (E as NonNullable<typeof E>).toUint8Array(parts);
-    } else {
-      let n = 0;
-      for (const b of parts) n += b.length;
-      snap = new Uint8Array(n);
-      n = 0;
-      for (const b of parts) {
-        snap.set(b, n);
-        n += b.length;
-      }
-    }
-    if (st.replace(self.rec_, snap)) {
+    const snap = typeof WREN_DEVICE !== 'undefined' || typeof E !== 'undefined' ? (E as NonNullable<typeof E>).toUint8Array(parts) : join(parts);
+    const replaced = st.replace(self.rec_, snap);
+    if (replaced) {
       self.reserved_ = next;
       self.logBytes_ = snap.length;
-      self.dirty_ = false;
       if (typeof WREN_DEVICE === 'undefined') self.compactions_++;
-      return true;
     }
-    // The log keeps growing (appended), or this change is in RAM only (dirty).
+    // Not replaced: the log keeps growing (appended: the next write tries again, silently), or this
+    // change is in RAM only (dirty: an error).
     const l = self.log_;
-    if (l) l[appended ? 'warn' : 'error']('session', 'storage full');
-    self.dirty_ = !appended;
-    return appended;
+    if ((self.dirty_ = !replaced && !appended) && l) l.error(TAG, 'storage full');
   }
 
   // -------------------------------------------------------------------------------------------
@@ -433,7 +436,7 @@ export class Session {
 
   /**
    * Queue an outbound publish. QoS>=1: persisted (appended) BEFORE returning ok. QoS 0: RAM only.
-   * (The boot replays an ADD frame through it: no limits then, and nothing is written.)
+   * (The boot replays an ADD frame through it: no limits and no storage then, nothing is written.)
    */
   enqueue(topic: string, payload: Uint8Array, qos: QoS, retain: boolean, properties?: Properties): EnqueueResult {
     const self = this;
@@ -452,43 +455,41 @@ export class Session {
       state: MsgState.QUEUED,
     };
     // QoS >= 1 is persisted: its ADD frame (built unless the message is too large anyway)
-    const f = qos && self.storage_ && (size <= lim.maxBytes || self.loading_) ? frame(Rec.ADD, seq, 0, m) : undefined;
+    const f = qos && self.storage_ && size <= lim.maxBytes && frame(Rec.ADD, seq, 0, m);
     // Room: the QoS 0 messages to evict (oldest first), without evicting anything yet.
     const dropped: number[] = [];
     let needCount = a.length + 1 - lim.maxMessages;
     let needBytes = self.bytes_ + size - lim.maxBytes;
-    for (let i = 0; i < a.length && (needCount > 0 || needBytes > 0) && lim.overflow !== 'reject'; i++) {
-      const h = a[i];
-      if (h.m_.qos) continue;
-      dropped.push(h.m_.seq);
-      needCount--;
-      needBytes -= h.size_;
+    for (const h of a) {
+      if ((needCount <= 0 && needBytes <= 0) || lim.overflow === 'reject') break;
+      if (!h.m_.qos) {
+        dropped.push(h.m_.seq);
+        needCount--;
+        needBytes -= h.size_;
+      }
     }
-    let code: 'queue-full' | 'too-large' | 'storage-full' | '' = self.loading_
-      ? ''
-      : size > lim.maxBytes || (f && f.length > K.OVERHEAD + K.MAX_BODY)
-        ? 'too-large'
-        : needCount > 0 || needBytes > 0
-          ? 'queue-full'
-          : '';
+    let code: 'queue-full' | 'too-large' | 'storage-full' | '' =
+      size > lim.maxBytes || (f && f.length > K.OVERHEAD + K.MAX_BODY) ? 'too-large' : needCount > 0 || needBytes > 0 ? 'queue-full' : '';
     if (!code) {
-      self.nextSeq_++;
       a.push({ m_: m, size_: size });
       self.bytes_ += size;
       if (f) {
-        if (!self.write_(f)) {
+        self.write_(f);
+        if (self.dirty_) {
+          // not persisted: undone
           a.pop();
           self.bytes_ -= size;
-          self.nextSeq_ = seq;
           code = 'storage-full';
         }
       } else if (self.storage_ && seq >= self.reserved_) {
-        // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort.
+        // Reserve a block of 64 seqs so QoS 0 seqs are not reused after a reboot. Best effort. (Not
+        // during the boot's replay, which has no storage yet: a replayed ADD reserves nothing.)
         self.reserved_ = seq + 64;
         self.write_(frame(Rec.SEQ, K.FORMAT, seq + 64));
       }
     }
     if (code) return { ok: false, code: code, message: code + ', ' + size + ' bytes' };
+    self.nextSeq_++;
     for (const s of dropped) self.remove(s);
     return { ok: true, seq: seq, dropped: dropped.length ? dropped : undefined };
   }
@@ -506,7 +507,7 @@ export class Session {
   /** A free packet id 1..65535 not used by any in-flight message (round robin from the last one). 0 if all are in use. */
   allocateId(): number {
     let id = this.lastId_;
-    for (let i = 0; i < K.MAX_ID; i++) {
+    for (let i = K.MAX_ID; i--; ) {
       id = (id % K.MAX_ID) + 1;
       if (!this.used_[id] && !(typeof WREN_DEVICE === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
     }
@@ -519,34 +520,33 @@ export class Session {
     const h = self.find_(seq);
     if (!h) return;
     const m = h.m_;
-    if (!m.qos) {
-      self.remove(seq);
-      return;
+    if (!m.qos) self.remove(seq);
+    else if (!m.state) {
+      // (in flight already: a resend keeps its id)
+      // A programmer error (the client marks ids from allocateId()): checked outside a device build.
+      if (typeof WREN_DEVICE === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
+        if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
+        throw new Error('packet id ' + packetId + ' invalid or in use');
+      }
+      m.packetId = packetId;
+      m.state = MsgState.SENT;
+      self.used_[packetId] = m;
+      self.inflightN_++;
+      self.write_(frame(Rec.SENT, seq, packetId));
     }
-    if (m.state) return; // already in flight (a resend keeps its id)
-    // A programmer error (the client marks ids from allocateId()): checked outside a device build.
-    if (typeof WREN_DEVICE === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
-      if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
-      throw new Error('packet id ' + packetId + ' invalid or in use');
-    }
-    m.packetId = self.lastId_ = packetId;
-    m.state = MsgState.SENT;
-    self.used_[packetId] = m;
-    self.inflightN_++;
-    self.write_(frame(Rec.SENT, seq, packetId));
   }
 
   /** PUBACK (QoS 1) / PUBCOMP (QoS 2): remove the message (persisted). Undefined if no such in-flight message. */
   complete(packetId: number, kind: 'puback' | 'pubcomp'): OutMessage | undefined {
     const m = this.used_[packetId];
-    return m && (kind === 'puback' ? m.qos === 1 : m.state === MsgState.RELEASED) ? this.remove(m.seq) : undefined;
+    return m && (kind === 'puback' ? m.qos < 2 : m.state > MsgState.SENT) ? this.remove(m.seq) : undefined;
   }
 
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
     const m = this.used_[packetId];
-    if (!m || m.qos !== 2) return undefined;
-    if (m.state === MsgState.SENT) {
+    if (!m || m.qos < 2) return undefined;
+    if (m.state < MsgState.RELEASED) {
       m.state = MsgState.RELEASED;
       this.write_(frame(Rec.REC, m.seq));
     }
