@@ -30,32 +30,35 @@
 //                                                                    handed out (QoS 0 seqs are reserved
 //                                                                    in blocks of 64 this way)
 //
-// The constructor replays the frames in order (load) and stops at the first one whose length overruns
-// the record, whose CRC is wrong, or that throws while it is replayed: that frame and everything after
-// it is the torn tail of an interrupted append (an operation that never completed: the state is the one
-// from before it). A frame whose CRC matches was written by this code, so its body is not checked again
-// (only the SEQ frame's format byte: a log of another FORMAT ends the replay there). The tail is logged
-// (and its size reported as droppedBytes), and the record is rewritten (compacted, see below) before
-// anything else is appended, so a new frame never lands after garbage.
+// The constructor (the boot) replays the frames in order and stops at the first one whose length
+// overruns the record, whose CRC is wrong, or that throws while it is replayed: that frame and
+// everything after it is the torn tail of an interrupted append (an operation that never completed:
+// the state is the one from before it). A frame whose CRC matches was written by this code, so its
+// body is not checked again (only the SEQ frame's format byte: a log of another FORMAT ends the replay
+// there). The tail is logged (and its size reported by load() as droppedBytes), and the record is
+// rewritten (compacted, see below) before anything else is appended, so a new frame never lands after
+// garbage. What was restored is logged too ("restored N msgs").
 //
 // COMPACTION. When the record grows past `compactBytes` (default 4096) + 2 x the size of a snapshot
-// of the live state (estimated as the held bytes + 40 per held message: at least the ADD + SENT + REC
-// frames of a message without properties; exact in storageStats()), the snapshot (SEQ, then ADD [+ SENT [+ REC]] for each persisted message in seq
+// of the live state, the snapshot (SEQ, then ADD [+ SENT [+ REC]] for each persisted message in seq
 // order, then IN2 for each held inbound id) is written with Storage.replace(), which is atomic: after
 // a power loss the record is either the old log or the new snapshot, both complete and equivalent.
-// While the live state is stable, a compaction (which rewrites it) comes only after at least
-// compactBytes + its size have been appended, so compaction at most doubles the bytes written. Measured
+// The snapshot's size is estimated (no scan): the held bytes + 40 per held message, at least the ADD
+// + SENT + REC frames of a message without properties (storageStats() gives the exact size). While
+// the live state is stable, a compaction (which rewrites it) comes only after at least compactBytes +
+// its size have been appended, so compaction at most doubles the bytes written. Measured
 // (test/session-powerloss.test.ts, 17-byte topic, 32-byte payload): a QoS 1 stream writes 89.3 bytes
 // per message (ADD 65 + SENT 13 + DONE 11, plus 21 small compactions per 1000 messages), QoS 2 100.3
-// (+ REC 11), and QoS 1 behind a 200-message backlog 139 bytes per message.
+// (+ REC 11), and QoS 1 behind a 200-message backlog 117.5 bytes per message.
 //
 // If an append fails (storage full), the session tries a compaction instead (the snapshot already
 // holds the change, and is usually far smaller than the log). If that fails too, enqueue() of a QoS>=1
 // message returns storage-full (nothing changed); any other change stays in RAM, the session is
-// marked dirty and the next write is a full snapshot.
+// marked dirty (logged as an error) and the next write is a full snapshot. (An append that worked
+// with a compaction that failed only lets the log grow: the next write tries again.)
 //
 // Every operation is a single frame (or a single atomic replace), so after a power loss at any byte of
-// any write, load() gives either the state before the operation or the state after it. The guarantee
+// any write, the boot restores either the state before the operation or the state after it. The guarantee
 // for the app: once enqueue() returned ok for a QoS>=1 message, the message survives any reboot until
 // complete() (or remove()/clear()/an overflow eviction, which only ever takes QoS 0 messages).
 //
@@ -63,12 +66,12 @@
 // after a reboot the next seq is above every seq handed out before (unless a SEQ reservation could
 // not be written because the storage was full: a QoS 0 seq may then repeat after a reboot).
 //
-// Espruino subset: no Map/Set (plain objects keyed by packet id: the in-flight messages, and the inbound
-// QoS 2 ids, which a snapshot writes in the object's key order: ascending on Node, insertion order on
-// Espruino; either loads to the same state), no Buffer/TextEncoder
-// (topics go through the codec's utf8 functions, payloads are copied with set/subarray). Where
-// Espruino has a native call (E.CRC32, E.toUint8Array to join the snapshot's frames) it is used, and a
-// loop does the same on Node (tests).
+// Espruino subset: no Map/Set (plain objects keyed by packet id: the in-flight messages, and the
+// inbound QoS 2 ids, which a snapshot writes in the object's key order: ascending on Node, insertion
+// order on Espruino; either loads to the same state), no Buffer/TextEncoder (topics go through the
+// codec's utf8 functions, payloads are copied with set/subarray). Where Espruino has a native call
+// (E.CRC32, E.toUint8Array to join the snapshot's frames) it is used, and a loop does the same on Node
+// (tests).
 //
 // Size: this module is part of a firmware with a 32 KB budget, and every function costs RAM on
 // Espruino, so the code is a few larger pieces:
@@ -226,9 +229,10 @@ function put(v: number | undefined, n: number): void {
 function frame(type: number, a?: number, b?: number, m?: OutMessage): Uint8Array {
   const an = type < Rec.REQUEUE ? 4 : type > Rec.CLEAR ? 1 : type & 2;
   let bn = type === Rec.SENT ? 2 : type > Rec.CLEAR ? 4 : 0;
-  let topicLen = 0;
+  // (the lengths are set and read only with m)
+  let topicLen!: number;
   let json = '';
-  let jsonLen = 0;
+  let jsonLen!: number;
   let tail = 0;
   if (m) {
     const p = m.properties;
@@ -281,7 +285,8 @@ export class Session {
   holds_!: Record<string, boolean>;
   /** Inbound QoS 2 ids held until PUBREL (the keys). Internal. */
   inbound_!: Record<string, number>;
-  private lastId_!: number;
+  /** The last packet id handed out (none yet: undefined). */
+  private lastId_?: number;
   private nextSeq_!: number;
   /** Seqs below this are persisted as possibly issued (SEQ frames or ADD frames). */
   private reserved_!: number;
@@ -315,9 +320,8 @@ export class Session {
     if (typeof WREN_DEVICE === 'undefined') self.loading_ = true;
     self.clear();
     self.nextSeq_ = self.reserved_ = 1;
-    // (d is read only below n: absent, it is never read)
-    const d = (storage && storage.read(self.rec_)) as Uint8Array;
-    const n = d ? d.length : 0;
+    const d = ((storage && storage.read(self.rec_)) || []) as Uint8Array;
+    const n = d.length;
     let pos = 0;
     try {
       while (pos < n) {
@@ -341,8 +345,8 @@ export class Session {
           self.nextSeq_ = seq;
           self.enqueue(utf8Read(d, s + 7, t), d.subarray(p, e), (flags & 3) as QoS, (flags & 4) > 0, props);
         } else if (type === Rec.REC) {
-          const h = self.find_(seq);
-          if (h) self.received(h.m_.packetId);
+          // (its message is held: a REC frame follows the SENT of a held message, or the replay ends here)
+          self.received((self.find_(seq) as Held).m_.packetId);
         } else if (type === Rec.SEQ) {
           // another format: the replay ends here (SEQ frames only ever grow: no max needed)
           if (d[s] !== K.FORMAT) break;
@@ -382,8 +386,7 @@ export class Session {
 
   /** The held message with this seq, or undefined. Internal. */
   find_(seq: number): Held | undefined {
-    for (const h of this.items_) if (h.m_.seq === seq) return h;
-    return undefined;
+    return this.items_.find((h) => h.m_.seq === seq);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -398,18 +401,17 @@ export class Session {
     const self = this;
     const st = self.storage_;
     if (!st) return;
-    const a = self.items_;
     const appended = !self.dirty_ && (!f || st.append(self.rec_, f));
     if (appended) {
       if (f) self.logBytes_ += f.length;
       const c = self.limits_.compactBytes;
       // due past compactBytes + 2 x the snapshot, estimated (see the header)
-      if (self.logBytes_ - (c !== undefined ? c : 4096) <= 2 * (self.bytes_ + 40 * a.length)) return;
+      if (self.logBytes_ - (c !== undefined ? c : 4096) <= 2 * (self.bytes_ + 40 * self.items_.length)) return;
     }
     // The snapshot: SEQ, then ADD [+ SENT [+ REC]] per persisted message in seq order, IN2 per inbound id.
     const next = Math.max(self.nextSeq_, self.reserved_);
     const parts = [frame(Rec.SEQ, K.FORMAT, next)];
-    for (const h of a) {
+    for (const h of self.items_) {
       const m = h.m_;
       // (a QoS 0 message is never in flight: markSent() removes it)
       if (m.qos) parts.push(frame(Rec.ADD, m.seq, 0, m));
@@ -506,7 +508,7 @@ export class Session {
 
   /** A free packet id 1..65535 not used by any in-flight message (round robin from the last one). 0 if all are in use. */
   allocateId(): number {
-    let id = this.lastId_;
+    let id = this.lastId_ || 0;
     for (let i = K.MAX_ID; i--; ) {
       id = (id % K.MAX_ID) + 1;
       if (!this.used_[id] && !(typeof WREN_DEVICE === 'undefined' && this.holds_[id])) return (this.lastId_ = id);
@@ -518,11 +520,11 @@ export class Session {
   markSent(seq: number, packetId: number): void {
     const self = this;
     const h = self.find_(seq);
-    if (!h) return;
+    if (!h) return; // (an unknown seq: nothing)
     const m = h.m_;
     if (!m.qos) self.remove(seq);
     else if (!m.state) {
-      // (in flight already: a resend keeps its id)
+      // (QUEUED: a message in flight already keeps its id, it is a resend)
       // A programmer error (the client marks ids from allocateId()): checked outside a device build.
       if (typeof WREN_DEVICE === 'undefined' && (!(packetId >= 1 && packetId <= K.MAX_ID) || self.used_[packetId] || self.holds_[packetId])) {
         if (self.loading_) return; // (a SENT frame with an invalid id or one in use: ignored)
@@ -545,12 +547,14 @@ export class Session {
   /** PUBREC: QoS 2 SENT -> RELEASED (persisted). Returns it, or undefined (unknown id, or not QoS 2). Repeats return it again. */
   received(packetId: number): OutMessage | undefined {
     const m = this.used_[packetId];
-    if (!m || m.qos < 2) return undefined;
-    if (m.state < MsgState.RELEASED) {
-      m.state = MsgState.RELEASED;
-      this.write_(frame(Rec.REC, m.seq));
+    if (m && m.qos > 1) {
+      if (m.state < MsgState.RELEASED) {
+        m.state = MsgState.RELEASED;
+        this.write_(frame(Rec.REC, m.seq));
+      }
+      return m;
     }
-    return m;
+    return undefined;
   }
 
   /**
@@ -560,16 +564,18 @@ export class Session {
   remove(seq: number): OutMessage | undefined {
     const self = this;
     const h = self.find_(seq);
-    if (!h) return undefined;
-    const m = h.m_;
-    self.items_.splice(self.items_.indexOf(h), 1);
-    self.bytes_ -= h.size_;
-    if (m.state) {
-      delete self.used_[m.packetId];
-      self.inflightN_--;
+    if (h) {
+      const m = h.m_;
+      self.items_.splice(self.items_.indexOf(h), 1);
+      self.bytes_ -= h.size_;
+      if (m.state) {
+        delete self.used_[m.packetId];
+        self.inflightN_--;
+      }
+      if (m.qos) self.write_(frame(Rec.DONE, seq));
+      return m;
     }
-    if (m.qos) self.write_(frame(Rec.DONE, seq));
-    return m;
+    return undefined;
   }
 
   /** In-flight messages (SENT and RELEASED) in seq order, for resending after a reconnect. */
@@ -597,7 +603,7 @@ export class Session {
     if (!any) return;
     for (const h of self.items_) {
       const m = h.m_;
-      m.packetId = m.state = MsgState.QUEUED;
+      m.state = m.packetId = 0; // QUEUED, its id freed
     }
     self.used_ = {};
     self.inbound_ = {};
@@ -629,13 +635,13 @@ export class Session {
     return true;
   }
 
-  /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up; packet ids start again from 1. */
+  /** Drop everything (app asked for a clean start), persisted. Seqs keep counting up. */
   clear(): void {
     const self = this;
     self.items_ = [];
     self.used_ = {};
     self.inbound_ = {};
-    self.inflightN_ = self.bytes_ = self.lastId_ = 0;
+    self.inflightN_ = self.bytes_ = 0;
     self.write_(frame(Rec.CLEAR));
   }
 }
