@@ -23,7 +23,8 @@ export const enum Reason {
 }
 
 export class ProtocolError {
-  name: string;
+  /** 'ProtocolError' (on the prototype; not in a device build). */
+  declare name: string;
   /** The kind of fault, then the rule: "malformed packet [MQTT-3.3.1-4]" (the rule says what is wrong). */
   message: string;
   /** The normative statement broken, e.g. "MQTT-3.3.1-4" (or "MQTT-1.5.4" for a section). */
@@ -33,15 +34,19 @@ export class ProtocolError {
 
   /** rule: the statement's number without the "MQTT-" prefix, e.g. "3.3.1-4". Default reason 0x81. */
   constructor(rule: string, reasonCode?: number) {
-    this.name = 'ProtocolError';
     this.rule = 'MQTT-' + rule;
     this.reasonCode = reasonCode = reasonCode || Reason.MALFORMED_PACKET;
     this.message = (reasonCode === Reason.MALFORMED_PACKET ? 'malformed packet' : 'protocol error') + ' [' + this.rule + ']';
   }
+}
 
-  toString(): string {
+// The name and toString of an Error, for people and tools reading one (tests, the desktop tools); the
+// firmware reads only rule, reasonCode and message, so a device build (WREN_DEVICE) goes without.
+if (typeof WREN_DEVICE === 'undefined') {
+  ProtocolError.prototype.name = 'ProtocolError';
+  ProtocolError.prototype.toString = function (this: ProtocolError): string {
     return 'ProtocolError: ' + this.message;
-  }
+  };
 }
 
 /** Throws a ProtocolError for a Malformed Packet (reason 0x81). */
