@@ -358,7 +358,12 @@ let viewFrom = 0;
  * to write (PUBLISH: from dup, qos, retain).
  */
 function body(o: any, type: number, flags: number): number {
-  // first: esbuild folds a const only ahead of any statement that may have side effects
+  // First: esbuild folds a const only ahead of any statement that may have side effects (or a const
+  // whose value it does not know). A device build is a client: it never reads CONNECT, SUBSCRIBE,
+  // UNSUBSCRIBE (the decoder refuses them there) nor writes CONNACK, SUBACK, UNSUBACK; there
+  // `broker && !mode` (reading a packet only a client sends) and `broker && mode` (writing one only
+  // a broker sends) fold to false.
+  const broker = typeof WREN_DEVICE === 'undefined';
   const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4;
   const where = 1 << type;
   if (type === PacketType.PUBLISH) {
@@ -382,33 +387,38 @@ function body(o: any, type: number, flags: number): number {
       o.dup = !!(flags & 8);
     }
   } else if (type === PacketType.CONNECT) {
-    if (data('MQTT', Data.STRING) !== 'MQTT') malformed('3.1.2-1');
+    // (encode() has checked the version it writes)
+    const name = data('MQTT', Data.STRING);
     const level = uint(1, ver);
-    if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
-      refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+    if (broker && !mode) {
+      if (name !== 'MQTT') malformed('3.1.2-1');
+      if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
+        refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+      }
+      ver = level;
     }
-    ver = level;
     let will = o.will;
     const f = uint(
       1,
-      mode
-        ? (o.clean ? 2 : 0) |
+      broker && !mode
+        ? 0
+        : (o.clean ? 2 : 0) |
             (will ? 4 | (twoBits(will.qos) << 3) | (will.retain ? 0x20 : 0) : 0) |
             (o.password !== undefined ? 0x40 : 0) |
-            (o.username !== undefined ? 0x80 : 0)
-        : 0,
+            (o.username !== undefined ? 0x80 : 0),
     );
     const willQos = (f >> 3) & 3;
-    if (f & 1) malformed('3.1.2-3');
-    // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will. 3.1.1
-    // numbers these three statements two higher, and needs a user name for a password [-22].
-    let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
+    if (broker && f & 1) malformed('3.1.2-3');
+    // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will (only read:
+    // the encoder sets neither without one). 3.1.1 numbers these three statements two higher, and
+    // needs a user name for a password [-22].
+    let n = willQos > 2 ? 12 : !broker || f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
     if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
     if (n) malformed('3.1.2-' + n);
     // (read by name: test/build.test.ts checks that the device build keeps such a name)
     const keepAlive = uint(2, o['keepAliveSec']);
     if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
-    if (!mode) {
+    if (broker && !mode) {
       o.protocolVersion = level;
       o['keepAliveSec'] = keepAlive;
       o.clean = !!(f & 2);
@@ -419,11 +429,11 @@ function body(o: any, type: number, flags: number): number {
       refuse('3.1.3-7');
     }
     if (f & 4) {
-      if (!mode) o.will = will = {};
+      if (broker && !mode) o.will = will = {};
       props(will, W.WILL);
       checkTopicName(field(will, 'topic', Data.STRING), false);
       field(will, 'payload', Data.BINARY);
-      if (!mode) {
+      if (broker && !mode) {
         will.qos = willQos;
         will.retain = !!(f & 0x20);
       }
@@ -431,11 +441,11 @@ function body(o: any, type: number, flags: number): number {
     if (f & 0x80) field(o, 'username', Data.STRING);
     if (f & 0x40) field(o, 'password', Data.BINARY);
   } else if (type === PacketType.CONNACK) {
-    const ack = uint(1, mode && o.sessionPresent ? 1 : 0);
+    const ack = uint(1, broker && mode && o.sessionPresent ? 1 : 0);
     if (ack & 0xfe) malformed('3.2.2-1');
-    const c = code(type, mode ? o.reasonCode || 0 : 0);
+    const c = code(type, broker && mode ? o.reasonCode || 0 : 0);
     if (c && ack) refuse(v5 ? '3.2.2-6' : '3.2.2-4');
-    if (!mode) {
+    if (!broker || !mode) {
       o.sessionPresent = ack === 1;
       o.reasonCode = c;
     }
@@ -469,7 +479,8 @@ function body(o: any, type: number, flags: number): number {
     const key = type === PacketType.SUBSCRIBE ? 'subscriptions' : type === PacketType.UNSUBSCRIBE ? 'topics' : 'reasonCodes';
     const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
     const a = mode ? o[key] : (o[key] = []);
-    if (!Array.isArray(a)) refuse(rule);
+    // (a device only writes the firmware's own lists: anything else throws where it is read)
+    if (broker && !Array.isArray(a)) refuse(rule);
     let i = 0;
     for (; mode ? i < a.length : pos < end; i++) {
       let x = a[i];
@@ -477,25 +488,25 @@ function body(o: any, type: number, flags: number): number {
       else if (type > PacketType.SUBSCRIBE) checkTopicFilter((x = data(x, Data.STRING)));
       else {
         // a subscription: its filter, then its options byte
-        x = mode ? x || {} : {};
+        if (broker) x = mode ? x || {} : {};
         const topic = field(x, 'topic', Data.STRING);
         checkTopicFilter(topic);
         const opts = uint(
           1,
-          mode
-            ? twoBits(x.qos) |
+          broker && !mode
+            ? 0
+            : twoBits(x.qos) |
                 ((typeof WREN_V5 === 'undefined' || WREN_V5)
                   ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4)
-                  : 0)
-            : 0,
+                  : 0),
         );
         // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
         if ((opts & 3) === 3 || opts & (v5 ? 0xc0 : 0xfc)) malformed(v5 ? '3.8.3-5' : '3-8.3-4');
-        if (!mode) x.qos = opts & 3;
+        if (broker && !mode) x.qos = opts & 3;
         if (v5) {
           if ((opts & 0x30) === 0x30) refuse('3.8.3.1');
           if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4');
-          if (!mode) {
+          if (broker && !mode) {
             x.noLocal = !!(opts & 4);
             x.retainAsPublished = !!(opts & 8);
             x.retainHandling = (opts >> 4) & 3;
@@ -524,17 +535,21 @@ function checkVersion(version: unknown): void {
  * Throws ProtocolError when the packet is not valid for that version.
  */
 export function encode(packet: Packet, version: Version): Uint8Array {
-  checkVersion(version);
   const type = packet && (packet as { type: any }).type;
-  if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
-    malformed('2.1.2');
+  // (a device build encodes only the firmware's own packets, in the version it speaks)
+  if (typeof WREN_DEVICE === 'undefined') {
+    checkVersion(version);
+    if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+      malformed('2.1.2');
+    }
   }
   mode = Mode.SIZE;
   pos = 0;
   ver = version;
   const flags = body(packet, type, (0x540 >> (type - 1)) & 2);
   const n = pos;
-  if (n > 0xfffffff) refuse('2.2.3', Reason.PACKET_TOO_LARGE);
+  // (256 MB: more than a device has)
+  if (typeof WREN_DEVICE === 'undefined' && n > 0xfffffff) refuse('2.2.3', Reason.PACKET_TOO_LARGE);
   vbi(n); // counts the Remaining Length's bytes
   const out = (buf = new Uint8Array(pos + 1));
   mode = Mode.WRITE;
@@ -560,8 +575,11 @@ export function encode(packet: Packet, version: Version): Uint8Array {
  * decoder).
  */
 export function createDecoder(version: Version, maxPacketSize: number): Decoder {
-  checkVersion(version);
-  if (!(maxPacketSize >= 2)) refuse('3.1.2-24');
+  // (a device build passes its own version, and a maximum from its validated board.json)
+  if (typeof WREN_DEVICE === 'undefined') {
+    checkVersion(version);
+    if (!(maxPacketSize >= 2)) refuse('3.1.2-24');
+  }
   // A partial packet: its bytes so far (the 5-byte head until the fixed header is complete), and its
   // total length once known (else 0).
   const head = new Uint8Array(5);
@@ -616,6 +634,9 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
           if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
             malformed('2.1.2');
           }
+          // A device build is a client: a packet only a broker receives (CONNECT, SUBSCRIBE,
+          // UNSUBSCRIBE, PINGREQ) is a Protocol Error there, refused here (body() cannot read them).
+          if (typeof WREN_DEVICE !== 'undefined' && (0x1502 >> type) & 1) refuse('2.1.2');
           if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
           let i = at + 1;
           while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
