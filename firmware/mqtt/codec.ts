@@ -239,9 +239,10 @@ function block(bag: any, where: number): any {
       else bag[name] = [x];
     }
   }
-  // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly one)
+  // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly
+  // one). A device build (a client) reads no SUBSCRIBE, and writes its own without properties.
   const ids = bag.subscriptionIdentifiers;
-  if (left || (where === W.SUBSCRIBE && ids && ids.length !== 1)) refuse('2.2.2');
+  if (left || (typeof WREN_DEVICE === 'undefined' && where === W.SUBSCRIBE && ids && ids.length !== 1)) refuse('2.2.2');
   return bag;
 }
 
@@ -349,7 +350,7 @@ function packetId(o: any): void {
   if (!mode) o.packetId = id;
 }
 
-/** READ: copy a PUBLISH payload out of the chunk unless it is at least half of this many bytes. */
+/** READ: copy a PUBLISH payload out of the chunk unless it is at least half of this many bytes (the chunk's). */
 let viewFrom = 0;
 
 /**
@@ -379,7 +380,7 @@ function body(o: any, type: number, flags: number): number {
     checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
     if (mode) data(o.payload, Data.PAYLOAD);
     else {
-      // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
+      // the rest of the packet: a view, or a copy when it is under half of the chunk
       const b = buf.subarray(take(end - pos), end);
       o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
       o.qos = qos;
@@ -565,8 +566,10 @@ export function encode(packet: Packet, version: Version): Uint8Array {
 // decode: bytes -> packet objects, streaming. The fixed header is checked as soon as it is complete
 // (type, flags, remaining length against maxPacketSize) so an oversized or bogus packet is refused
 // before its body is buffered. Complete packets inside a chunk are decoded in place; only an
-// incomplete tail is copied, into a buffer of exactly the packet's size once its fixed header is
-// known (until then, into a 5-byte head that is joined with the next chunk).
+// incomplete tail is copied, into a buffer of exactly the packet's size, decoded as a chunk of its
+// own once full. While the fixed header itself is incomplete, that buffer is one byte longer than
+// the tail (the packet is at least that long): once it is full, it is decoded the same way, and so
+// held again, with the header whole or one byte nearer (it has at most 5 bytes).
 
 /**
  * A stream decoder for one connection speaking `version`. Packets larger than maxPacketSize bytes
@@ -580,98 +583,73 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
     checkVersion(version);
     if (!(maxPacketSize >= 2)) refuse('3.1.2-24');
   }
-  // A partial packet: its bytes so far (the 5-byte head until the fixed header is complete), and its
-  // total length once known (else 0).
-  const head = new Uint8Array(5);
-  let part = head;
+  // A partial packet: its bytes so far, and the length of `part` (0: none held).
+  let part = EMPTY;
   let held = 0;
   let need = 0;
   function reset(): void {
-    part = head;
+    part = EMPTY;
     held = need = 0;
   }
+  function push(chunk: Uint8Array): Packet[] {
+    const n = chunk.length;
+    if (need) {
+      // the rest of a packet held from earlier chunks
+      const k = Math.min(need - held, n);
+      part.set(chunk.subarray(0, k), held);
+      held += k;
+      if (held < need) return [];
+      const whole = part;
+      reset();
+      return push(whole).concat(push(chunk.subarray(k)));
+    }
+    const out: Packet[] = [];
+    // a PUBLISH payload is a view into the chunk unless it is under half of it
+    viewFrom = n;
+    for (let at = 0; at < n; ) {
+      // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
+      // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
+      // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
+      // the cursor on the variable header.
+      const type = chunk[at] >> 4;
+      const flags = chunk[at] & 15;
+      if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+        malformed('2.1.2');
+      }
+      // A device build is a client: a packet only a broker receives (CONNECT, SUBSCRIBE,
+      // UNSUBSCRIBE, PINGREQ) is a Protocol Error there, refused here (body() cannot read them).
+      if (typeof WREN_DEVICE !== 'undefined' && (0x1502 >> type) & 1) refuse('2.1.2');
+      if (type !== PacketType.PUBLISH && flags !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
+      let i = at + 1;
+      while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
+      let total = -1;
+      if (i < n) {
+        mode = Mode.READ;
+        buf = chunk;
+        pos = at + 1;
+        end = n;
+        ver = version;
+        total = vbi() + pos - at;
+        if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
+      }
+      if (total < 0 || at + total > n) {
+        // keep the incomplete tail (see above)
+        part = new Uint8Array((need = total > 0 ? total : n - at + 1));
+        part.set(chunk.subarray(at));
+        held = n - at;
+        break;
+      }
+      end = at += total;
+      const o: any = { type: type };
+      body(o, type, flags);
+      if (pos !== end) malformed('2.1.4');
+      out.push(o);
+    }
+    buf = EMPTY; // do not pin the chunk
+    return out;
+  }
   return {
-    push(chunk: Uint8Array): Packet[] {
-      const out: Packet[] = [];
-      let n = chunk.length;
-      let at = 0;
-      if (held && !need) {
-        // a fixed header cut by the end of the last chunk: joined with this one (a copy)
-        const c = new Uint8Array(held + n);
-        c.set(head.subarray(0, held));
-        c.set(chunk, held);
-        chunk = c;
-        n += held;
-        held = 0;
-      }
-      while (at < n) {
-        // the next whole packet: data[start, start + total)
-        let data = chunk;
-        let start = at;
-        let total = need;
-        if (need) {
-          // finish a packet held from earlier chunks
-          const k = Math.min(need - held, n - at);
-          part.set(chunk.subarray(at, at + k), held);
-          held += k;
-          at += k;
-          if (held < need) break;
-          data = part;
-          start = 0;
-          reset();
-          mode = Mode.READ;
-          buf = data;
-          pos = 1;
-          end = total;
-          ver = version;
-          vbi(); // the Remaining Length, checked when the packet began
-        } else {
-          // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
-          // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
-          // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
-          // the cursor on the variable header.
-          const type = chunk[at] >> 4;
-          if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
-            malformed('2.1.2');
-          }
-          // A device build is a client: a packet only a broker receives (CONNECT, SUBSCRIBE,
-          // UNSUBSCRIBE, PINGREQ) is a Protocol Error there, refused here (body() cannot read them).
-          if (typeof WREN_DEVICE !== 'undefined' && (0x1502 >> type) & 1) refuse('2.1.2');
-          if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
-          let i = at + 1;
-          while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
-          total = -1;
-          if (i < n) {
-            mode = Mode.READ;
-            buf = chunk;
-            pos = at + 1;
-            end = n;
-            ver = version;
-            total = vbi() + pos - at;
-            if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
-          }
-          if (total < 0 || at + total > n) {
-            // keep the incomplete tail
-            if (total > 0) part = new Uint8Array((need = total));
-            part.set(chunk.subarray(at));
-            held = n - at;
-            break;
-          }
-          at += total;
-          end = at;
-        }
-        // decode the rest; a PUBLISH payload is a view into a held packet's own buffer, or into the
-        // chunk unless it is under half of the chunk
-        viewFrom = data === chunk ? n : 0;
-        const type = data[start] >> 4;
-        const o: any = { type: type };
-        body(o, type, data[start] & 15);
-        if (pos !== end) malformed('2.1.4');
-        buf = EMPTY; // do not pin the chunk
-        out.push(o);
-      }
-      return out;
-    },
+    push: push,
     reset: reset,
     get buffered(): number {
       return held;
