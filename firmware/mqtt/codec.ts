@@ -83,7 +83,7 @@ function vbi(v?: any): number {
   let x = 0;
   for (let m = 1; ; m *= 128) {
     // SIZE / WRITE: the digit (7 bits), with the continuation bit when more follow
-    const r = Math.floor(v / m);
+    const r = (v / m) | 0;
     const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
     // at most 4 bytes, and in 5.0 minimal (no last byte 0 after the first)
@@ -114,7 +114,7 @@ function data(v: any, kind: Data): any {
         ? v.length
         : -1
       : typeof v === 'string'
-        ? utf8Write(v, mode > 1 ? buf : undefined, pos + 2) - pos - 2
+        ? utf8Write(v, (mode > 1 && buf) as Uint8Array, pos + 2) - pos - 2
         : -1;
   if (n < 0 || (n > 0xffff && kind < Data.PAYLOAD)) refuse(kind ? '1.5.6' : '1.5.4');
   if (kind < Data.PAYLOAD) n = uint(2, n);
@@ -232,11 +232,10 @@ function block(bag: any, where: number): any {
       }
     } else {
       const x = value(kind);
-      if (!(kind & K.LIST)) {
-        if (v !== undefined) refuse('2.2.2');
-        bag[name] = x;
-      } else if (v) v.push(x);
-      else bag[name] = [x];
+      if (kind & K.LIST) (v = v || []).push(x);
+      else if (v !== undefined) refuse('2.2.2');
+      else v = x;
+      bag[name] = v;
     }
   }
   // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly
@@ -389,10 +388,9 @@ function body(o: any, type: number, flags: number): number {
     }
   } else if (type === PacketType.CONNECT) {
     // (encode() has checked the version it writes)
-    const name = data('MQTT', Data.STRING);
+    if (data('MQTT', Data.STRING) !== 'MQTT' && broker && !mode) malformed('3.1.2-1');
     const level = uint(1, ver);
     if (broker && !mode) {
-      if (name !== 'MQTT') malformed('3.1.2-1');
       if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
         refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
       }
@@ -417,8 +415,9 @@ function body(o: any, type: number, flags: number): number {
     if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
     if (n) malformed('3.1.2-' + n);
     // (read by name: test/build.test.ts checks that the device build keeps such a name)
+    // (a device build's own keep-alive is at most 65535: board.json is validated)
     const keepAlive = uint(2, o['keepAliveSec']);
-    if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
+    if (broker && keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
     if (broker && !mode) {
       o.protocolVersion = level;
       o['keepAliveSec'] = keepAlive;
@@ -466,8 +465,9 @@ function body(o: any, type: number, flags: number): number {
         if (mode ? n : pos < end) props(o, where);
       }
       if (!mode) o.reasonCode = c;
-    } else if (mode) {
-      // the encoder refuses a reason code other than 0 [MQTT-2.4], and properties
+    } else if (broker && mode) {
+      // the encoder refuses a reason code other than 0 [MQTT-2.4], and properties (a device build
+      // sends neither in 3.1.1)
       if (o.reasonCode) refuse('2.4');
       props(o, where);
     }
@@ -477,9 +477,9 @@ function body(o: any, type: number, flags: number): number {
     props(o, where);
     // then a non-empty list: READ until the packet ends; SIZE / WRITE each element (3.1.1 UNSUBACK: none)
     if (type === PacketType.UNSUBACK && !v5) return flags;
-    const key = type === PacketType.SUBSCRIBE ? 'subscriptions' : type === PacketType.UNSUBSCRIBE ? 'topics' : 'reasonCodes';
+    // (a device build writes only a SUBSCRIBE's and an UNSUBSCRIBE's list, reads only the codes)
     const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
-    const a = mode ? o[key] : (o[key] = []);
+    const a = mode ? (broker && type & 1 ? o.reasonCodes : type > PacketType.SUBSCRIBE ? o.topics : o.subscriptions) : [];
     // (a device only writes the firmware's own lists: anything else throws where it is read)
     if (broker && !Array.isArray(a)) refuse(rule);
     let i = 0;
@@ -517,6 +517,11 @@ function body(o: any, type: number, flags: number): number {
       if (!mode) a.push(x);
     }
     if (!i) refuse(rule);
+    if (mode) {
+      // written
+    } else if (!broker || type & 1) o.reasonCodes = a;
+    else if (type > PacketType.SUBSCRIBE) o.topics = a;
+    else o.subscriptions = a;
   }
   return flags;
 }
