@@ -240,8 +240,11 @@ function block(bag: any, where: number): any {
   }
   // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly
   // one). A device build (a client) reads no SUBSCRIBE, and writes its own without properties.
-  const ids = bag.subscriptionIdentifiers;
-  if (left || (typeof WREN_DEVICE === 'undefined' && where === W.SUBSCRIBE && ids && ids.length !== 1)) refuse('2.2.2');
+  if (left) refuse('2.2.2');
+  if (typeof WREN_DEVICE === 'undefined' && where === W.SUBSCRIBE) {
+    const ids = bag.subscriptionIdentifiers;
+    if (ids && ids.length !== 1) refuse('2.2.2');
+  }
   return bag;
 }
 
@@ -389,13 +392,13 @@ function body(o: any, type: number, flags: number): number {
   } else if (type === PacketType.CONNECT) {
     // (encode() has checked the version it writes)
     if (data('MQTT', Data.STRING) !== 'MQTT' && broker && !mode) malformed('3.1.2-1');
-    const level = uint(1, ver);
+    // the level: from here on, ver
     if (broker && !mode) {
-      if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
+      ver = uint(1);
+      if (ver !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver === 5)) {
         refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
       }
-      ver = level;
-    }
+    } else uint(1, ver);
     let will = o.will;
     const f = uint(
       1,
@@ -412,20 +415,20 @@ function body(o: any, type: number, flags: number): number {
     // the encoder sets neither without one). 3.1.1 numbers these three statements two higher, and
     // needs a user name for a password [-22].
     let n = willQos > 2 ? 12 : !broker || f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
-    if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
+    if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
     if (n) malformed('3.1.2-' + n);
     // (read by name: test/build.test.ts checks that the device build keeps such a name)
     // (a device build's own keep-alive is at most 65535: board.json is validated)
     const keepAlive = uint(2, o['keepAliveSec']);
     if (broker && keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
     if (broker && !mode) {
-      o.protocolVersion = level;
+      o.protocolVersion = ver;
       o['keepAliveSec'] = keepAlive;
       o.clean = !!(f & 2);
     }
     props(o, where);
     // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) {
+    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) {
       refuse('3.1.3-7');
     }
     if (f & 4) {

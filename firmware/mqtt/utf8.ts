@@ -20,12 +20,8 @@ const BYTE_STRINGS = typeof E !== 'undefined';
 // JSON.parse makes a UTF8 string where the engine has them (an escape: the bundle stays ASCII)
 const UTF8_STRINGS = (typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS) && E.isUTF8(JSON.parse('"\\u00e9"'));
 
-/**
- * Checks buf[start, end) is MQTT UTF-8 (see above). Node: returns it decoded; Espruino: returns ''
- * (its strings are made natively).
- */
-function check(buf: Uint8Array, start: number, end: number): string {
-  let s = '';
+/** Checks buf[start, end) is MQTT UTF-8 (see above). */
+function check(buf: Uint8Array, start: number, end: number): void {
   for (let i = start; i < end; ) {
     let c = buf[i++];
     if (!c) malformed('1.5.4-2');
@@ -44,9 +40,7 @@ function check(buf: Uint8Array, start: number, end: number): string {
       // of k = 1 exclude c0 and c1). Then above U+10FFFF, and the surrogates d800..dfff.
       if (bad || c < 1 << (5 * k + 1) || c > 0x10ffff || c >> 11 === 27) malformed('1.5.4-1');
     }
-    if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) s += String.fromCodePoint(c);
   }
-  return s;
 }
 
 /** Node: the UTF-8 bytes of s (throws ProtocolError for a lone surrogate). */
@@ -81,8 +75,11 @@ export { utf8Write as utf8Length };
  * sequences, overlong forms, surrogates, code points above U+10FFFF and U+0000.
  */
 export function utf8Read(buf: Uint8Array, start: number, end: number): string {
-  const s = check(buf, start, end);
-  if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) return s;
+  check(buf, start, end);
+  // Node: the bytes as a byte string, then decoded (they are well-formed: the decoding cannot fail)
+  if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) {
+    return decodeURIComponent(escape(String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])));
+  }
   // Espruino: a UTF8 string where the engine has them (for ASCII the same as a byte string)
   const b = E.toString(buf.subarray(start, end));
   return UTF8_STRINGS ? E.asUTF8(b) : b;
