@@ -275,14 +275,11 @@ function props(o: any, where: number, measure?: boolean): any {
     }
     return n;
   } else if (ver > 4) {
-    const n = vbi();
-    if (pos + n > end) malformed('2.2.2');
-    if (n) {
-      const outer = end;
-      end = pos + n;
-      o.properties = block(0, where);
-      end = outer;
-    }
+    // `end` is the block's end while it is read (vbi() first: it moves pos)
+    const outer = end;
+    if ((end = vbi() + pos) > outer) malformed('2.2.2');
+    if (end > pos) o.properties = block(0, where);
+    end = outer;
   }
 }
 
@@ -378,8 +375,9 @@ function body(o: any, type: number, flags: number): number {
     const topic = field(o, 'topic', Data.STRING);
     if (qos) packetId(o);
     props(o, where);
-    // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
-    checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
+    // An empty topic needs a v5 topic alias, which comes after it: checked after the properties
+    // (which 3.1.1 has none of: props() has refused any).
+    checkTopicName(topic, (typeof WREN_V5 === 'undefined' || WREN_V5) && o.properties && o.properties.topicAlias !== undefined);
     if (mode) data(o.payload, Data.PAYLOAD);
     else {
       // the rest of the packet: a view, or a copy when it is under half of the chunk
@@ -630,7 +628,8 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
       if (type !== PacketType.PUBLISH && flags !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
       let i = at + 1;
       while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
-      let total = -1;
+      // (while the header is incomplete: one byte more than the tail, see above)
+      let total = n - at + 1;
       if (i < n) {
         mode = Mode.READ;
         buf = chunk;
@@ -640,9 +639,9 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
         total = vbi() + pos - at;
         if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
       }
-      if (total < 0 || at + total > n) {
-        // keep the incomplete tail (see above)
-        part = new Uint8Array((need = total > 0 ? total : n - at + 1));
+      if (at + total > n) {
+        // keep the incomplete tail
+        part = new Uint8Array((need = total));
         part.set(chunk.subarray(at));
         held = n - at;
         break;
