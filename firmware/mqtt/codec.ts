@@ -194,10 +194,12 @@ function value(kind: number, v?: any): any {
     if (kind & K.TOPIC && WILDCARD.test(v)) refuse('3.3.2-14');
     return v;
   }
-  // integers; a boolean goes as 1 or 0 (anything else as 2, refused)
-  if (mode && !k) v = v === true ? 1 : v === false ? 0 : 2;
-  // in range: masked (a U32 as an unsigned 32-bit value), it stays the same
-  if (mode && v !== (k === K.U32 ? v >>> 0 : v & (k > K.U32 ? 0xfffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
+  if (mode) {
+    // integers; a boolean goes as 1 or 0 (anything else as 2, refused)
+    if (!k) v = v === true ? 1 : v === false ? 0 : 2;
+    // in range: masked (a U32 as an unsigned 32-bit value), it stays the same
+    if (v !== (k === K.U32 ? v >>> 0 : v & (k > K.U32 ? 0xfffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
+  }
   const x = k > K.U32 ? vbi(v) : uint(k > K.U16 ? 4 : k || 1, v);
   if (k < K.U16 ? x > 1 : !x && kind & K.NONZERO) refuse('2.2.2');
   return k ? x : x === 1;
@@ -342,10 +344,13 @@ function twoBits(v: any): number {
   return v;
 }
 
-/** Packet Identifier, 1..65535 [MQTT-2.2.1-3] / [MQTT-2.3.1-1]. */
+/**
+ * Packet Identifier, 1..65535 [MQTT-2.2.1-3] / [MQTT-2.3.1-1]. (A device build writes only its
+ * session's ids, all in range: there only 0, which a read can bring, is checked.)
+ */
 function packetId(o: any): void {
   const id = uint(2, o.packetId);
-  if (!id || id !== (id & 0xffff)) refuse((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 ? '2.2.1-3' : '2.3.1-1');
+  if (!id || (typeof WREN_DEVICE === 'undefined' && id !== (id & 0xffff))) refuse((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 ? '2.2.1-3' : '2.3.1-1');
   if (!mode) o.packetId = id;
 }
 
