@@ -420,18 +420,21 @@ function body(o: any, type: number, flags: number): number {
     let n = willQos > 2 ? 12 : !broker || f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
     if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
     if (n) malformed('3.1.2-' + n);
-    // (read by name: test/build.test.ts checks that the device build keeps such a name)
-    // (a device build's own keep-alive is at most 65535: board.json is validated)
-    const keepAlive = uint(2, o['keepAliveSec']);
-    if (broker && keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
-    if (broker && !mode) {
-      o.protocolVersion = ver;
-      o['keepAliveSec'] = keepAlive;
-      o.clean = !!(f & 2);
+    // The keep-alive (read by name: test/build.test.ts checks that the device build keeps such a
+    // name); a device build's own is at most 65535 (board.json is validated).
+    if (!broker) uint(2, o['keepAliveSec']);
+    else {
+      const keepAlive = uint(2, o['keepAliveSec']);
+      if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
+      if (!mode) {
+        o.protocolVersion = ver;
+        o['keepAliveSec'] = keepAlive;
+        o.clean = !!(f & 2);
+      }
     }
     props(o, where);
     // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) {
+    if (!field(o, 'clientId', Data.STRING) && (!broker || mode) && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) {
       refuse('3.1.3-7');
     }
     if (f & 4) {
