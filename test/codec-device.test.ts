@@ -84,6 +84,21 @@ function outcome(d: Decoder, bytes: Uint8Array, size: number): unknown {
   }
 }
 
+/** Whether a packet of a type only a broker receives starts in the stream (read header by header). */
+function brokerOnlyHeader(bytes: Uint8Array): boolean {
+  for (let at = 0; at < bytes.length; ) {
+    if ((0x1502 >> (bytes[at] >> 4)) & 1) return true;
+    let n = 0;
+    let i = at + 1;
+    for (let m = 1; i < bytes.length; m *= 128) {
+      n += (bytes[i] & 127) * m;
+      if (bytes[i++] < 128) break;
+    }
+    at = i + n;
+  }
+  return false;
+}
+
 function concat(list: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(list.reduce((n, b) => n + b.length, 0));
   let at = 0;
@@ -134,9 +149,9 @@ for (const [v5, versions] of [
               const got = outcome(device().createDecoder(version, UNLIMITED), bytes, size);
               if (isDeepStrictEqual(got, full)) return;
               // Else a mutation made a packet only a broker receives, which the device refuses at its
-              // fixed header (where the full codec decodes it, or fails on it or after it).
+              // first byte (where the full codec decodes it, holds it, or fails on it or after it).
               expect(got).toEqual({ rule: 'MQTT-2.1.2', reasonCode: 0x82 });
-              if (Array.isArray(full)) expect(full.some((p) => !((RECEIVES >> typeOf(p)) & 1))).toBe(true);
+              expect(brokerOnlyHeader(bytes)).toBe(true);
             },
           ),
           { numRuns: RUNS * 4 },

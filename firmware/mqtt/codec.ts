@@ -354,9 +354,6 @@ function packetId(o: any): void {
   if (!mode) o.packetId = id;
 }
 
-/** READ: copy a PUBLISH payload out of the chunk unless it is at least half of this many bytes (the chunk's). */
-let viewFrom = 0;
-
 /**
  * The variable header and payload of one packet of `type` with fixed-header `flags` (SIZE / WRITE:
  * the type's fixed flags, 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE, else 0). Returns the flags
@@ -385,9 +382,10 @@ function body(o: any, type: number, flags: number): number {
     checkTopicName(topic, (typeof WREN_V5 === 'undefined' || WREN_V5) && o.properties && o.properties.topicAlias !== undefined);
     if (mode) data(o.payload, Data.PAYLOAD);
     else {
-      // the rest of the packet: a view, or a copy when it is under half of the chunk
+      // the rest of the packet: a view into the chunk being decoded (buf), or a copy when it is
+      // under half of it (a view keeps the whole chunk)
       const b = buf.subarray(take(end - pos), end);
-      o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
+      o.payload = b.length * 2 >= buf.length ? b : new Uint8Array(b);
       o.qos = qos;
       o.retain = !!(flags & 1);
       o.dup = !!(flags & 8);
@@ -487,10 +485,9 @@ function body(o: any, type: number, flags: number): number {
     // then a non-empty list: READ until the packet ends; SIZE / WRITE each element (3.1.1 UNSUBACK: none)
     if (type === PacketType.UNSUBACK && !v5) return flags;
     // (a device build writes only a SUBSCRIBE's and an UNSUBSCRIBE's list, reads only the codes)
-    const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
-    const a = mode ? (broker && type & 1 ? o.reasonCodes : type > PacketType.SUBSCRIBE ? o.topics : o.subscriptions) : [];
-    // (a device only writes the firmware's own lists: anything else throws where it is read)
-    if (broker && !Array.isArray(a)) refuse(rule);
+    let a = mode ? (broker && type & 1 ? o.reasonCodes : type > PacketType.SUBSCRIBE ? o.topics : o.subscriptions) : [];
+    // Not an array: refused as an empty one. (A device build writes only the firmware's own lists.)
+    if (broker && !Array.isArray(a)) a = [];
     let i = 0;
     for (; mode ? i < a.length : pos < end; i++) {
       let x = a[i];
@@ -525,7 +522,7 @@ function body(o: any, type: number, flags: number): number {
       }
       if (!mode) a.push(x);
     }
-    if (!i) refuse(rule);
+    if (!i) refuse('3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2'));
     if (mode) {
       // written
     } else if (!broker || type & 1) o.reasonCodes = a;
@@ -618,8 +615,6 @@ export function createDecoder(version: Version, maxPacketSize: number): Decoder 
       return push(whole).concat(push(chunk.subarray(k)));
     }
     const out: Packet[] = [];
-    // a PUBLISH payload is a view into the chunk unless it is under half of it
-    viewFrom = n;
     for (let at = 0; at < n; ) {
       // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
       // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
