@@ -26,6 +26,11 @@
 // a module constant holding it nor a helper function returning it, only a function's own const
 // declared ahead of its other statements (`v5` in body()).
 //
+// A device build (WREN_DEVICE) is a client: body() leaves out reading what only a client sends and
+// writing what only a broker sends (`broker` in body()), the decoder refuses the packets only a
+// broker receives, and the checks of the firmware's own packets (version, type, ids, keep-alive) go.
+// test/codec-device.test.ts checks that codec against the full one.
+//
 // Sections: cursor and field primitives; v5 properties; packet layouts; encode; decode.
 
 import { malformed, Reason, refuse } from './errors';
