@@ -26,6 +26,11 @@
 // a module constant holding it nor a helper function returning it, only a function's own const
 // declared ahead of its other statements (`v5` in body()).
 //
+// A device build (WREN_DEVICE) is a client: body() leaves out reading what only a client sends and
+// writing what only a broker sends (`broker` in body()), the decoder refuses the packets only a
+// broker receives, and the checks of the firmware's own packets (version, type, ids, keep-alive) go.
+// test/codec-device.test.ts checks that codec against the full one.
+//
 // Sections: cursor and field primitives; v5 properties; packet layouts; encode; decode.
 
 import { malformed, Reason, refuse } from './errors';
@@ -83,7 +88,7 @@ function vbi(v?: any): number {
   let x = 0;
   for (let m = 1; ; m *= 128) {
     // SIZE / WRITE: the digit (7 bits), with the continuation bit when more follow
-    const r = Math.floor(v / m);
+    const r = (v / m) | 0;
     const b = uint(1, r > 0x7f ? r | 0x80 : r);
     x += (b & 0x7f) * m;
     // at most 4 bytes, and in 5.0 minimal (no last byte 0 after the first)
@@ -114,7 +119,7 @@ function data(v: any, kind: Data): any {
         ? v.length
         : -1
       : typeof v === 'string'
-        ? utf8Write(v, mode > 1 ? buf : undefined, pos + 2) - pos - 2
+        ? utf8Write(v, (mode > 1 && buf) as Uint8Array, pos + 2) - pos - 2
         : -1;
   if (n < 0 || (n > 0xffff && kind < Data.PAYLOAD)) refuse(kind ? '1.5.6' : '1.5.4');
   if (kind < Data.PAYLOAD) n = uint(2, n);
@@ -194,10 +199,12 @@ function value(kind: number, v?: any): any {
     if (kind & K.TOPIC && WILDCARD.test(v)) refuse('3.3.2-14');
     return v;
   }
-  // integers; a boolean goes as 1 or 0 (anything else as 2, refused)
-  if (mode && !k) v = v === true ? 1 : v === false ? 0 : 2;
-  // in range: masked (a U32 as an unsigned 32-bit value), it stays the same
-  if (mode && v !== (k === K.U32 ? v >>> 0 : v & (k > K.U32 ? 0xfffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
+  if (mode) {
+    // integers; a boolean goes as 1 or 0 (anything else as 2, refused)
+    if (!k) v = v === true ? 1 : v === false ? 0 : 2;
+    // in range: masked (a U32 as an unsigned 32-bit value), it stays the same
+    if (v !== (k === K.U32 ? v >>> 0 : v & (k > K.U32 ? 0xfffffff : k > K.BYTE ? 0xffff : 1))) refuse('2.2.2');
+  }
   const x = k > K.U32 ? vbi(v) : uint(k > K.U16 ? 4 : k || 1, v);
   if (k < K.U16 ? x > 1 : !x && kind & K.NONZERO) refuse('2.2.2');
   return k ? x : x === 1;
@@ -232,16 +239,19 @@ function block(bag: any, where: number): any {
       }
     } else {
       const x = value(kind);
-      if (!(kind & K.LIST)) {
-        if (v !== undefined) refuse('2.2.2');
-        bag[name] = x;
-      } else if (v) v.push(x);
-      else bag[name] = [x];
+      if (kind & K.LIST) (v = v || []).push(x);
+      else if (v !== undefined) refuse('2.2.2');
+      else v = x;
+      bag[name] = v;
     }
   }
-  // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly one)
-  const ids = bag.subscriptionIdentifiers;
-  if (left || (where === W.SUBSCRIBE && ids && ids.length !== 1)) refuse('2.2.2');
+  // SUBSCRIBE carries at most one subscription identifier [MQTT-3.8.2.1.2] (the encoder: exactly
+  // one). A device build (a client) reads no SUBSCRIBE, and writes its own without properties.
+  if (left) refuse('2.2.2');
+  if (typeof WREN_DEVICE === 'undefined' && where === W.SUBSCRIBE) {
+    const ids = bag.subscriptionIdentifiers;
+    if (ids && ids.length !== 1) refuse('2.2.2');
+  }
   return bag;
 }
 
@@ -272,14 +282,11 @@ function props(o: any, where: number, measure?: boolean): any {
     }
     return n;
   } else if (ver > 4) {
-    const n = vbi();
-    if (pos + n > end) malformed('2.2.2');
-    if (n) {
-      const outer = end;
-      end = pos + n;
-      o.properties = block(0, where);
-      end = outer;
-    }
+    // `end` is the block's end while it is read (vbi() first: it moves pos)
+    const outer = end;
+    if ((end = vbi() + pos) > outer) malformed('2.2.2');
+    if (end > pos) o.properties = block(0, where);
+    end = outer;
   }
 }
 
@@ -342,15 +349,15 @@ function twoBits(v: any): number {
   return v;
 }
 
-/** Packet Identifier, 1..65535 [MQTT-2.2.1-3] / [MQTT-2.3.1-1]. */
+/**
+ * Packet Identifier, 1..65535 [MQTT-2.2.1-3] / [MQTT-2.3.1-1]. (A device build writes only its
+ * session's ids, all in range: there only 0, which a read can bring, is checked.)
+ */
 function packetId(o: any): void {
   const id = uint(2, o.packetId);
-  if (!id || id !== (id & 0xffff)) refuse((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 ? '2.2.1-3' : '2.3.1-1');
+  if (!id || (typeof WREN_DEVICE === 'undefined' && id !== (id & 0xffff))) refuse((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4 ? '2.2.1-3' : '2.3.1-1');
   if (!mode) o.packetId = id;
 }
-
-/** READ: copy a PUBLISH payload out of the chunk unless it is at least half of this many bytes. */
-let viewFrom = 0;
 
 /**
  * The variable header and payload of one packet of `type` with fixed-header `flags` (SIZE / WRITE:
@@ -358,7 +365,12 @@ let viewFrom = 0;
  * to write (PUBLISH: from dup, qos, retain).
  */
 function body(o: any, type: number, flags: number): number {
-  // first: esbuild folds a const only ahead of any statement that may have side effects
+  // First: esbuild folds a const only ahead of any statement that may have side effects (or a const
+  // whose value it does not know). A device build is a client: it never reads CONNECT, SUBSCRIBE,
+  // UNSUBSCRIBE (the decoder refuses them there) nor writes CONNACK, SUBACK, UNSUBACK; there
+  // `broker && !mode` (reading a packet only a client sends) and `broker && mode` (writing one only
+  // a broker sends) fold to false.
+  const broker = typeof WREN_DEVICE === 'undefined';
   const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4;
   const where = 1 << type;
   if (type === PacketType.PUBLISH) {
@@ -370,60 +382,70 @@ function body(o: any, type: number, flags: number): number {
     const topic = field(o, 'topic', Data.STRING);
     if (qos) packetId(o);
     props(o, where);
-    // An empty topic needs a v5 topic alias, which comes after it: checked after the properties.
-    checkTopicName(topic, v5 && o.properties && o.properties.topicAlias !== undefined);
+    // An empty topic needs a v5 topic alias, which comes after it: checked after the properties
+    // (which 3.1.1 has none of: props() has refused any).
+    checkTopicName(topic, (typeof WREN_V5 === 'undefined' || WREN_V5) && o.properties && o.properties.topicAlias !== undefined);
     if (mode) data(o.payload, Data.PAYLOAD);
     else {
-      // the rest of the packet: a view, or a copy when it is under half of viewFrom bytes
+      // the rest of the packet: a view into the chunk being decoded (buf), or a copy when it is
+      // under half of it (a view keeps the whole chunk)
       const b = buf.subarray(take(end - pos), end);
-      o.payload = b.length * 2 >= viewFrom ? b : new Uint8Array(b);
+      o.payload = b.length * 2 >= buf.length ? b : new Uint8Array(b);
       o.qos = qos;
       o.retain = !!(flags & 1);
       o.dup = !!(flags & 8);
     }
   } else if (type === PacketType.CONNECT) {
-    if (data('MQTT', Data.STRING) !== 'MQTT') malformed('3.1.2-1');
-    const level = uint(1, ver);
-    if (level !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level === 5)) {
-      refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
-    }
-    ver = level;
+    // (encode() has checked the version it writes)
+    if (data('MQTT', Data.STRING) !== 'MQTT' && broker && !mode) malformed('3.1.2-1');
+    // the level: from here on, ver
+    if (broker && !mode) {
+      ver = uint(1);
+      if (ver !== 4 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver === 5)) {
+        refuse('3.1.2-2', Reason.UNSUPPORTED_PROTOCOL_VERSION);
+      }
+    } else uint(1, ver);
     let will = o.will;
     const f = uint(
       1,
-      mode
-        ? (o.clean ? 2 : 0) |
+      broker && !mode
+        ? 0
+        : (o.clean ? 2 : 0) |
             (will ? 4 | (twoBits(will.qos) << 3) | (will.retain ? 0x20 : 0) : 0) |
             (o.password !== undefined ? 0x40 : 0) |
-            (o.username !== undefined ? 0x80 : 0)
-        : 0,
+            (o.username !== undefined ? 0x80 : 0),
     );
     const willQos = (f >> 3) & 3;
-    if (f & 1) malformed('3.1.2-3');
-    // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will. 3.1.1
-    // numbers these three statements two higher, and needs a user name for a password [-22].
-    let n = willQos > 2 ? 12 : f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
-    if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
+    if (broker && f & 1) malformed('3.1.2-3');
+    // will QoS 3 [MQTT-3.1.2-12]; will QoS [-11] or will retain [-13] without a will (only read:
+    // the encoder sets neither without one). 3.1.1 numbers these three statements two higher, and
+    // needs a user name for a password [-22].
+    let n = willQos > 2 ? 12 : !broker || f & 4 ? 0 : willQos ? 11 : f & 0x20 ? 13 : 0;
+    if (!((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) n = n ? n + 2 : (f & 0xc0) === 0x40 ? 22 : 0;
     if (n) malformed('3.1.2-' + n);
-    // (read by name: test/build.test.ts checks that the device build keeps such a name)
-    const keepAlive = uint(2, o['keepAliveSec']);
-    if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
-    if (!mode) {
-      o.protocolVersion = level;
-      o['keepAliveSec'] = keepAlive;
-      o.clean = !!(f & 2);
+    // The keep-alive (read by name: test/build.test.ts checks that the device build keeps such a
+    // name); a device build's own is at most 65535 (board.json is validated).
+    if (!broker) uint(2, o['keepAliveSec']);
+    else {
+      const keepAlive = uint(2, o['keepAliveSec']);
+      if (keepAlive !== (keepAlive & 0xffff)) refuse('3.1.2-10');
+      if (!mode) {
+        o.protocolVersion = ver;
+        o['keepAliveSec'] = keepAlive;
+        o.clean = !!(f & 2);
+      }
     }
     props(o, where);
     // A server must read this to answer it with return code 2 [MQTT-3.1.3-8]; a client must not send it.
-    if (!field(o, 'clientId', Data.STRING) && mode && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && level > 4)) {
+    if (!field(o, 'clientId', Data.STRING) && (!broker || mode) && !(f & 2) && !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4)) {
       refuse('3.1.3-7');
     }
     if (f & 4) {
-      if (!mode) o.will = will = {};
+      if (broker && !mode) o.will = will = {};
       props(will, W.WILL);
       checkTopicName(field(will, 'topic', Data.STRING), false);
       field(will, 'payload', Data.BINARY);
-      if (!mode) {
+      if (broker && !mode) {
         will.qos = willQos;
         will.retain = !!(f & 0x20);
       }
@@ -431,11 +453,11 @@ function body(o: any, type: number, flags: number): number {
     if (f & 0x80) field(o, 'username', Data.STRING);
     if (f & 0x40) field(o, 'password', Data.BINARY);
   } else if (type === PacketType.CONNACK) {
-    const ack = uint(1, mode && o.sessionPresent ? 1 : 0);
+    const ack = uint(1, broker && mode && o.sessionPresent ? 1 : 0);
     if (ack & 0xfe) malformed('3.2.2-1');
-    const c = code(type, mode ? o.reasonCode || 0 : 0);
+    const c = code(type, broker && mode ? o.reasonCode || 0 : 0);
     if (c && ack) refuse(v5 ? '3.2.2-6' : '3.2.2-4');
-    if (!mode) {
+    if (!broker || !mode) {
       o.sessionPresent = ack === 1;
       o.reasonCode = c;
     }
@@ -455,8 +477,9 @@ function body(o: any, type: number, flags: number): number {
         if (mode ? n : pos < end) props(o, where);
       }
       if (!mode) o.reasonCode = c;
-    } else if (mode) {
-      // the encoder refuses a reason code other than 0 [MQTT-2.4], and properties
+    } else if (broker && mode) {
+      // the encoder refuses a reason code other than 0 [MQTT-2.4], and properties (a device build
+      // sends neither in 3.1.1)
       if (o.reasonCode) refuse('2.4');
       props(o, where);
     }
@@ -466,10 +489,10 @@ function body(o: any, type: number, flags: number): number {
     props(o, where);
     // then a non-empty list: READ until the packet ends; SIZE / WRITE each element (3.1.1 UNSUBACK: none)
     if (type === PacketType.UNSUBACK && !v5) return flags;
-    const key = type === PacketType.SUBSCRIBE ? 'subscriptions' : type === PacketType.UNSUBSCRIBE ? 'topics' : 'reasonCodes';
-    const rule = '3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2');
-    const a = mode ? o[key] : (o[key] = []);
-    if (!Array.isArray(a)) refuse(rule);
+    // (a device build writes only a SUBSCRIBE's and an UNSUBSCRIBE's list, reads only the codes)
+    let a = mode ? (broker && type & 1 ? o.reasonCodes : type > PacketType.SUBSCRIBE ? o.topics : o.subscriptions) : [];
+    // Not an array: refused as an empty one. (A device build writes only the firmware's own lists.)
+    if (broker && !Array.isArray(a)) a = [];
     let i = 0;
     for (; mode ? i < a.length : pos < end; i++) {
       let x = a[i];
@@ -477,25 +500,25 @@ function body(o: any, type: number, flags: number): number {
       else if (type > PacketType.SUBSCRIBE) checkTopicFilter((x = data(x, Data.STRING)));
       else {
         // a subscription: its filter, then its options byte
-        x = mode ? x || {} : {};
+        if (broker) x = mode ? x || {} : {};
         const topic = field(x, 'topic', Data.STRING);
         checkTopicFilter(topic);
         const opts = uint(
           1,
-          mode
-            ? twoBits(x.qos) |
+          broker && !mode
+            ? 0
+            : twoBits(x.qos) |
                 ((typeof WREN_V5 === 'undefined' || WREN_V5)
                   ? (x.noLocal ? 4 : 0) | (x.retainAsPublished ? 8 : 0) | (twoBits(x.retainHandling || 0) << 4)
-                  : 0)
-            : 0,
+                  : 0),
         );
         // QoS 3 and the reserved bits (3.1.1: all but the QoS [MQTT-3-8.3-4]; 5.0: the top two [MQTT-3.8.3-5])
         if ((opts & 3) === 3 || opts & (v5 ? 0xc0 : 0xfc)) malformed(v5 ? '3.8.3-5' : '3-8.3-4');
-        if (!mode) x.qos = opts & 3;
+        if (broker && !mode) x.qos = opts & 3;
         if (v5) {
           if ((opts & 0x30) === 0x30) refuse('3.8.3.1');
           if (opts & 4 && topic.indexOf('$share/') === 0) refuse('3.8.3-4');
-          if (!mode) {
+          if (broker && !mode) {
             x.noLocal = !!(opts & 4);
             x.retainAsPublished = !!(opts & 8);
             x.retainHandling = (opts >> 4) & 3;
@@ -504,7 +527,12 @@ function body(o: any, type: number, flags: number): number {
       }
       if (!mode) a.push(x);
     }
-    if (!i) refuse(rule);
+    if (!i) refuse('3.' + type + (type === PacketType.SUBSCRIBE && !v5 ? '.3-3' : type & 1 ? '.3' : '.3-2'));
+    if (mode) {
+      // written
+    } else if (!broker || type & 1) o.reasonCodes = a;
+    else if (type > PacketType.SUBSCRIBE) o.topics = a;
+    else o.subscriptions = a;
   }
   return flags;
 }
@@ -524,17 +552,21 @@ function checkVersion(version: unknown): void {
  * Throws ProtocolError when the packet is not valid for that version.
  */
 export function encode(packet: Packet, version: Version): Uint8Array {
-  checkVersion(version);
   const type = packet && (packet as { type: any }).type;
-  if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
-    malformed('2.1.2');
+  // (a device build encodes only the firmware's own packets, in the version it speaks)
+  if (typeof WREN_DEVICE === 'undefined') {
+    checkVersion(version);
+    if (!type || type !== (type & 15) || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+      malformed('2.1.2');
+    }
   }
   mode = Mode.SIZE;
   pos = 0;
   ver = version;
   const flags = body(packet, type, (0x540 >> (type - 1)) & 2);
   const n = pos;
-  if (n > 0xfffffff) refuse('2.2.3', Reason.PACKET_TOO_LARGE);
+  // (256 MB: more than a device has)
+  if (typeof WREN_DEVICE === 'undefined' && n > 0xfffffff) refuse('2.2.3', Reason.PACKET_TOO_LARGE);
   vbi(n); // counts the Remaining Length's bytes
   const out = (buf = new Uint8Array(pos + 1));
   mode = Mode.WRITE;
@@ -550,8 +582,10 @@ export function encode(packet: Packet, version: Version): Uint8Array {
 // decode: bytes -> packet objects, streaming. The fixed header is checked as soon as it is complete
 // (type, flags, remaining length against maxPacketSize) so an oversized or bogus packet is refused
 // before its body is buffered. Complete packets inside a chunk are decoded in place; only an
-// incomplete tail is copied, into a buffer of exactly the packet's size once its fixed header is
-// known (until then, into a 5-byte head that is joined with the next chunk).
+// incomplete tail is copied, into a buffer of exactly the packet's size, decoded as a chunk of its
+// own once full. While the fixed header itself is incomplete, that buffer is one byte longer than
+// the tail (the packet is at least that long): once it is full, it is decoded the same way, and so
+// held again, with the header whole or one byte nearer (it has at most 5 bytes).
 
 /**
  * A stream decoder for one connection speaking `version`. Packets larger than maxPacketSize bytes
@@ -560,97 +594,77 @@ export function encode(packet: Packet, version: Version): Uint8Array {
  * decoder).
  */
 export function createDecoder(version: Version, maxPacketSize: number): Decoder {
-  checkVersion(version);
-  if (!(maxPacketSize >= 2)) refuse('3.1.2-24');
-  // A partial packet: its bytes so far (the 5-byte head until the fixed header is complete), and its
-  // total length once known (else 0).
-  const head = new Uint8Array(5);
-  let part = head;
+  // (a device build passes its own version, and a maximum from its validated board.json)
+  if (typeof WREN_DEVICE === 'undefined') {
+    checkVersion(version);
+    if (!(maxPacketSize >= 2)) refuse('3.1.2-24');
+  }
+  // A partial packet: its bytes so far, and the length of `part` (0: none held).
+  let part = EMPTY;
   let held = 0;
   let need = 0;
   function reset(): void {
-    part = head;
+    part = EMPTY;
     held = need = 0;
   }
+  function push(chunk: Uint8Array): Packet[] {
+    const n = chunk.length;
+    if (need) {
+      // the rest of a packet held from earlier chunks
+      const k = Math.min(need - held, n);
+      part.set(chunk.subarray(0, k), held);
+      held += k;
+      if (held < need) return [];
+      const whole = part;
+      reset();
+      return push(whole).concat(push(chunk.subarray(k)));
+    }
+    const out: Packet[] = [];
+    for (let at = 0; at < n; ) {
+      // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
+      // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
+      // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
+      // the cursor on the variable header.
+      const type = chunk[at] >> 4;
+      const flags = chunk[at] & 15;
+      if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
+        malformed('2.1.2');
+      }
+      // A device build is a client: a packet only a broker receives (CONNECT, SUBSCRIBE,
+      // UNSUBSCRIBE, PINGREQ) is a Protocol Error there, refused here (body() cannot read them).
+      if (typeof WREN_DEVICE !== 'undefined' && (0x1502 >> type) & 1) refuse('2.1.2');
+      if (type !== PacketType.PUBLISH && flags !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
+      let i = at + 1;
+      while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
+      // (while the header is incomplete: one byte more than the tail, see above)
+      let total = n - at + 1;
+      if (i < n) {
+        mode = Mode.READ;
+        buf = chunk;
+        pos = at + 1;
+        end = n;
+        ver = version;
+        total = vbi() + pos - at;
+        if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
+      }
+      if (at + total > n) {
+        // keep the incomplete tail
+        part = new Uint8Array((need = total));
+        part.set(chunk.subarray(at));
+        held = n - at;
+        break;
+      }
+      end = at += total;
+      const o: any = { type: type };
+      body(o, type, flags);
+      if (pos !== end) malformed('2.1.4');
+      out.push(o);
+    }
+    buf = EMPTY; // do not pin the chunk
+    return out;
+  }
   return {
-    push(chunk: Uint8Array): Packet[] {
-      const out: Packet[] = [];
-      let n = chunk.length;
-      let at = 0;
-      if (held && !need) {
-        // a fixed header cut by the end of the last chunk: joined with this one (a copy)
-        const c = new Uint8Array(held + n);
-        c.set(head.subarray(0, held));
-        c.set(chunk, held);
-        chunk = c;
-        n += held;
-        held = 0;
-      }
-      while (at < n) {
-        // the next whole packet: data[start, start + total)
-        let data = chunk;
-        let start = at;
-        let total = need;
-        if (need) {
-          // finish a packet held from earlier chunks
-          const k = Math.min(need - held, n - at);
-          part.set(chunk.subarray(at, at + k), held);
-          held += k;
-          at += k;
-          if (held < need) break;
-          data = part;
-          start = 0;
-          reset();
-          mode = Mode.READ;
-          buf = data;
-          pos = 1;
-          end = total;
-          ver = version;
-          vbi(); // the Remaining Length, checked when the packet began
-        } else {
-          // The fixed header: a type the version has [MQTT-2.1.2], the fixed flags of every type but
-          // PUBLISH (checked in body()) [MQTT-2.1.3-1]: 0010 for PUBREL, SUBSCRIBE and UNSUBSCRIBE,
-          // else 0. Then the Remaining Length once its last byte (or its 4th) is there, which leaves
-          // the cursor on the variable header.
-          const type = chunk[at] >> 4;
-          if (!type || (type === 15 && !((typeof WREN_V5 === 'undefined' || WREN_V5) && version > 4))) {
-            malformed('2.1.2');
-          }
-          if (type !== PacketType.PUBLISH && (chunk[at] & 15) !== ((0x540 >> (type - 1)) & 2)) malformed('2.1.3-1');
-          let i = at + 1;
-          while (i < n && chunk[i] > 0x7f && i < at + 4) i++;
-          total = -1;
-          if (i < n) {
-            mode = Mode.READ;
-            buf = chunk;
-            pos = at + 1;
-            end = n;
-            ver = version;
-            total = vbi() + pos - at;
-            if (total > maxPacketSize) refuse('3.1.2-24', Reason.PACKET_TOO_LARGE);
-          }
-          if (total < 0 || at + total > n) {
-            // keep the incomplete tail
-            if (total > 0) part = new Uint8Array((need = total));
-            part.set(chunk.subarray(at));
-            held = n - at;
-            break;
-          }
-          at += total;
-          end = at;
-        }
-        // decode the rest; a PUBLISH payload is a view into a held packet's own buffer, or into the
-        // chunk unless it is under half of the chunk
-        viewFrom = data === chunk ? n : 0;
-        const type = data[start] >> 4;
-        const o: any = { type: type };
-        body(o, type, data[start] & 15);
-        if (pos !== end) malformed('2.1.4');
-        buf = EMPTY; // do not pin the chunk
-        out.push(o);
-      }
-      return out;
-    },
+    push: push,
     reset: reset,
     get buffered(): number {
       return held;

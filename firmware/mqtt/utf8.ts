@@ -13,17 +13,15 @@ import { malformed } from './errors';
 //   lone surrogate); decoding builds the string in the check loop.
 declare const E: any;
 // (Decided by the presence of Espruino's E, which a bundler cannot fold away, unlike a probe such as
-// String.fromCharCode(0x100).charCodeAt(0), which esbuild evaluates at build time.)
+// String.fromCharCode(0x100).charCodeAt(0), which esbuild evaluates at build time. A device build
+// (WREN_DEVICE, firmware/flags.d.ts) always runs on Espruino: there it is true at build time, and the
+// Node code below is left out. Written inline at each use: esbuild folds no module constant.)
 const BYTE_STRINGS = typeof E !== 'undefined';
 // JSON.parse makes a UTF8 string where the engine has them (an escape: the bundle stays ASCII)
-const UTF8_STRINGS = BYTE_STRINGS && E.isUTF8(JSON.parse('"\\u00e9"'));
+const UTF8_STRINGS = (typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS) && E.isUTF8(JSON.parse('"\\u00e9"'));
 
-/**
- * Checks buf[start, end) is MQTT UTF-8 (see above). Node: returns it decoded; Espruino: returns ''
- * (its strings are made natively).
- */
-function check(buf: Uint8Array, start: number, end: number): string {
-  let s = '';
+/** Checks buf[start, end) is MQTT UTF-8 (see above). */
+function check(buf: Uint8Array, start: number, end: number): void {
   for (let i = start; i < end; ) {
     let c = buf[i++];
     if (!c) malformed('1.5.4-2');
@@ -42,9 +40,18 @@ function check(buf: Uint8Array, start: number, end: number): string {
       // of k = 1 exclude c0 and c1). Then above U+10FFFF, and the surrogates d800..dfff.
       if (bad || c < 1 << (5 * k + 1) || c > 0x10ffff || c >> 11 === 27) malformed('1.5.4-1');
     }
-    if (!BYTE_STRINGS) s += String.fromCodePoint(c);
   }
-  return s;
+}
+
+/** Node: the UTF-8 bytes of s (throws ProtocolError for a lone surrogate). */
+function nodeUtf8(s: string): Uint8Array {
+  let t = '';
+  try {
+    t = unescape(encodeURIComponent(s));
+  } catch (e) {
+    malformed('1.5.4-1'); // URIError: a lone surrogate
+  }
+  return new Uint8Array(([] as any[]).map.call(t, (c: string) => c.charCodeAt(0)) as number[]);
 }
 
 /**
@@ -53,32 +60,27 @@ function check(buf: Uint8Array, start: number, end: number): string {
  * for a lone surrogate or U+0000 (and, for Espruino byte strings, ill-formed UTF-8).
  */
 export function utf8Write(s: string, buf?: Uint8Array, pos?: number): number {
-  let b: Uint8Array;
-  if (BYTE_STRINGS) b = E.toUint8Array(s);
-  else {
-    let t = '';
-    try {
-      t = unescape(encodeURIComponent(s));
-    } catch (e) {
-      malformed('1.5.4-1'); // URIError: a lone surrogate
-    }
-    b = new Uint8Array(([] as any[]).map.call(t, (c: string) => c.charCodeAt(0)) as number[]);
-  }
+  const b = typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS ? E.toUint8Array(s) : nodeUtf8(s);
   check(b, 0, b.length);
   if (buf) buf.set(b, pos);
   return (pos || 0) + b.length;
 }
 
-/** utf8Length(s): number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000. */
-export const utf8Length: (s: string) => number = utf8Write;
+// utf8Length(s): number of UTF-8 bytes in s. Throws ProtocolError for a lone surrogate or U+0000.
+// (utf8Write under a second name: no variable of its own in a bundle)
+export { utf8Write as utf8Length };
 
 /**
  * Decodes buf[start, end) as MQTT UTF-8. Throws ProtocolError (0x81 Malformed Packet) on ill-formed
  * sequences, overlong forms, surrogates, code points above U+10FFFF and U+0000.
  */
 export function utf8Read(buf: Uint8Array, start: number, end: number): string {
-  let s = check(buf, start, end);
+  check(buf, start, end);
+  // Node: the bytes as a byte string, then decoded (they are well-formed: the decoding cannot fail)
+  if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) {
+    return decodeURIComponent(escape(String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])));
+  }
   // Espruino: a UTF8 string where the engine has them (for ASCII the same as a byte string)
-  if (BYTE_STRINGS) s = E.toString(buf.subarray(start, end));
-  return UTF8_STRINGS ? E.asUTF8(s) : s;
+  const b = E.toString(buf.subarray(start, end));
+  return UTF8_STRINGS ? E.asUTF8(b) : b;
 }
