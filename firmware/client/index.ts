@@ -206,33 +206,33 @@ export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallba
  * The client. Its public members are declared below and made in the constructor; everything else
  * lives in the constructor's closure: the code has no `this.` (a third of the bytes of the class it
  * was), for about one JsVar more per function than a method would cost.
+ *
+ * Members marked "Node only" exist for tools and tests: a device build (WREN_DEVICE, firmware/flags.d.ts)
+ * leaves them out, and the firmware never reads them.
  */
 export class Client {
   options: ClientOptions;
-  session: Session;
+  /** Node only. */
+  session!: Session;
   state: ClientState;
   /** Protocol version of the current (or last) connection. */
   version: Version;
-  /** Connection counters for the application and tests. */
-  stats: {
+  /** Node only: connection counters for tools and tests. */
+  stats!: {
     connects: number;
     connackOk: number;
     disconnects: number;
     pings: number;
     pingresps: number;
-    protocolErrors: number;
     lastPingRttMs: number;
-    /** Packets and bytes (MQTT level) each way, for the power estimate. */
-    packetsIn: number;
+    /** Packets sent (MQTT level), for the desktop power estimate. */
     packetsOut: number;
-    bytesIn: number;
-    bytesOut: number;
   };
   /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
   rotation: BrokerRotation;
-  /** Internal (for unsubscribe()): the held subscriptions, restored on reconnect. */
-  subs_: SubEntry[];
-  /** Internal (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
+  /** Node only (for unsubscribe()): the held subscriptions, restored on reconnect. */
+  subs_!: SubEntry[];
+  /** Node only (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
   control_!: (c: Control, now?: boolean) => void;
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
@@ -271,11 +271,11 @@ export class Client {
   isIdle!: () => boolean;
   /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
   linkUp!: () => void;
-  /** Subscriptions currently held (restored on reconnect). */
+  /** Node only: subscriptions currently held (restored on reconnect). */
   subscriptions!: () => Subscription[];
   /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
   keepAlive!: () => number;
-  /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
+  /** Node only: the ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
   interval!: () => number;
   /**
    * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
@@ -284,46 +284,34 @@ export class Client {
   setPingInterval!: (sec: number) => void;
 
   constructor(options: ClientOptions, hal: ClientHal) {
-    if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('need clientId, brokers');
+    // (a device's options come from a validated board.json)
+    if (typeof WREN_DEVICE === 'undefined' && (typeof options.clientId !== 'string' || !options.brokers.length)) throw new Error('need clientId, brokers');
     const self = this;
     const o = (this.options = options);
     const sched = hal.scheduler;
     const transport = hal.transport;
     const log = hal.log;
-    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log)); // it loads (and logs what it restored) on first use
+    const session = new Session(hal.storage, o.sessionName, o.queue, log); // it loads (and logs what it restored) on first use
     const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
-    const stats = (this.stats = {
-      connects: 0,
-      connackOk: 0,
-      disconnects: 0,
-      pings: 0,
-      pingresps: 0,
-      protocolErrors: 0,
-      lastPingRttMs: -1,
-      packetsIn: 0,
-      packetsOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-    });
-    const subs: SubEntry[] = (this.subs_ = []);
+    /** The held subscriptions, restored on reconnect. */
+    const subs: SubEntry[] = [];
     this.state = 'idle';
     this.version = o.version === 4 ? 4 : 5;
     let state = St.IDLE;
     /** this.version, as of the connect (this.version may be set before start(): the device restores a negotiated 3.1.1) */
     let version: Version;
     const listeners: { [event: string]: AnyFn[] } = {};
-    /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
-    let pending: Control[] = [];
-    /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
-    let queued: Control[] = [];
+    /**
+     * SUBSCRIBE / UNSUBSCRIBE not yet acknowledged, in order. While connected every one was sent on
+     * this connection (due_: its ack deadline); otherwise they wait for the next connection.
+     */
+    let controls: Control[] = [];
     /** publish() callbacks by message seq. */
     const done: { [seq: number]: DoneCallback } = {};
     /** Generation of the connection: events of an older one are ignored. */
     let gen = 0;
     /** The generation of the transport attempt in progress (its events carry it). */
     let attemptGen = 0;
-    /** When the connection came up (0: not connected). */
-    let connectedAt = 0;
     /** Keep-alive in force: declared, or the v5 Server Keep Alive. */
     let keepAliveMs = o.keepAliveSec * 1000;
     /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
@@ -337,9 +325,9 @@ export class Client {
     let due: number;
     let lastTx: number;
     let lastRx: number;
-    /** When the outstanding PINGREQ was sent (-1: none). */
+    /** When the outstanding PINGREQ was sent (-1: none; any packet received ends the wait). */
     let pingAt: number;
-    /** When the last PINGREQ went out (for the round-trip time). */
+    /** When the PINGREQ awaiting its PINGRESP went out, for the round-trip time (-1: none). */
     let lastPingAt: number;
     /** RX idle time (s) when the last PINGREQ was sent (for path-limit learning). */
     let idleAtPing: number;
@@ -356,6 +344,8 @@ export class Client {
     /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
     let linkBusy: boolean | undefined;
     let connectWhenClosed: boolean | undefined;
+    /** Node only: this.stats. */
+    let stats: Client['stats'];
 
     // ---------------------------------------------------------------- callbacks, events, errors
 
@@ -396,12 +386,9 @@ export class Client {
      */
     const error = (code: string, message: string, reasonCode?: number): ClientError => {
       const err = fault(code, message, reasonCode);
-      if (code === PROTOCOL && open) {
-        // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
-        stats.protocolErrors++;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTED) {
-          send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
-        }
+      // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
+      if ((typeof WREN_V5 === 'undefined' || WREN_V5) && code === PROTOCOL && open && version === 5 && state === St.CONNECTED) {
+        send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
       }
       emit('error', err);
       if (code !== 'transport' && code !== 'rejected') lost(message);
@@ -411,8 +398,8 @@ export class Client {
     // ---------------------------------------------------------------- sending
 
     /**
-     * Encode and write a packet (counted; backpressure stops the pump). False, nothing written, when
-     * it cannot be encoded or exceeds the broker's maximum packet size.
+     * Encode and write a packet (backpressure stops the pump). False, nothing written, when it cannot
+     * be encoded or exceeds the broker's maximum packet size.
      */
     const send = (p: Packet): boolean => {
       let bytes: Uint8Array;
@@ -425,8 +412,7 @@ export class Client {
       }
       if (bytes.length > maxOut) return false;
       lastTx = sched.now();
-      stats.packetsOut++;
-      stats.bytesOut += bytes.length;
+      if (typeof WREN_DEVICE === 'undefined') stats.packetsOut++;
       if (!transport.write(bytes)) blocked = true;
       return true;
     };
@@ -468,27 +454,24 @@ export class Client {
     const allocateId = (): number => {
       for (let tries = 0; tries < 8; tries++) {
         const id = session.allocateId();
-        let i = 0;
-        while (i < pending.length && pending[i].packetId !== id) i++;
-        if (i === pending.length) return id;
+        if (!controls.some((c) => c.packetId === id)) return id;
       }
       return 0;
     };
 
+    /** A SUBSCRIBE / UNSUBSCRIBE: sent now when connected (or `now`), else with the next connection. */
     const control = (c: Control, now?: boolean): void => {
-      if (!now && state !== St.CONNECTED) {
-        queued.push(c);
-        return;
+      if (now || state === St.CONNECTED) {
+        const id = allocateId();
+        if (!id) {
+          call(c.cb_, fault('queue-full', 'no packet id'), []);
+          return;
+        }
+        c.packetId = id;
+        c.due_ = sched.now() + o.ackTimeoutMs;
+        send(c);
       }
-      const id = allocateId();
-      if (!id) {
-        call(c.cb_, fault('queue-full', 'no packet id'), []);
-        return;
-      }
-      c.packetId = id;
-      c.due_ = sched.now() + o.ackTimeoutMs;
-      pending.push(c);
-      send(c);
+      controls.push(c);
       arm();
     };
 
@@ -501,10 +484,10 @@ export class Client {
         connectWhenClosed = true;
         return;
       }
-      const broker = o.brokers[rotation.current % o.brokers.length];
+      const broker = o.brokers[rotation.current];
       version = self.version;
       blocked = false;
-      stats.connects++;
+      if (typeof WREN_DEVICE === 'undefined') stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
       emit('state', St.CONNECTING, broker.host + ':' + broker.port);
       arm();
@@ -513,32 +496,25 @@ export class Client {
       transport.open(broker);
     };
 
-    /**
-     * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an
-     * ack go back to the queue for the next connection, or fail when `stopping`.
-     */
-    const close = (stopping?: boolean): void => {
+    /** End the connection (its events are ignored from here on). */
+    const close = (): void => {
       gen++;
       open = false;
       transport.close(); // idempotent: nothing when the transport already closed
-      const p = pending;
-      pending = [];
-      for (let i = 0; i < p.length; i++) {
-        if (stopping) call(p[i].cb_, fault('stopped', 'stop()'), []);
-        else queued.push(p[i]);
-      }
     };
 
     /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
     const lost = (why: string, delayMs?: number): void => {
       close(); // (never once stopped: stop() ends the connection's events and the timer)
       const now = sched.now();
-      stats.disconnects++;
+      if (typeof WREN_DEVICE === 'undefined') stats.disconnects++;
       // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
-      // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
-      if (connectedAt) rotation.down(now);
-      connectedAt = 0;
-      if (delayMs === undefined) delayMs = rotation.failed(now, o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
+      // loop keeps backing off: down() does nothing unless the connection came up); a refusal that
+      // retrying cannot fix waits near the cap. (jitter 'none': tools/fleet measures what jitter saves.)
+      rotation.down(now);
+      if (delayMs === undefined) {
+        delayMs = rotation.failed(now, typeof WREN_DEVICE === 'undefined' && o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
+      }
       capped = false;
       due = now + delayMs;
       emit('state', St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
@@ -591,8 +567,6 @@ export class Client {
           error(PROTOCOL, (e as ProtocolError).message, (e as ProtocolError).reasonCode);
           return;
         }
-        stats.bytesIn += arg.length;
-        stats.packetsIn += packets.length;
         for (let i = 0; i < packets.length && open; i++) handle(packets[i]);
       } else if (kind === Ev.DRAIN) {
         blocked = false;
@@ -619,12 +593,12 @@ export class Client {
                 lost('3.1.1 fallback', 0);
                 return;
               }
-              capped = [0x85, 0x86, 0x87, 0x8c].indexOf(code) >= 0;
+              // bad client id, user name or password, not authorized, bad authentication method
+              capped = (code > 0x84 && code < 0x88) || code === 0x8c;
               error('refused', REFUSED.split(',')[code - 0x84] || 'CONNACK 0x' + rc.toString(16), rc);
               return;
             }
-            stats.connackOk++;
-            connectedAt = now;
+            if (typeof WREN_DEVICE === 'undefined') stats.connackOk++;
             rotation.up(now);
             const props = p.properties || {};
             keepAliveMs = ('serverKeepAlive' in props ? (props.serverKeepAlive as number) : o.keepAliveSec) * 1000;
@@ -632,11 +606,11 @@ export class Client {
             maxOut = props.maximumPacketSize || NO_LIMIT;
             // Spread the ping phase: pretend the link has been idle for a random part of the interval.
             lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
-            pingAt = ackWait = -1;
+            pingAt = lastPingAt = ackWait = -1;
             emit('connack', p);
             const present = p.sessionPresent && !o.clean;
-            const q = queued;
-            queued = [];
+            const q = controls;
+            controls = [];
             if (present) {
               // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
               // the application hears 'connected' (anything it publishes then comes after, with new ids).
@@ -648,14 +622,9 @@ export class Client {
               }
             } else {
               // No session at the broker: every held subscription is sent again, first, except those
-              // already queued (the queue holds the very Subscription objects held), so none goes twice.
+              // waiting to go (they hold the very Subscription objects held), so none goes twice.
               session.resetForNewSession();
-              const rest: Subscription[] = [];
-              for (let i = 0; i < subs.length; i++) {
-                let inQueue = false;
-                for (let j = 0; j < q.length; j++) if (((q[j] as SubscribePacket).subscriptions || []).indexOf(subs[i]) >= 0) inQueue = true;
-                if (!inQueue) rest.push(subs[i]);
-              }
+              const rest = subs.filter((s) => !q.some((c) => ((c as SubscribePacket).subscriptions || []).indexOf(s) >= 0));
               if (rest.length) q.unshift({ type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest });
             }
             for (let i = 0; i < q.length; i++) control(q[i], true);
@@ -707,24 +676,26 @@ export class Client {
             return;
           case PacketType.SUBACK:
           case PacketType.UNSUBACK: {
-            let i = 0;
-            while (i < pending.length && pending[i].packetId !== id) i++;
-            const c = pending[i];
+            const i = controls.findIndex((c) => c.packetId === id);
+            const c = controls[i];
             const codes = p.reasonCodes || [];
             const list = c && (c as SubscribePacket).subscriptions;
             // SUBACK answers a SUBSCRIBE we sent with one code per filter, UNSUBACK an UNSUBSCRIBE
             if (!c || c.type !== p.type - 1 || (list && codes.length !== list.length)) break;
-            pending.splice(i, 1);
+            controls.splice(i, 1);
             const failed: string[] = [];
             for (let k = 0; list && k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
             call(c.cb_, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
             return;
           }
           case PacketType.PINGRESP:
-            if (stats.pings > stats.pingresps) {
-              stats.pingresps++;
-              stats.lastPingRttMs = now - lastPingAt;
-              emit('pong', stats.lastPingRttMs, idleAtPing);
+            if (lastPingAt >= 0) {
+              if (typeof WREN_DEVICE === 'undefined') {
+                stats.pingresps++;
+                stats.lastPingRttMs = now - lastPingAt;
+              }
+              emit('pong', now - lastPingAt, idleAtPing);
+              lastPingAt = -1;
             }
             return;
           case PacketType.DISCONNECT:
@@ -755,8 +726,8 @@ export class Client {
       let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
       let dead = false;
       if (state === St.CONNECTED) {
-        for (let i = 0; i < pending.length; i++) {
-          const c = pending[i];
+        for (let i = 0; i < controls.length; i++) {
+          const c = controls[i];
           if ((c.due_ as number) < at) {
             at = c.due_ as number;
             late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
@@ -790,7 +761,7 @@ export class Client {
           // PINGREQ, and the PINGRESP watchdog starts
           idleAtPing = Math.round((now - lastRx) / 1000);
           send({ type: PacketType.PINGREQ });
-          stats.pings++;
+          if (typeof WREN_DEVICE === 'undefined') stats.pings++;
           pingAt = lastPingAt = now;
           arm();
         }
@@ -804,8 +775,14 @@ export class Client {
 
     // ---------------------------------------------------------------- the API
 
-    self.control_ = control;
-    self.interval = interval;
+    if (typeof WREN_DEVICE === 'undefined') {
+      self.session = session;
+      self.stats = stats = { connects: 0, connackOk: 0, disconnects: 0, pings: 0, pingresps: 0, lastPingRttMs: -1, packetsOut: 0 };
+      self.subs_ = subs;
+      self.control_ = control;
+      self.subscriptions = () => subs.slice();
+      self.interval = interval;
+    }
 
     self.on = (event, fn) => {
       (listeners[event] || (listeners[event] = [])).push(fn);
@@ -821,8 +798,12 @@ export class Client {
         connectWhenClosed = false;
         if (state === St.CONNECTED) {
           send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? reasonCode : 0 });
+          // SUBSCRIBE / UNSUBSCRIBE awaiting their ack fail (those waiting for a connection stay)
+          const q = controls;
+          controls = [];
+          for (let i = 0; i < q.length; i++) call(q[i].cb_, fault('stopped', 'stop()'), []);
         }
-        close(true);
+        close();
       }
       emit('state', St.STOPPED, 'stop()');
     };
@@ -846,7 +827,7 @@ export class Client {
       if ((r as EnqueueResult).ok) {
         const accepted = r as { seq: number; dropped?: number[] }; // queued: it goes as soon as it can
         if (cb) done[accepted.seq] = cb;
-        emit('publish', topic, qos, !!op.quiet);
+        emit('publish', topic, qos, op.quiet);
         const dropped = accepted.dropped || [];
         for (let i = 0; i < dropped.length; i++) {
           call(done[dropped[i]], fault('queue-full', 'queue full'));
@@ -890,13 +871,11 @@ export class Client {
       connectNow();
     };
 
-    self.isIdle = () => !session.stats().messages && !pending.length && !queued.length;
+    self.isIdle = () => !session.stats().messages && !controls.length;
 
     self.linkUp = () => {
       if (state === St.WAITING) connectNow();
     };
-
-    self.subscriptions = () => subs.slice();
 
     self.keepAlive = () => keepAliveMs / 1000;
 
