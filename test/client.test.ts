@@ -160,6 +160,19 @@ describe('client: publish flows', () => {
     expect(t.broker.of(PacketType.PUBLISH).length).toBe(2);
   });
 
+  it('drops a queued message bigger than the v5 Maximum Packet Size from CONNACK, with too-large', () => {
+    const t = setup({ version: 5 }, { connackProps: { maximumPacketSize: 100 } });
+    const done: string[] = [];
+    const big = 'x'.repeat(200);
+    for (const [p, qos] of [[big, 1], [big, 0], [big, 2], ['small', 1]] as const) t.client.publish('q', p, { qos }, (e) => done.push(qos + ' ' + (e ? e.code : 'ok')));
+    t.client.start();
+    t.clock.runFor(20);
+    expect(done).toEqual(['1 too-large', '0 too-large', '2 too-large', '1 ok']);
+    expect((t.broker.of(PacketType.PUBLISH) as PublishPacket[]).map((p) => td.decode(p.payload))).toEqual(['small']);
+    expect(t.client.session.stats().messages).toBe(0);
+    expect(t.client.publish('q', big, { qos: 1 })?.code).toBe('too-large');
+  });
+
   it('queues publishes made while disconnected and sends them in order after connecting', () => {
     const t = setup({ version: 4 });
     for (let i = 0; i < 5; i++) t.client.publish('q', 'm' + i, { qos: i % 2 ? 1 : 0 });

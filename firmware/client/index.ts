@@ -432,20 +432,18 @@ export class Client {
         if (m.qos && (session.inflightCount() >= inflightMax || !(id = allocateId()))) return;
         m.packetId = id;
         const sent = send(publishPacket(m, false));
-        session.markSent(m.seq, id);
-        if (!sent && m.qos) {
-          // Cannot ever go out on this connection (bigger than the broker accepts): dropped, with an
-          // error. (QoS 2 is PUBREC-ed first: complete() ends a QoS 2 flow only from there.)
-          session.received(id);
-          session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-        }
-        if (!sent || !m.qos) {
-          // a QoS 0 message is done once written; one that cannot go out is done with the error
+        if (sent && m.qos) {
+          session.markSent(m.seq, id);
+          if (ackWait < 0) {
+            ackWait = sched.now();
+            arm();
+          }
+        } else {
+          // A QoS 0 message is done once written. One that cannot ever go out on this connection
+          // (bigger than the broker accepts) is dropped, done with the error.
+          session.remove(m.seq);
           call(done[m.seq], sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
           delete done[m.seq];
-        } else if (ackWait < 0) {
-          ackWait = sched.now();
-          arm();
         }
       }
     };
@@ -538,18 +536,18 @@ export class Client {
         decoder = createDecoder(version, o.maxPacketSize);
         const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5;
         const w = o.will;
-        send({
-          type: PacketType.CONNECT,
-          clientId: o.clientId,
-          keepAliveSec: o.keepAliveSec,
-          clean: o.clean,
-          username: o.username,
-          password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
-          // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-          will: w && (v5 ? w : Object.assign({}, w, { properties: undefined })),
-          // Session Expiry 0: the session ends with the connection (clean)
-          properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
-        });
+        // The options name clientId, keepAliveSec, clean and username as the CONNECT does (the encoder
+        // reads only its own fields).
+        send(
+          Object.assign({}, o, {
+            type: PacketType.CONNECT,
+            password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
+            // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
+            will: w && (v5 ? w : Object.assign({}, w, { properties: undefined })),
+            // Session Expiry 0: the session ends with the connection (clean)
+            properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
+          }) as Packet,
+        );
       } else if (kind === Ev.DATA) {
         lastRx = sched.now();
         pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
@@ -723,14 +721,14 @@ export class Client {
       const now = sched.now();
       let at = state === St.CONNECTING || state === St.WAITING ? due : Infinity;
       // What has not come by `at` ('' when a PINGREQ is due, or the reconnect); dead: the PINGRESP.
-      let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
+      let late = state === St.CONNECTING ? 'CONNACK' : '';
       let dead = false;
       if (state === St.CONNECTED) {
         for (let i = 0; i < controls.length; i++) {
           const c = controls[i];
           if ((c.due_ as number) < at) {
             at = c.due_ as number;
-            late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
+            late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK';
           }
         }
         const ms = interval();
@@ -740,7 +738,7 @@ export class Client {
         } else if (pingAt >= 0) {
           if (pingAt + o.pingTimeoutMs < at) {
             at = pingAt + o.pingTimeoutMs;
-            late = 'PINGRESP in ' + o.pingTimeoutMs;
+            late = 'PINGRESP';
             dead = true;
           }
         } else {
@@ -755,7 +753,7 @@ export class Client {
       if (fire && at <= now) {
         if (late) {
           if (dead) emit('dead', idleAtPing);
-          error('timeout', 'no ' + late + ' ms');
+          error('timeout', 'no ' + late); // (in the time the options give)
         } else if (state === St.WAITING) connectNow();
         else {
           // PINGREQ, and the PINGRESP watchdog starts
