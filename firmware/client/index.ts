@@ -24,7 +24,8 @@
 //
 // Size (this runs on Espruino, see DESIGN.md section 2): few, larger methods (each function costs
 // JsVars); MQTT 5-only code sits behind `typeof WREN_V5 === 'undefined' || WREN_V5` so a 3.1.1 board
-// drops it; fields that are set before their first use are not initialised in the constructor.
+// drops it, the version "auto" fallback behind WREN_AUTO the same way; fields that are set before
+// their first use are not initialised in the constructor.
 
 import { createDecoder, encode, utf8Length, utf8Write } from '../mqtt/index';
 import type { ProtocolError } from '../mqtt/index';
@@ -36,6 +37,11 @@ import { Session, MsgState } from '../session/index';
 import type { EnqueueResult, OutMessage, SessionLimits } from '../session/index';
 import { topicMatches } from './topic';
 import { BrokerRotation } from '../liveness/backoff';
+
+// WREN_AUTO: false in a device build whose board.mqtt.version is not "auto" (the version is then fixed:
+// no 3.1.1 fallback, nothing to strip for it). Like the switches of firmware/flags.d.ts, where it
+// belongs once build.mjs defines it; until then it is undefined everywhere, i.e. on.
+declare const WREN_AUTO: boolean | undefined;
 
 export { topicMatches };
 
@@ -325,10 +331,11 @@ export class Client {
     let due: number;
     let lastTx: number;
     let lastRx: number;
-    /** When the outstanding PINGREQ was sent (-1: none; any packet received ends the wait). */
+    /**
+     * When the PINGREQ awaiting its PINGRESP went out (-Infinity: none). Any packet received since
+     * (lastRx >= pingAt) proves the link for the watchdog; the PINGRESP itself gives the round trip.
+     */
     let pingAt: number;
-    /** When the PINGREQ awaiting its PINGRESP went out, for the round-trip time (-1: none). */
-    let lastPingAt: number;
     /** RX idle time (s) when the last PINGREQ was sent (for path-limit learning). */
     let idleAtPing: number;
     /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
@@ -417,11 +424,15 @@ export class Client {
       return true;
     };
 
-    /** A held message as a PUBLISH (topic, payload, qos, retain, packetId; the encoder ignores seq and state). */
-    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket =>
-      Object.assign({ type: PacketType.PUBLISH, dup: dup }, m, {
-        properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? m.properties : undefined,
-      }) as PublishPacket;
+    /**
+     * A held message as a PUBLISH (topic, payload, qos, retain, packetId, properties; the encoder
+     * ignores seq and state). After a fallback to 3.1.1, without the properties it was given for 5.0.
+     */
+    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket => {
+      const p = Object.assign({ type: PacketType.PUBLISH, dup: dup }, m) as PublishPacket;
+      if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && version === 4) p.properties = undefined;
+      return p;
+    };
 
     /** Send queued messages while connected, not blocked, and under the in-flight window. */
     const pump = (): void => {
@@ -543,18 +554,18 @@ export class Client {
             type: PacketType.CONNECT,
             password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
             // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-            will: w && (v5 ? w : Object.assign({}, w, { properties: undefined })),
+            will: (typeof WREN_AUTO === 'undefined' || WREN_AUTO) && w && !v5 ? Object.assign({}, w, { properties: undefined }) : w,
             // Session Expiry 0: the session ends with the connection (clean)
             properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
           }) as Packet,
         );
       } else if (kind === Ev.DATA) {
         lastRx = sched.now();
-        pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
         let d = decoder;
         let chunk = arg as Uint8Array;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
-          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
+        if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
+          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
+          // "unsupported protocol version" below.
           d = createDecoder(4, 4);
           chunk = chunk.subarray(0, 4);
         }
@@ -585,7 +596,7 @@ export class Client {
             const rc = p.reasonCode;
             if (rc) {
               const code = rc < 6 ? V4_AS_V5[rc] : rc;
-              if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && version === 5 && code === 0x84) {
+              if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && o.version === 'auto' && version === 5 && code === 0x84) {
                 // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
                 self.version = version = 4;
                 lost('3.1.1 fallback', 0);
@@ -604,7 +615,8 @@ export class Client {
             maxOut = props.maximumPacketSize || NO_LIMIT;
             // Spread the ping phase: pretend the link has been idle for a random part of the interval.
             lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
-            pingAt = lastPingAt = ackWait = -1;
+            pingAt = -Infinity;
+            ackWait = -1;
             emit('connack', p);
             const present = p.sessionPresent && !o.clean;
             const q = controls;
@@ -632,8 +644,9 @@ export class Client {
             return;
           }
           case PacketType.PUBLISH:
-            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
-              // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
+            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && (p.properties || {}).topicAlias) {
+              // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17]. (The
+              // decoder refuses alias 0.)
               error(PROTOCOL, 'topic alias', 0x94);
               return;
             }
@@ -681,24 +694,28 @@ export class Client {
             // SUBACK answers a SUBSCRIBE we sent with one code per filter, UNSUBACK an UNSUBSCRIBE
             if (!c || c.type !== p.type - 1 || (list && codes.length !== list.length)) break;
             controls.splice(i, 1);
-            const failed: string[] = [];
-            for (let k = 0; list && k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
-            call(c.cb_, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
+            // SUBACK failures (>= 0x80): each filter named in the message, the last code in the error
+            let failed = '';
+            let rc = 0;
+            for (let k = 0; list && k < codes.length; k++) {
+              if (codes[k] >= 0x80) failed += ' ' + list[k].topic + ' (0x' + (rc = codes[k]).toString(16) + ')';
+            }
+            call(c.cb_, rc ? error('rejected', 'refused:' + failed, rc) : undefined, codes);
             return;
           }
           case PacketType.PINGRESP:
-            if (lastPingAt >= 0) {
+            if (pingAt >= 0) {
               if (typeof WREN_DEVICE === 'undefined') {
                 stats.pingresps++;
-                stats.lastPingRttMs = now - lastPingAt;
+                stats.lastPingRttMs = now - pingAt;
               }
-              emit('pong', now - lastPingAt, idleAtPing);
-              lastPingAt = -1;
+              emit('pong', now - pingAt, idleAtPing);
+              pingAt = -Infinity;
             }
             return;
           case PacketType.DISCONNECT:
             open = false; // the broker ended the connection: nothing more goes out on it
-            error(PROTOCOL, 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+            error(PROTOCOL, 'broker DISCONNECT', p.reasonCode); // (v5: why in the reasonCode)
             return;
         }
       }
@@ -732,22 +749,22 @@ export class Client {
           }
         }
         const ms = interval();
-        let ping = Infinity;
         if (ms <= 0) {
           // no keep-alive
-        } else if (pingAt >= 0) {
+        } else if (lastRx < pingAt) {
+          // PINGRESP (or any packet) awaited
           if (pingAt + o.pingTimeoutMs < at) {
             at = pingAt + o.pingTimeoutMs;
             late = 'PINGRESP';
             dead = true;
           }
         } else {
-          ping = Math.min(lastTx, lastRx) + ms;
+          let ping = Math.min(lastTx, lastRx) + ms;
           if (ackWait >= 0 && o.ackProbeMs > 0) ping = Math.min(ping, ackWait + o.ackProbeMs);
-        }
-        if (ping < at) {
-          at = ping;
-          late = '';
+          if (ping < at) {
+            at = ping;
+            late = '';
+          }
         }
       }
       if (fire && at <= now) {
@@ -760,7 +777,7 @@ export class Client {
           idleAtPing = Math.round((now - lastRx) / 1000);
           send({ type: PacketType.PINGREQ });
           if (typeof WREN_DEVICE === 'undefined') stats.pings++;
-          pingAt = lastPingAt = now;
+          pingAt = now;
           arm();
         }
         return;
