@@ -23,9 +23,9 @@
 //   backoff. Nothing the broker sends can throw out of the client.
 //
 // Size (this runs on Espruino, see DESIGN.md section 2): few, larger methods (each function costs
-// JsVars); MQTT 5-only code sits behind `typeof WREN_V5 === 'undefined' || WREN_V5` so a 3.1.1 board
-// drops it, the version "auto" fallback behind WREN_AUTO the same way; fields that are set before
-// their first use are not initialised in the constructor.
+// JsVars); MQTT 5-only code sits behind V5 so a 3.1.1 board drops it, 3.1.1-only code behind V4 and
+// the version "auto" fallback behind AUTO the same way (in the constructor); fields that are set before their first
+// use are not initialised in the constructor.
 
 import { createDecoder, encode, utf8Length, utf8Write } from '../mqtt/index';
 import type { ProtocolError } from '../mqtt/index';
@@ -182,6 +182,7 @@ const STATE_NAMES: ClientState[] = ['connecting', 'connected', 'waiting', 'idle'
 const TAG = 'mqtt';
 /** The error code of a broker that broke the protocol. */
 const PROTOCOL = 'protocol';
+const PINGRESP = 'PINGRESP';
 /** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
 const NO_LIMIT = 268435460;
 
@@ -290,6 +291,17 @@ export class Client {
   setPingInterval!: (sec: number) => void;
 
   constructor(options: ClientOptions, hal: ClientHal) {
+    // The build's switches (firmware/flags.d.ts) as constants of the constructor: esbuild folds a local
+    // const like the switch itself, so a false one drops the code it guards (measured with esbuild
+    // 0.28: only when they come first, before any other statement; an imported constant, or a
+    // top-level one in a device build, which is an ES module, would not fold). All true outside a
+    // device build.
+    /** MQTT 5.0 connections are possible (board.mqtt.version "5" or "auto"). */
+    const V5 = typeof WREN_V5 === 'undefined' || WREN_V5;
+    /** The 3.1.1 fallback is possible (board.mqtt.version "auto"). */
+    const AUTO = typeof WREN_AUTO === 'undefined' || WREN_AUTO;
+    /** 3.1.1 connections are possible ("4" or "auto"). V5 false: every connection is 3.1.1; V4 false: every one 5.0. */
+    const V4 = AUTO || !V5;
     // (a device's options come from a validated board.json)
     if (typeof WREN_DEVICE === 'undefined' && (typeof options.clientId !== 'string' || !options.brokers.length)) throw new Error('need clientId, brokers');
     const self = this;
@@ -370,18 +382,15 @@ export class Client {
       sched.post(() => call(fn, a, b, c));
     };
 
-    /**
-     * Tell the listeners. emit('state', St, why) is a state change: it sets the state (this.state gets
-     * its name, which the listeners get), and is not sent when the state is unchanged.
-     */
+    /** Tell the listeners. */
     const emit = (event: string, a: unknown, b?: unknown, c?: unknown): void => {
-      if (event === 'state') {
-        if (state === a) return;
-        state = a as St;
-        a = self.state = STATE_NAMES[state];
-      }
       const list = listeners[event] || [];
       for (let i = 0; i < list.length; i++) call(list[i], a, b, c);
+    };
+
+    /** A state change (none when the state is unchanged): this.state and the 'state' listeners get its name. */
+    const setState = (s: St, why: string): void => {
+      if (state !== s) emit('state', (self.state = STATE_NAMES[(state = s)]), why);
     };
 
     /** An error for the application (a value: never thrown at it). */
@@ -394,7 +403,7 @@ export class Client {
     const error = (code: string, message: string, reasonCode?: number): ClientError => {
       const err = fault(code, message, reasonCode);
       // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
-      if ((typeof WREN_V5 === 'undefined' || WREN_V5) && code === PROTOCOL && open && version === 5 && state === St.CONNECTED) {
+      if (code === PROTOCOL && open && V5 && (!V4 || version === 5) && state === St.CONNECTED) {
         send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
       }
       emit('error', err);
@@ -430,7 +439,7 @@ export class Client {
      */
     const publishPacket = (m: OutMessage, dup: boolean): PublishPacket => {
       const p = Object.assign({ type: PacketType.PUBLISH, dup: dup }, m) as PublishPacket;
-      if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && version === 4) p.properties = undefined;
+      if (AUTO && version === 4) p.properties = undefined;
       return p;
     };
 
@@ -471,12 +480,9 @@ export class Client {
     /** A SUBSCRIBE / UNSUBSCRIBE: sent now when connected (or `now`), else with the next connection. */
     const control = (c: Control, now?: boolean): void => {
       if (now || state === St.CONNECTED) {
-        const id = allocateId();
-        if (!id) {
-          call(c.cb_, fault('queue-full', 'no packet id'), []);
-          return;
-        }
-        c.packetId = id;
+        // (allocateId() fails only when 8 ids in a row are held by SUBSCRIBEs awaiting their ack: the
+        // encoder then refuses id 0, and the ack timeout reconnects and sends it again)
+        c.packetId = allocateId();
         c.due_ = sched.now() + o.ackTimeoutMs;
         send(c);
       }
@@ -498,7 +504,7 @@ export class Client {
       blocked = false;
       if (typeof WREN_DEVICE === 'undefined') stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
-      emit('state', St.CONNECTING, broker.host + ':' + broker.port);
+      setState(St.CONNECTING, broker.host + ':' + broker.port);
       arm();
       linkBusy = true;
       attemptGen = ++gen;
@@ -526,7 +532,7 @@ export class Client {
       }
       capped = false;
       due = now + delayMs;
-      emit('state', St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
+      setState(St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
       arm();
     };
 
@@ -545,7 +551,7 @@ export class Client {
         open = true;
         maxOut = NO_LIMIT;
         decoder = createDecoder(version, o.maxPacketSize);
-        const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5;
+        const v5 = V5 && (!V4 || version === 5);
         const w = o.will;
         // The options name clientId, keepAliveSec, clean and username as the CONNECT does (the encoder
         // reads only its own fields).
@@ -554,7 +560,7 @@ export class Client {
             type: PacketType.CONNECT,
             password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
             // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-            will: (typeof WREN_AUTO === 'undefined' || WREN_AUTO) && w && !v5 ? Object.assign({}, w, { properties: undefined }) : w,
+            will: AUTO && w && !v5 ? Object.assign({}, w, { properties: undefined }) : w,
             // Session Expiry 0: the session ends with the connection (clean)
             properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
           }) as Packet,
@@ -563,7 +569,7 @@ export class Client {
         lastRx = sched.now();
         let d = decoder;
         let chunk = arg as Uint8Array;
-        if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
+        if (AUTO && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
           // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
           // "unsupported protocol version" below.
           d = createDecoder(4, 4);
@@ -595,8 +601,9 @@ export class Client {
           case PacketType.CONNACK: {
             const rc = p.reasonCode;
             if (rc) {
-              const code = rc < 6 ? V4_AS_V5[rc] : rc;
-              if ((typeof WREN_AUTO === 'undefined' || WREN_AUTO) && o.version === 'auto' && version === 5 && code === 0x84) {
+              // (no v5 refusal is below 0x80)
+              const code = V4 && rc < 6 ? V4_AS_V5[rc] : rc;
+              if (AUTO && o.version === 'auto' && version === 5 && code === 0x84) {
                 // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
                 self.version = version = 4;
                 lost('3.1.1 fallback', 0);
@@ -638,13 +645,13 @@ export class Client {
               if (rest.length) q.unshift({ type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest });
             }
             for (let i = 0; i < q.length; i++) control(q[i], true);
-            emit('state', St.CONNECTED, present ? 'session resumed' : 'new session');
+            setState(St.CONNECTED, present ? 'session resumed' : 'new session');
             arm();
             pump();
             return;
           }
           case PacketType.PUBLISH:
-            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && (p.properties || {}).topicAlias) {
+            if (V5 && (p.properties || {}).topicAlias) {
               // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17]. (The
               // decoder refuses alias 0.)
               error(PROTOCOL, 'topic alias', 0x94);
@@ -682,7 +689,7 @@ export class Client {
               type: PacketType.PUBCOMP,
               packetId: id,
               // v5: 0x92 "packet identifier not found" for an id not held
-              reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || version === 4 ? 0 : 0x92,
+              reasonCode: session.inboundRelease(id) || !V5 || (V4 && version === 4) ? 0 : 0x92,
             });
             return;
           case PacketType.SUBACK:
@@ -737,15 +744,15 @@ export class Client {
     const arm = (fire?: boolean): void => {
       const now = sched.now();
       let at = state === St.CONNECTING || state === St.WAITING ? due : Infinity;
-      // What has not come by `at` ('' when a PINGREQ is due, or the reconnect); dead: the PINGRESP.
+      // What has not come by `at` ('' when a PINGREQ is due, or the reconnect).
       let late = state === St.CONNECTING ? 'CONNACK' : '';
-      let dead = false;
       if (state === St.CONNECTED) {
         for (let i = 0; i < controls.length; i++) {
           const c = controls[i];
           if ((c.due_ as number) < at) {
             at = c.due_ as number;
-            late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK';
+            // (only tools and tests unsubscribe)
+            late = (typeof WREN_DEVICE === 'undefined' && c.type !== PacketType.SUBSCRIBE ? 'UN' : '') + 'SUBACK';
           }
         }
         const ms = interval();
@@ -755,8 +762,7 @@ export class Client {
           // PINGRESP (or any packet) awaited
           if (pingAt + o.pingTimeoutMs < at) {
             at = pingAt + o.pingTimeoutMs;
-            late = 'PINGRESP';
-            dead = true;
+            late = PINGRESP;
           }
         } else {
           let ping = Math.min(lastTx, lastRx) + ms;
@@ -769,7 +775,7 @@ export class Client {
       }
       if (fire && at <= now) {
         if (late) {
-          if (dead) emit('dead', idleAtPing);
+          if (late === PINGRESP) emit('dead', idleAtPing);
           error('timeout', 'no ' + late); // (in the time the options give)
         } else if (state === St.WAITING) connectNow();
         else {
@@ -812,7 +818,7 @@ export class Client {
         sched.cancel(timer);
         connectWhenClosed = false;
         if (state === St.CONNECTED) {
-          send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? reasonCode : 0 });
+          send({ type: PacketType.DISCONNECT, reasonCode: V5 && (!V4 || version === 5) ? reasonCode : 0 });
           // SUBSCRIBE / UNSUBSCRIBE awaiting their ack fail (those waiting for a connection stay)
           const q = controls;
           controls = [];
@@ -820,7 +826,7 @@ export class Client {
         }
         close();
       }
-      emit('state', St.STOPPED, 'stop()');
+      setState(St.STOPPED, 'stop()');
     };
 
     self.publish = (topic, payload, opts, cb) => {
@@ -835,7 +841,7 @@ export class Client {
           { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, packetId: 1, properties: op.properties } as PublishPacket,
           self.version,
         ).length;
-        r = size > maxOut ? fault('too-large', size + ' bytes > broker max ' + maxOut) : session.enqueue(topic, bytes, qos, retain, op.properties);
+        r = size > maxOut ? fault('too-large', topic + ' > broker max ' + maxOut) : session.enqueue(topic, bytes, qos, retain, op.properties);
       } catch (e) {
         r = fault('invalid', (e as ProtocolError).message);
       }
@@ -882,7 +888,7 @@ export class Client {
       if (state >= St.IDLE) return;
       if (state === St.CONNECTED) send({ type: PacketType.DISCONNECT });
       close();
-      emit('state', St.WAITING, why + '; reconnect now');
+      setState(St.WAITING, why + '; reconnect now');
       connectNow();
     };
 
@@ -901,13 +907,12 @@ export class Client {
 
     // Each transport event goes into the loop with the attempt it belongs to. (Five plain functions:
     // on Espruino, made by a factory they would cost twice the memory, a scope each.)
-    const ev = event as AnyFn;
     transport.setHandler({
-      onOpen: () => post(ev, Ev.OPEN, attemptGen),
-      onData: (bytes) => post(ev, Ev.DATA, attemptGen, bytes),
-      onDrain: () => post(ev, Ev.DRAIN, attemptGen),
-      onError: (err) => post(ev, Ev.ERROR, attemptGen, err),
-      onClose: () => post(ev, Ev.CLOSE, attemptGen),
+      onOpen: () => post(event as AnyFn, Ev.OPEN, attemptGen),
+      onData: (bytes) => post(event as AnyFn, Ev.DATA, attemptGen, bytes),
+      onDrain: () => post(event as AnyFn, Ev.DRAIN, attemptGen),
+      onError: (err) => post(event as AnyFn, Ev.ERROR, attemptGen, err),
+      onClose: () => post(event as AnyFn, Ev.CLOSE, attemptGen),
     });
   }
 }
