@@ -30,7 +30,7 @@
 import { createDecoder, encode, utf8Length, utf8Write } from '../mqtt/index';
 import type { ProtocolError } from '../mqtt/index';
 import { PacketType } from '../mqtt/types';
-import type { Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, Subscription, UnsubscribePacket, Version, Will } from '../mqtt/types';
+import type { ConnectPacket, Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, Subscription, UnsubscribePacket, Version, Will } from '../mqtt/types';
 import type { Log, Random, Storage, Transport, TlsOptions } from '../../hal/types';
 import type { Scheduler, TaskId } from '../scheduler/index';
 import { Session, MsgState } from '../session/index';
@@ -147,6 +147,8 @@ export interface PublishOptions {
    */
   quiet?: boolean;
 }
+
+type EnqueueOk = { seq: number; dropped?: number[] };
 
 /** A held subscription: the Subscription (as sent in SUBSCRIBE) with its message handler attached. */
 type SubEntry = Subscription & { handler_?: MessageHandler };
@@ -551,33 +553,28 @@ export class Client {
         open = true;
         maxOut = NO_LIMIT;
         decoder = createDecoder(version, o.maxPacketSize);
-        const v5 = V5 && (!V4 || version === 5);
-        const w = o.will;
-        // The options name clientId, keepAliveSec, clean and username as the CONNECT does (the encoder
-        // reads only its own fields).
-        send(
-          Object.assign({}, o, {
-            type: PacketType.CONNECT,
-            password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
-            // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-            will: AUTO && w && !v5 ? Object.assign({}, w, { properties: undefined }) : w,
-            // Session Expiry 0: the session ends with the connection (clean)
-            properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
-          }) as Packet,
-        );
+        // The options name clientId, keepAliveSec, clean, username and will as the CONNECT does (the
+        // encoder reads only its own fields).
+        const c = Object.assign({}, o, {
+          type: PacketType.CONNECT,
+          password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
+          // Session Expiry 0: the session ends with the connection (clean)
+          properties: V5 && (!V4 || version === 5) ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
+        }) as ConnectPacket;
+        // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
+        if (AUTO && version === 4 && c.will) c.will = Object.assign({}, c.will, { properties: undefined });
+        send(c);
       } else if (kind === Ev.DATA) {
         lastRx = sched.now();
-        let d = decoder;
-        let chunk = arg as Uint8Array;
-        if (AUTO && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
-          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
-          // "unsupported protocol version" below.
-          d = createDecoder(4, 4);
-          chunk = chunk.subarray(0, 4);
-        }
+        const chunk = arg as Uint8Array;
         let packets: Packet[];
         try {
-          packets = d.push(chunk);
+          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
+          // "unsupported protocol version" (with a decoder of its own).
+          packets =
+            AUTO && version === 5 && state === St.CONNECTING && !decoder.buffered && chunk[0] === 0x20 && chunk[1] === 2
+              ? createDecoder(4, 4).push(chunk.subarray(0, 4))
+              : decoder.push(chunk);
         } catch (e) {
           error(PROTOCOL, (e as ProtocolError).message, (e as ProtocolError).reasonCode);
           return;
@@ -846,10 +843,10 @@ export class Client {
         r = fault('invalid', (e as ProtocolError).message);
       }
       if ((r as EnqueueResult).ok) {
-        const accepted = r as { seq: number; dropped?: number[] }; // queued: it goes as soon as it can
-        if (cb) done[accepted.seq] = cb;
+        // queued: it goes as soon as it can
+        if (cb) done[(r as EnqueueOk).seq] = cb;
         emit('publish', topic, qos, op.quiet);
-        const dropped = accepted.dropped || [];
+        const dropped = (r as EnqueueOk).dropped || [];
         for (let i = 0; i < dropped.length; i++) {
           call(done[dropped[i]], fault('queue-full', 'queue full'));
           delete done[dropped[i]];
