@@ -185,8 +185,6 @@ const TAG = 'mqtt';
 /** The error code of a broker that broke the protocol. */
 const PROTOCOL = 'protocol';
 const PINGRESP = 'PINGRESP';
-/** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
-const NO_LIMIT = 268435460;
 
 // CONNACK refusals named in the error (others by number): the v5 reason codes 0x84..0x88 in order, a
 // 3.1.1 return code 1..5 read as its v5 twin (V4_AS_V5). One string, split when needed: no table
@@ -223,7 +221,7 @@ export class Client {
   options: ClientOptions;
   /** Node only. */
   session!: Session;
-  state: ClientState;
+  state!: ClientState;
   /** Protocol version of the current (or last) connection. */
   version: Version;
   /** Node only: connection counters for tools and tests. */
@@ -315,9 +313,8 @@ export class Client {
     const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
     /** The held subscriptions, restored on reconnect. */
     const subs: SubEntry[] = [];
-    this.state = 'idle';
     this.version = o.version === 4 ? 4 : 5;
-    let state = St.IDLE;
+    let state: St;
     /** this.version, as of the connect (this.version may be set before start(): the device restores a negotiated 3.1.1) */
     let version: Version;
     const listeners: { [event: string]: AnyFn[] } = {};
@@ -336,8 +333,8 @@ export class Client {
     let keepAliveMs = o.keepAliveSec * 1000;
     /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
     let pingIntervalMs = 0;
-    /** Largest packet the broker accepts (v5 CONNACK), for what we send. */
-    let maxOut = NO_LIMIT;
+    /** Largest packet the broker accepts (v5 CONNACK Maximum Packet Size), for what we send; Infinity: no limit announced. */
+    let maxOut = Infinity;
     // Set before their first use:
     let decoder: Decoder;
     let timer: TaskId | undefined;
@@ -395,22 +392,28 @@ export class Client {
       if (state !== s) emit('state', (self.state = STATE_NAMES[(state = s)]), why);
     };
 
+    setState(St.IDLE, '');
+
+    /** A publish is done (err undefined: acknowledged, or QoS 0 written): its callback, once. */
+    const settle = (seq: number, err?: ClientError): void => {
+      call(done[seq], err);
+      delete done[seq];
+    };
+
     /** An error for the application (a value: never thrown at it). */
     const fault = (code: string, message: string, reasonCode?: number): ClientError => ({ code: code, message: message, reasonCode: reasonCode });
 
     /**
-     * Report an error. Every error but 'transport' (the close event follows) and 'rejected' (one
-     * request failed) ends the connection: reconnect after the backoff.
+     * Report an error that ends the connection: reconnect after the backoff. (A 'transport' error,
+     * which the close event follows, and a 'rejected' request are only emitted.)
      */
-    const error = (code: string, message: string, reasonCode?: number): ClientError => {
-      const err = fault(code, message, reasonCode);
+    const error = (code: string, message: string, reasonCode?: number): void => {
       // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
       if (code === PROTOCOL && open && V5 && (!V4 || version === 5) && state === St.CONNECTED) {
         send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
       }
-      emit('error', err);
-      if (code !== 'transport' && code !== 'rejected') lost(message);
-      return err;
+      emit('error', fault(code, message, reasonCode));
+      lost(message);
     };
 
     // ---------------------------------------------------------------- sending
@@ -464,8 +467,7 @@ export class Client {
           // A QoS 0 message is done once written. One that cannot ever go out on this connection
           // (bigger than the broker accepts) is dropped, done with the error.
           session.remove(m.seq);
-          call(done[m.seq], sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
-          delete done[m.seq];
+          settle(m.seq, sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
         }
       }
     };
@@ -551,7 +553,7 @@ export class Client {
         // an event of an attempt given up
       } else if (kind === Ev.OPEN) {
         open = true;
-        maxOut = NO_LIMIT;
+        maxOut = Infinity;
         decoder = createDecoder(version, o.maxPacketSize);
         // The options name clientId, keepAliveSec, clean, username and will as the CONNECT does (the
         // encoder reads only its own fields).
@@ -584,7 +586,7 @@ export class Client {
         blocked = false;
         pump();
       } else {
-        error('transport', arg.code + ': ' + arg.message);
+        emit('error', fault('transport', arg.code + ': ' + arg.message));
       }
     };
 
@@ -616,7 +618,7 @@ export class Client {
             const props = p.properties || {};
             keepAliveMs = ('serverKeepAlive' in props ? (props.serverKeepAlive as number) : o.keepAliveSec) * 1000;
             inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
-            maxOut = props.maximumPacketSize || NO_LIMIT;
+            maxOut = props.maximumPacketSize || Infinity;
             // Spread the ping phase: pretend the link has been idle for a random part of the interval.
             lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
             pingAt = -Infinity;
@@ -676,8 +678,7 @@ export class Client {
               }
               session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
             }
-            call(done[m.seq], rc < 0x80 ? undefined : fault('rejected', 'refused: ' + m.topic, rc));
-            delete done[m.seq];
+            settle(m.seq, rc < 0x80 ? undefined : fault('rejected', 'refused: ' + m.topic, rc));
             pump();
             return;
           }
@@ -704,7 +705,9 @@ export class Client {
             for (let k = 0; list && k < codes.length; k++) {
               if (codes[k] >= 0x80) failed += ' ' + list[k].topic + ' (0x' + (rc = codes[k]).toString(16) + ')';
             }
-            call(c.cb_, rc ? error('rejected', 'refused:' + failed, rc) : undefined, codes);
+            const err = rc ? fault('rejected', 'refused:' + failed, rc) : undefined;
+            if (err) emit('error', err);
+            call(c.cb_, err, codes);
             return;
           }
           case PacketType.PINGRESP:
@@ -847,10 +850,7 @@ export class Client {
         if (cb) done[(r as EnqueueOk).seq] = cb;
         emit('publish', topic, qos, op.quiet);
         const dropped = (r as EnqueueOk).dropped || [];
-        for (let i = 0; i < dropped.length; i++) {
-          call(done[dropped[i]], fault('queue-full', 'queue full'));
-          delete done[dropped[i]];
-        }
+        for (let i = 0; i < dropped.length; i++) settle(dropped[i], fault('queue-full', 'queue full'));
         pump();
         return undefined;
       }
