@@ -82,7 +82,7 @@ describe('client: connect', () => {
     t.clock.runFor(10 * 60_000);
     const refusals = t.errors.filter((e) => e.code === 'refused');
     expect(refusals.length).toBeGreaterThan(0);
-    expect(refusals[0].message).toContain('bad user name or password');
+    expect(refusals[0].message).toContain('CONNACK 0x4');
     expect(refusals[0].reasonCode).toBe(4);
     // Full jitter over [0, cap] every time: 10 minutes allow ~20 attempts on average, never a tight loop.
     const connects = t.broker.of(PacketType.CONNECT).length;

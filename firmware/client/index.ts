@@ -186,11 +186,8 @@ const TAG = 'mqtt';
 const PROTOCOL = 'protocol';
 const PINGRESP = 'PINGRESP';
 
-// CONNACK refusals named in the error (others by number): the v5 reason codes 0x84..0x88 in order, a
-// 3.1.1 return code 1..5 read as its v5 twin (V4_AS_V5). One string, split when needed: no table
-// held in RAM.
+/** A 3.1.1 CONNACK return code 1..5 read as its v5 twin (0x84 unsupported protocol version ... 0x88 server unavailable). */
 const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
-const REFUSED = 'bad protocol version,bad client id,bad user name or password,not authorized,server unavailable';
 
 /** UTF-8 bytes of a string (payload convenience). */
 export function utf8Bytes(s: string): Uint8Array {
@@ -610,7 +607,8 @@ export class Client {
               }
               // bad client id, user name or password, not authorized, bad authentication method
               capped = (code > 0x84 && code < 0x88) || code === 0x8c;
-              error('refused', REFUSED.split(',')[code - 0x84] || 'CONNACK 0x' + rc.toString(16), rc);
+              // (the code says which: 3.1.1 4 or 5.0 0x86 bad user name or password, 5 or 0x87 not authorized, ...)
+              error('refused', 'CONNACK 0x' + rc.toString(16), rc);
               return;
             }
             if (typeof WREN_DEVICE === 'undefined') stats.connackOk++;
