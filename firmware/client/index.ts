@@ -181,7 +181,6 @@ const enum St {
 }
 const STATE_NAMES: ClientState[] = ['connecting', 'connected', 'waiting', 'idle', 'stopped'];
 
-const TAG = 'mqtt';
 /** The error code of a broker that broke the protocol. */
 const PROTOCOL = 'protocol';
 const PINGRESP = 'PINGRESP';
@@ -369,7 +368,7 @@ export class Client {
       try {
         if (fn) fn(a, b, c);
       } catch (e) {
-        log.error(TAG, 'callback: ' + e);
+        log.error('mqtt', 'callback: ' + e);
       }
     };
 
@@ -385,11 +384,11 @@ export class Client {
     };
 
     /** A state change (none when the state is unchanged): this.state and the 'state' listeners get its name. */
-    const setState = (s: St, why: string): void => {
+    const setState = (s: St, why?: string): void => {
       if (state !== s) emit('state', (self.state = STATE_NAMES[(state = s)]), why);
     };
 
-    setState(St.IDLE, '');
+    setState(St.IDLE);
 
     /** A publish is done (err undefined: acknowledged, or QoS 0 written): its callback, once. */
     const settle = (seq: number, err?: ClientError): void => {
@@ -425,7 +424,7 @@ export class Client {
         bytes = encode(p, version);
       } catch (e) {
         // Our own packets were validated when the app handed them over: a bug, not a crash.
-        log.error(TAG, 'bad packet ' + p.type + ': ' + (e as Error).message);
+        log.error('mqtt', 'bad packet ' + p.type + ': ' + (e as Error).message);
         return false;
       }
       if (bytes.length > maxOut) return false;
@@ -565,15 +564,14 @@ export class Client {
         send(c);
       } else if (kind === Ev.DATA) {
         lastRx = sched.now();
-        const chunk = arg as Uint8Array;
         let packets: Packet[];
         try {
           // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
           // "unsupported protocol version" (with a decoder of its own).
           packets =
-            AUTO && version === 5 && state === St.CONNECTING && !decoder.buffered && chunk[0] === 0x20 && chunk[1] === 2
-              ? createDecoder(4, 4).push(chunk.subarray(0, 4))
-              : decoder.push(chunk);
+            AUTO && version === 5 && state === St.CONNECTING && !decoder.buffered && arg[0] === 0x20 && arg[1] === 2
+              ? createDecoder(4, 4).push((arg as Uint8Array).subarray(0, 4))
+              : decoder.push(arg);
         } catch (e) {
           error(PROTOCOL, (e as ProtocolError).message, (e as ProtocolError).reasonCode);
           return;
@@ -883,7 +881,7 @@ export class Client {
       if (state >= St.IDLE) return;
       if (state === St.CONNECTED) send({ type: PacketType.DISCONNECT });
       close();
-      setState(St.WAITING, why + '; reconnect now');
+      setState(St.WAITING, why); // ('connecting' follows at once)
       connectNow();
     };
 
