@@ -2,7 +2,7 @@
 // version fallback, refusals, resend after reconnect, exactly-once inbound QoS 2, bad broker input,
 // keep-alive and the PINGRESP watchdog, to the millisecond.
 import { describe, expect, it } from 'vitest';
-import { Client, clientDefaults } from '../firmware/client/index';
+import { Client, clientDefaults, unsubscribe } from '../firmware/client/index';
 import type { ClientError, ClientOptions } from '../firmware/client/index';
 import { encode } from '../firmware/mqtt/index';
 import { PacketType } from '../firmware/mqtt/types';
@@ -592,6 +592,49 @@ describe('client: subscriptions across connections', () => {
     const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
     expect(subs.length).toBe(2);
     expect(subs[1].subscriptions.map((x) => x.topic)).toEqual(['a']);
+  });
+});
+
+describe('client: unsubscribe()', () => {
+  for (const version of [4, 5] as const) {
+    it(`sends UNSUBSCRIBE, drops the filter and its handler, and reports the UNSUBACK (v${version})`, () => {
+      const t = setup({ version });
+      const got: string[] = [];
+      t.client.subscribe('u/#', 1, (topic) => got.push(topic));
+      t.client.start();
+      t.clock.runFor(10);
+      let res: { err?: ClientError; codes?: number[] } | undefined;
+      unsubscribe(t.client, 'u/#', (err, codes) => (res = { err, codes }));
+      expect(t.client.isIdle()).toBe(false);
+      t.clock.runFor(10);
+      const u = t.broker.of(PacketType.UNSUBSCRIBE) as Array<Extract<Packet, { type: PacketType.UNSUBSCRIBE }>>;
+      expect(u.map((x) => x.topics)).toEqual([['u/#']]);
+      expect(res).toEqual({ err: undefined, codes: version === 5 ? [0] : [] });
+      expect(t.client.subscriptions()).toEqual([]);
+      expect(t.client.isIdle()).toBe(true);
+      t.broker.send({ type: PacketType.PUBLISH, topic: 'u/1', payload: te.encode('x'), qos: 0, retain: false, dup: false });
+      t.clock.runFor(10);
+      expect(got).toEqual([]);
+      expect(t.errors).toEqual([]);
+    });
+  }
+
+  it('an UNSUBACK that does not come in time is a timeout; a SUBACK for it is a protocol error', () => {
+    const t = setup({ version: 4, ackTimeoutMs: 5000 }, { autoAck: false });
+    t.client.start();
+    t.clock.runFor(10);
+    unsubscribe(t.client, 'x');
+    t.clock.runFor(5000 - 1);
+    expect(t.errors).toEqual([]);
+    t.clock.runFor(1);
+    expect(t.errors.map((e) => e.code + ' ' + e.message)).toEqual(['timeout no UNSUBACK']);
+    t.clock.runUntil(() => t.client.state === 'connected', 5 * 60_000);
+    t.clock.runFor(10);
+    const u = t.broker.of(PacketType.UNSUBSCRIBE) as Array<Extract<Packet, { type: PacketType.UNSUBSCRIBE }>>;
+    expect(u.length).toBe(2); // sent again with the next connection
+    t.broker.send({ type: PacketType.SUBACK, packetId: u[1].packetId, reasonCodes: [0] });
+    t.clock.runFor(10);
+    expect(t.errors[1].code).toBe('protocol');
   });
 });
 
