@@ -2,7 +2,7 @@
 // version fallback, refusals, resend after reconnect, exactly-once inbound QoS 2, bad broker input,
 // keep-alive and the PINGRESP watchdog, to the millisecond.
 import { describe, expect, it } from 'vitest';
-import { Client, clientDefaults } from '../firmware/client/index';
+import { Client, clientDefaults, unsubscribe } from '../firmware/client/index';
 import type { ClientError, ClientOptions } from '../firmware/client/index';
 import { encode } from '../firmware/mqtt/index';
 import { PacketType } from '../firmware/mqtt/types';
@@ -82,7 +82,7 @@ describe('client: connect', () => {
     t.clock.runFor(10 * 60_000);
     const refusals = t.errors.filter((e) => e.code === 'refused');
     expect(refusals.length).toBeGreaterThan(0);
-    expect(refusals[0].message).toContain('bad user name or password');
+    expect(refusals[0].message).toContain('CONNACK 0x4');
     expect(refusals[0].reasonCode).toBe(4);
     // Full jitter over [0, cap] every time: 10 minutes allow ~20 attempts on average, never a tight loop.
     const connects = t.broker.of(PacketType.CONNECT).length;
@@ -158,6 +158,19 @@ describe('client: publish flows', () => {
     for (let i = 0; i < 5; i++) t.client.publish('t', 'm' + i, { qos: 1 });
     t.clock.runFor(10);
     expect(t.broker.of(PacketType.PUBLISH).length).toBe(2);
+  });
+
+  it('drops a queued message bigger than the v5 Maximum Packet Size from CONNACK, with too-large', () => {
+    const t = setup({ version: 5 }, { connackProps: { maximumPacketSize: 100 } });
+    const done: string[] = [];
+    const big = 'x'.repeat(200);
+    for (const [p, qos] of [[big, 1], [big, 0], [big, 2], ['small', 1]] as const) t.client.publish('q', p, { qos }, (e) => done.push(qos + ' ' + (e ? e.code : 'ok')));
+    t.client.start();
+    t.clock.runFor(20);
+    expect(done).toEqual(['1 too-large', '0 too-large', '2 too-large', '1 ok']);
+    expect((t.broker.of(PacketType.PUBLISH) as PublishPacket[]).map((p) => td.decode(p.payload))).toEqual(['small']);
+    expect(t.client.session.stats().messages).toBe(0);
+    expect(t.client.publish('q', big, { qos: 1 })?.code).toBe('too-large');
   });
 
   it('queues publishes made while disconnected and sends them in order after connecting', () => {
@@ -579,6 +592,49 @@ describe('client: subscriptions across connections', () => {
     const subs = t.broker.of(PacketType.SUBSCRIBE) as Array<Extract<Packet, { type: PacketType.SUBSCRIBE }>>;
     expect(subs.length).toBe(2);
     expect(subs[1].subscriptions.map((x) => x.topic)).toEqual(['a']);
+  });
+});
+
+describe('client: unsubscribe()', () => {
+  for (const version of [4, 5] as const) {
+    it(`sends UNSUBSCRIBE, drops the filter and its handler, and reports the UNSUBACK (v${version})`, () => {
+      const t = setup({ version });
+      const got: string[] = [];
+      t.client.subscribe('u/#', 1, (topic) => got.push(topic));
+      t.client.start();
+      t.clock.runFor(10);
+      let res: { err?: ClientError; codes?: number[] } | undefined;
+      unsubscribe(t.client, 'u/#', (err, codes) => (res = { err, codes }));
+      expect(t.client.isIdle()).toBe(false);
+      t.clock.runFor(10);
+      const u = t.broker.of(PacketType.UNSUBSCRIBE) as Array<Extract<Packet, { type: PacketType.UNSUBSCRIBE }>>;
+      expect(u.map((x) => x.topics)).toEqual([['u/#']]);
+      expect(res).toEqual({ err: undefined, codes: version === 5 ? [0] : [] });
+      expect(t.client.subscriptions()).toEqual([]);
+      expect(t.client.isIdle()).toBe(true);
+      t.broker.send({ type: PacketType.PUBLISH, topic: 'u/1', payload: te.encode('x'), qos: 0, retain: false, dup: false });
+      t.clock.runFor(10);
+      expect(got).toEqual([]);
+      expect(t.errors).toEqual([]);
+    });
+  }
+
+  it('an UNSUBACK that does not come in time is a timeout; a SUBACK for it is a protocol error', () => {
+    const t = setup({ version: 4, ackTimeoutMs: 5000 }, { autoAck: false });
+    t.client.start();
+    t.clock.runFor(10);
+    unsubscribe(t.client, 'x');
+    t.clock.runFor(5000 - 1);
+    expect(t.errors).toEqual([]);
+    t.clock.runFor(1);
+    expect(t.errors.map((e) => e.code + ' ' + e.message)).toEqual(['timeout no UNSUBACK']);
+    t.clock.runUntil(() => t.client.state === 'connected', 5 * 60_000);
+    t.clock.runFor(10);
+    const u = t.broker.of(PacketType.UNSUBSCRIBE) as Array<Extract<Packet, { type: PacketType.UNSUBSCRIBE }>>;
+    expect(u.length).toBe(2); // sent again with the next connection
+    t.broker.send({ type: PacketType.SUBACK, packetId: u[1].packetId, reasonCodes: [0] });
+    t.clock.runFor(10);
+    expect(t.errors[1].code).toBe('protocol');
   });
 });
 

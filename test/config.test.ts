@@ -1,6 +1,7 @@
 // board.json validation: every example board is valid; every kind of mistake is reported with its field.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { clientDefaults } from '../firmware/client/index';
 import { clientOptionsFor, validateBoard } from '../firmware/config/index';
 
 const read = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
@@ -24,6 +25,10 @@ describe('board.json', () => {
     expect(o.queue).toEqual({ maxMessages: 100, maxBytes: 16384, overflow: 'drop-oldest-qos0' });
     expect(new TextDecoder().decode(o.will!.payload)).toBe('offline');
     expect(o.will!.topic).toBe('wren/desk-1/status');
+    // every client option is set: the board's, or the client's default (pingJitter, sessionName)
+    expect(Object.keys(clientDefaults()).filter((k) => (o as unknown as Record<string, unknown>)[k] === undefined)).toEqual([]);
+    expect(o.pingJitter).toBe(clientDefaults().pingJitter);
+    expect(o.sessionName).toBe(clientDefaults().sessionName);
   });
 
   it('clamps the declared keep-alive to the broker cap', () => {

@@ -23,19 +23,25 @@
 //   backoff. Nothing the broker sends can throw out of the client.
 //
 // Size (this runs on Espruino, see DESIGN.md section 2): few, larger methods (each function costs
-// JsVars); MQTT 5-only code sits behind `typeof WREN_V5 === 'undefined' || WREN_V5` so a 3.1.1 board
-// drops it; fields that are set before their first use are not initialised in the constructor.
+// JsVars); MQTT 5-only code sits behind V5 so a 3.1.1 board drops it, 3.1.1-only code behind V4 and
+// the version "auto" fallback behind AUTO the same way (in the constructor); fields that are set before their first
+// use are not initialised in the constructor.
 
 import { createDecoder, encode, utf8Length, utf8Write } from '../mqtt/index';
 import type { ProtocolError } from '../mqtt/index';
 import { PacketType } from '../mqtt/types';
-import type { Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, Subscription, UnsubscribePacket, Version, Will } from '../mqtt/types';
+import type { ConnectPacket, Decoder, Packet, Properties, PublishPacket, QoS, SubscribePacket, Subscription, UnsubscribePacket, Version, Will } from '../mqtt/types';
 import type { Log, Random, Storage, Transport, TlsOptions } from '../../hal/types';
 import type { Scheduler, TaskId } from '../scheduler/index';
 import { Session, MsgState } from '../session/index';
 import type { EnqueueResult, OutMessage, SessionLimits } from '../session/index';
 import { topicMatches } from './topic';
 import { BrokerRotation } from '../liveness/backoff';
+
+// WREN_AUTO: false in a device build whose board.mqtt.version is not "auto" (the version is then fixed:
+// no 3.1.1 fallback, nothing to strip for it). Like the switches of firmware/flags.d.ts, where it
+// belongs once build.mjs defines it; until then it is undefined everywhere, i.e. on.
+declare const WREN_AUTO: boolean | undefined;
 
 export { topicMatches };
 
@@ -142,6 +148,8 @@ export interface PublishOptions {
   quiet?: boolean;
 }
 
+type EnqueueOk = { seq: number; dropped?: number[] };
+
 /** A held subscription: the Subscription (as sent in SUBSCRIBE) with its message handler attached. */
 type SubEntry = Subscription & { handler_?: MessageHandler };
 
@@ -173,17 +181,12 @@ const enum St {
 }
 const STATE_NAMES: ClientState[] = ['connecting', 'connected', 'waiting', 'idle', 'stopped'];
 
-const TAG = 'mqtt';
 /** The error code of a broker that broke the protocol. */
 const PROTOCOL = 'protocol';
-/** No limit on packets sent until the broker announces one (v5 CONNACK Maximum Packet Size). */
-const NO_LIMIT = 268435460;
+const PINGRESP = 'PINGRESP';
 
-// CONNACK refusals named in the error (others by number): the v5 reason codes 0x84..0x88 in order, a
-// 3.1.1 return code 1..5 read as its v5 twin (V4_AS_V5). One string, split when needed: no table
-// held in RAM.
+/** A 3.1.1 CONNACK return code 1..5 read as its v5 twin (0x84 unsupported protocol version ... 0x88 server unavailable). */
 const V4_AS_V5 = [0, 0x84, 0x85, 0x88, 0x86, 0x87];
-const REFUSED = 'bad protocol version,bad client id,bad user name or password,not authorized,server unavailable';
 
 /** UTF-8 bytes of a string (payload convenience). */
 export function utf8Bytes(s: string): Uint8Array {
@@ -206,33 +209,33 @@ export function unsubscribe(client: Client, filter: string, cb?: SubscribeCallba
  * The client. Its public members are declared below and made in the constructor; everything else
  * lives in the constructor's closure: the code has no `this.` (a third of the bytes of the class it
  * was), for about one JsVar more per function than a method would cost.
+ *
+ * Members marked "Node only" exist for tools and tests: a device build (WREN_DEVICE, firmware/flags.d.ts)
+ * leaves them out, and the firmware never reads them.
  */
 export class Client {
   options: ClientOptions;
-  session: Session;
-  state: ClientState;
+  /** Node only. */
+  session!: Session;
+  state!: ClientState;
   /** Protocol version of the current (or last) connection. */
   version: Version;
-  /** Connection counters for the application and tests. */
-  stats: {
+  /** Node only: connection counters for tools and tests. */
+  stats!: {
     connects: number;
     connackOk: number;
     disconnects: number;
     pings: number;
     pingresps: number;
-    protocolErrors: number;
     lastPingRttMs: number;
-    /** Packets and bytes (MQTT level) each way, for the power estimate. */
-    packetsIn: number;
+    /** Packets sent (MQTT level), for the desktop power estimate. */
     packetsOut: number;
-    bytesIn: number;
-    bytesOut: number;
   };
   /** Per-broker full-jitter backoff and failover order (firmware/liveness). */
   rotation: BrokerRotation;
-  /** Internal (for unsubscribe()): the held subscriptions, restored on reconnect. */
-  subs_: SubEntry[];
-  /** Internal (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
+  /** Node only (for unsubscribe()): the held subscriptions, restored on reconnect. */
+  subs_!: SubEntry[];
+  /** Node only (for unsubscribe()): send a SUBSCRIBE / UNSUBSCRIBE now when connected (or `now`), else with the next connection. */
   control_!: (c: Control, now?: boolean) => void;
   /**
    * Listen: 'state' (state, why), 'message' (topic, payload, packet), 'error' (ClientError),
@@ -271,11 +274,11 @@ export class Client {
   isIdle!: () => boolean;
   /** The radio came back (Wi-Fi or cellular re-attached): if waiting out a backoff, try now instead. */
   linkUp!: () => void;
-  /** Subscriptions currently held (restored on reconnect). */
+  /** Node only: subscriptions currently held (restored on reconnect). */
   subscriptions!: () => Subscription[];
   /** The keep-alive in force on this connection (seconds): declared, or the v5 Server Keep Alive. */
   keepAlive!: () => number;
-  /** The ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
+  /** Node only: the ping interval in force (ms): the heartbeat's request, never above the keep-alive in force. */
   interval!: () => number;
   /**
    * The heartbeat policy's ping interval for the current power mode (seconds; 0 = the keep-alive in
@@ -284,52 +287,50 @@ export class Client {
   setPingInterval!: (sec: number) => void;
 
   constructor(options: ClientOptions, hal: ClientHal) {
-    if (typeof options.clientId !== 'string' || !options.brokers.length) throw new Error('need clientId, brokers');
+    // The build's switches (firmware/flags.d.ts) as constants of the constructor: esbuild folds a local
+    // const like the switch itself, so a false one drops the code it guards (measured with esbuild
+    // 0.28: only when they come first, before any other statement; an imported constant, or a
+    // top-level one in a device build, which is an ES module, would not fold). All true outside a
+    // device build.
+    /** MQTT 5.0 connections are possible (board.mqtt.version "5" or "auto"). */
+    const V5 = typeof WREN_V5 === 'undefined' || WREN_V5;
+    /** The 3.1.1 fallback is possible (board.mqtt.version "auto"). */
+    const AUTO = typeof WREN_AUTO === 'undefined' || WREN_AUTO;
+    /** 3.1.1 connections are possible ("4" or "auto"). V5 false: every connection is 3.1.1; V4 false: every one 5.0. */
+    const V4 = AUTO || !V5;
+    // (a device's options come from a validated board.json)
+    if (typeof WREN_DEVICE === 'undefined' && (typeof options.clientId !== 'string' || !options.brokers.length)) throw new Error('need clientId, brokers');
     const self = this;
     const o = (this.options = options);
     const sched = hal.scheduler;
     const transport = hal.transport;
     const log = hal.log;
-    const session = (this.session = new Session(hal.storage, o.sessionName, o.queue, log)); // it loads (and logs what it restored) on first use
+    const session = new Session(hal.storage, o.sessionName, o.queue, log); // it loads (and logs what it restored) on first use
     const rotation = (this.rotation = new BrokerRotation(o.brokers.length, o.backoff));
-    const stats = (this.stats = {
-      connects: 0,
-      connackOk: 0,
-      disconnects: 0,
-      pings: 0,
-      pingresps: 0,
-      protocolErrors: 0,
-      lastPingRttMs: -1,
-      packetsIn: 0,
-      packetsOut: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-    });
-    const subs: SubEntry[] = (this.subs_ = []);
-    this.state = 'idle';
+    /** The held subscriptions, restored on reconnect. */
+    const subs: SubEntry[] = [];
     this.version = o.version === 4 ? 4 : 5;
-    let state = St.IDLE;
+    let state: St;
     /** this.version, as of the connect (this.version may be set before start(): the device restores a negotiated 3.1.1) */
     let version: Version;
     const listeners: { [event: string]: AnyFn[] } = {};
-    /** SUBSCRIBE / UNSUBSCRIBE sent and awaiting their ack. */
-    let pending: Control[] = [];
-    /** SUBSCRIBE / UNSUBSCRIBE waiting for a connection (made while offline, or lost with one). */
-    let queued: Control[] = [];
+    /**
+     * SUBSCRIBE / UNSUBSCRIBE not yet acknowledged, in order. While connected every one was sent on
+     * this connection (due_: its ack deadline); otherwise they wait for the next connection.
+     */
+    let controls: Control[] = [];
     /** publish() callbacks by message seq. */
     const done: { [seq: number]: DoneCallback } = {};
     /** Generation of the connection: events of an older one are ignored. */
     let gen = 0;
     /** The generation of the transport attempt in progress (its events carry it). */
     let attemptGen = 0;
-    /** When the connection came up (0: not connected). */
-    let connectedAt = 0;
     /** Keep-alive in force: declared, or the v5 Server Keep Alive. */
     let keepAliveMs = o.keepAliveSec * 1000;
     /** Ping interval asked for by the heartbeat policy (0 = the keep-alive in force). */
     let pingIntervalMs = 0;
-    /** Largest packet the broker accepts (v5 CONNACK), for what we send. */
-    let maxOut = NO_LIMIT;
+    /** Largest packet the broker accepts (v5 CONNACK Maximum Packet Size), for what we send; Infinity: no limit announced. */
+    let maxOut = Infinity;
     // Set before their first use:
     let decoder: Decoder;
     let timer: TaskId | undefined;
@@ -337,10 +338,11 @@ export class Client {
     let due: number;
     let lastTx: number;
     let lastRx: number;
-    /** When the outstanding PINGREQ was sent (-1: none). */
+    /**
+     * When the PINGREQ awaiting its PINGRESP went out (-Infinity: none). Any packet received since
+     * (lastRx >= pingAt) proves the link for the watchdog; the PINGRESP itself gives the round trip.
+     */
     let pingAt: number;
-    /** When the last PINGREQ went out (for the round-trip time). */
-    let lastPingAt: number;
     /** RX idle time (s) when the last PINGREQ was sent (for path-limit learning). */
     let idleAtPing: number;
     /** Since when a QoS >= 1 ack has been awaited without progress (-1: nothing in flight). */
@@ -356,6 +358,8 @@ export class Client {
     /** A transport attempt is open or closing (its onClose not yet seen): open() must wait for it. */
     let linkBusy: boolean | undefined;
     let connectWhenClosed: boolean | undefined;
+    /** Node only: this.stats. */
+    let stats: Client['stats'];
 
     // ---------------------------------------------------------------- callbacks, events, errors
 
@@ -364,7 +368,7 @@ export class Client {
       try {
         if (fn) fn(a, b, c);
       } catch (e) {
-        log.error(TAG, 'callback: ' + e);
+        log.error('mqtt', 'callback: ' + e);
       }
     };
 
@@ -373,46 +377,46 @@ export class Client {
       sched.post(() => call(fn, a, b, c));
     };
 
-    /**
-     * Tell the listeners. emit('state', St, why) is a state change: it sets the state (this.state gets
-     * its name, which the listeners get), and is not sent when the state is unchanged.
-     */
+    /** Tell the listeners. */
     const emit = (event: string, a: unknown, b?: unknown, c?: unknown): void => {
-      if (event === 'state') {
-        if (state === a) return;
-        state = a as St;
-        a = self.state = STATE_NAMES[state];
-      }
       const list = listeners[event] || [];
       for (let i = 0; i < list.length; i++) call(list[i], a, b, c);
+    };
+
+    /** A state change (none when the state is unchanged): this.state and the 'state' listeners get its name. */
+    const setState = (s: St, why?: string): void => {
+      if (state !== s) emit('state', (self.state = STATE_NAMES[(state = s)]), why);
+    };
+
+    setState(St.IDLE);
+
+    /** A publish is done (err undefined: acknowledged, or QoS 0 written): its callback, once. */
+    const settle = (seq: number, err?: ClientError): void => {
+      call(done[seq], err);
+      delete done[seq];
     };
 
     /** An error for the application (a value: never thrown at it). */
     const fault = (code: string, message: string, reasonCode?: number): ClientError => ({ code: code, message: message, reasonCode: reasonCode });
 
     /**
-     * Report an error. Every error but 'transport' (the close event follows) and 'rejected' (one
-     * request failed) ends the connection: reconnect after the backoff.
+     * Report an error that ends the connection: reconnect after the backoff. (A 'transport' error,
+     * which the close event follows, and a 'rejected' request are only emitted.)
      */
-    const error = (code: string, message: string, reasonCode?: number): ClientError => {
-      const err = fault(code, message, reasonCode);
-      if (code === PROTOCOL && open) {
-        // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
-        stats.protocolErrors++;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTED) {
-          send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
-        }
+    const error = (code: string, message: string, reasonCode?: number): void => {
+      // The broker broke the protocol (not: it ended the connection itself). v5 tells it why.
+      if (code === PROTOCOL && open && V5 && (!V4 || version === 5) && state === St.CONNECTED) {
+        send({ type: PacketType.DISCONNECT, reasonCode: reasonCode });
       }
-      emit('error', err);
-      if (code !== 'transport' && code !== 'rejected') lost(message);
-      return err;
+      emit('error', fault(code, message, reasonCode));
+      lost(message);
     };
 
     // ---------------------------------------------------------------- sending
 
     /**
-     * Encode and write a packet (counted; backpressure stops the pump). False, nothing written, when
-     * it cannot be encoded or exceeds the broker's maximum packet size.
+     * Encode and write a packet (backpressure stops the pump). False, nothing written, when it cannot
+     * be encoded or exceeds the broker's maximum packet size.
      */
     const send = (p: Packet): boolean => {
       let bytes: Uint8Array;
@@ -420,22 +424,25 @@ export class Client {
         bytes = encode(p, version);
       } catch (e) {
         // Our own packets were validated when the app handed them over: a bug, not a crash.
-        log.error(TAG, 'bad packet ' + p.type + ': ' + (e as Error).message);
+        log.error('mqtt', 'bad packet ' + p.type + ': ' + (e as Error).message);
         return false;
       }
       if (bytes.length > maxOut) return false;
       lastTx = sched.now();
-      stats.packetsOut++;
-      stats.bytesOut += bytes.length;
+      if (typeof WREN_DEVICE === 'undefined') stats.packetsOut++;
       if (!transport.write(bytes)) blocked = true;
       return true;
     };
 
-    /** A held message as a PUBLISH (topic, payload, qos, retain, packetId; the encoder ignores seq and state). */
-    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket =>
-      Object.assign({ type: PacketType.PUBLISH, dup: dup }, m, {
-        properties: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? m.properties : undefined,
-      }) as PublishPacket;
+    /**
+     * A held message as a PUBLISH (topic, payload, qos, retain, packetId, properties; the encoder
+     * ignores seq and state). After a fallback to 3.1.1, without the properties it was given for 5.0.
+     */
+    const publishPacket = (m: OutMessage, dup: boolean): PublishPacket => {
+      const p = Object.assign({ type: PacketType.PUBLISH, dup: dup }, m) as PublishPacket;
+      if (AUTO && version === 4) p.properties = undefined;
+      return p;
+    };
 
     /** Send queued messages while connected, not blocked, and under the in-flight window. */
     const pump = (): void => {
@@ -446,20 +453,17 @@ export class Client {
         if (m.qos && (session.inflightCount() >= inflightMax || !(id = allocateId()))) return;
         m.packetId = id;
         const sent = send(publishPacket(m, false));
-        session.markSent(m.seq, id);
-        if (!sent && m.qos) {
-          // Cannot ever go out on this connection (bigger than the broker accepts): dropped, with an
-          // error. (QoS 2 is PUBREC-ed first: complete() ends a QoS 2 flow only from there.)
-          session.received(id);
-          session.complete(id, m.qos === 1 ? 'puback' : 'pubcomp');
-        }
-        if (!sent || !m.qos) {
-          // a QoS 0 message is done once written; one that cannot go out is done with the error
-          call(done[m.seq], sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
-          delete done[m.seq];
-        } else if (ackWait < 0) {
-          ackWait = sched.now();
-          arm();
+        if (sent && m.qos) {
+          session.markSent(m.seq, id);
+          if (ackWait < 0) {
+            ackWait = sched.now();
+            arm();
+          }
+        } else {
+          // A QoS 0 message is done once written. One that cannot ever go out on this connection
+          // (bigger than the broker accepts) is dropped, done with the error.
+          session.remove(m.seq);
+          settle(m.seq, sent ? undefined : fault('too-large', m.topic + ' > broker max ' + maxOut));
         }
       }
     };
@@ -468,27 +472,21 @@ export class Client {
     const allocateId = (): number => {
       for (let tries = 0; tries < 8; tries++) {
         const id = session.allocateId();
-        let i = 0;
-        while (i < pending.length && pending[i].packetId !== id) i++;
-        if (i === pending.length) return id;
+        if (!controls.some((c) => c.packetId === id)) return id;
       }
       return 0;
     };
 
+    /** A SUBSCRIBE / UNSUBSCRIBE: sent now when connected (or `now`), else with the next connection. */
     const control = (c: Control, now?: boolean): void => {
-      if (!now && state !== St.CONNECTED) {
-        queued.push(c);
-        return;
+      if (now || state === St.CONNECTED) {
+        // (allocateId() fails only when 8 ids in a row are held by SUBSCRIBEs awaiting their ack: the
+        // encoder then refuses id 0, and the ack timeout reconnects and sends it again)
+        c.packetId = allocateId();
+        c.due_ = sched.now() + o.ackTimeoutMs;
+        send(c);
       }
-      const id = allocateId();
-      if (!id) {
-        call(c.cb_, fault('queue-full', 'no packet id'), []);
-        return;
-      }
-      c.packetId = id;
-      c.due_ = sched.now() + o.ackTimeoutMs;
-      pending.push(c);
-      send(c);
+      controls.push(c);
       arm();
     };
 
@@ -501,47 +499,40 @@ export class Client {
         connectWhenClosed = true;
         return;
       }
-      const broker = o.brokers[rotation.current % o.brokers.length];
+      const broker = o.brokers[rotation.current];
       version = self.version;
       blocked = false;
-      stats.connects++;
+      if (typeof WREN_DEVICE === 'undefined') stats.connects++;
       due = sched.now() + o.connectTimeoutMs;
-      emit('state', St.CONNECTING, broker.host + ':' + broker.port);
+      setState(St.CONNECTING, broker.host + ':' + broker.port);
       arm();
       linkBusy = true;
       attemptGen = ++gen;
       transport.open(broker);
     };
 
-    /**
-     * End the connection (its events are ignored from here on). SUBSCRIBE / UNSUBSCRIBE awaiting an
-     * ack go back to the queue for the next connection, or fail when `stopping`.
-     */
-    const close = (stopping?: boolean): void => {
+    /** End the connection (its events are ignored from here on). */
+    const close = (): void => {
       gen++;
       open = false;
       transport.close(); // idempotent: nothing when the transport already closed
-      const p = pending;
-      pending = [];
-      for (let i = 0; i < p.length; i++) {
-        if (stopping) call(p[i].cb_, fault('stopped', 'stop()'), []);
-        else queued.push(p[i]);
-      }
     };
 
     /** The connection is gone (or given up): close it, and reconnect after the backoff (or delayMs). */
     const lost = (why: string, delayMs?: number): void => {
       close(); // (never once stopped: stop() ends the connection's events and the timer)
       const now = sched.now();
-      stats.disconnects++;
+      if (typeof WREN_DEVICE === 'undefined') stats.disconnects++;
       // The backoff resets only after a connection that stayed up stableAfterMs (a connect-then-kicked
-      // loop keeps backing off); a refusal that retrying cannot fix waits near the cap.
-      if (connectedAt) rotation.down(now);
-      connectedAt = 0;
-      if (delayMs === undefined) delayMs = rotation.failed(now, o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
+      // loop keeps backing off: down() does nothing unless the connection came up); a refusal that
+      // retrying cannot fix waits near the cap. (jitter 'none': tools/fleet measures what jitter saves.)
+      rotation.down(now);
+      if (delayMs === undefined) {
+        delayMs = rotation.failed(now, typeof WREN_DEVICE === 'undefined' && o.backoff.jitter === 'none' ? 0.999999 : hal.random.next(), !!capped).delayMs;
+      }
       capped = false;
       due = now + delayMs;
-      emit('state', St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
+      setState(St.WAITING, why + '; reconnect in ' + delayMs + ' ms');
       arm();
     };
 
@@ -558,47 +549,39 @@ export class Client {
         // an event of an attempt given up
       } else if (kind === Ev.OPEN) {
         open = true;
-        maxOut = NO_LIMIT;
+        maxOut = Infinity;
         decoder = createDecoder(version, o.maxPacketSize);
-        const v5 = (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5;
-        const w = o.will;
-        send({
+        // The options name clientId, keepAliveSec, clean, username and will as the CONNECT does (the
+        // encoder reads only its own fields).
+        const c = Object.assign({}, o, {
           type: PacketType.CONNECT,
-          clientId: o.clientId,
-          keepAliveSec: o.keepAliveSec,
-          clean: o.clean,
-          username: o.username,
           password: o.password !== undefined ? utf8Bytes(o.password) : undefined,
-          // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
-          will: w && (v5 ? w : Object.assign({}, w, { properties: undefined })),
           // Session Expiry 0: the session ends with the connection (clean)
-          properties: v5 ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
-        });
+          properties: V5 && (!V4 || version === 5) ? { sessionExpiryInterval: o.clean ? 0 : o.sessionExpirySec, maximumPacketSize: o.maxPacketSize } : undefined,
+        }) as ConnectPacket;
+        // 3.1.1 has no will properties (a will made for 5.0 goes without them after a fallback)
+        if (AUTO && version === 4 && c.will) c.will = Object.assign({}, c.will, { properties: undefined });
+        send(c);
       } else if (kind === Ev.DATA) {
         lastRx = sched.now();
-        pingAt = -1; // any packet proves the link (PINGRESP "or any packet")
-        let d = decoder;
-        let chunk = arg as Uint8Array;
-        if ((typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 && state === St.CONNECTING && !d.buffered && chunk[0] === 0x20 && chunk[1] === 2) {
-          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1).
-          d = createDecoder(4, 4);
-          chunk = chunk.subarray(0, 4);
-        }
         let packets: Packet[];
         try {
-          packets = d.push(chunk);
+          // A 3.1.1 broker answers a v5 CONNECT with a 3.1.1 CONNACK (Aedes: return code 1), read as
+          // "unsupported protocol version" (with a decoder of its own).
+          packets =
+            AUTO && version === 5 && state === St.CONNECTING && !decoder.buffered && arg[0] === 0x20 && arg[1] === 2
+              ? createDecoder(4, 4).push((arg as Uint8Array).subarray(0, 4))
+              : decoder.push(arg);
         } catch (e) {
           error(PROTOCOL, (e as ProtocolError).message, (e as ProtocolError).reasonCode);
           return;
         }
-        stats.bytesIn += arg.length;
-        stats.packetsIn += packets.length;
         for (let i = 0; i < packets.length && open; i++) handle(packets[i]);
       } else if (kind === Ev.DRAIN) {
         blocked = false;
         pump();
       } else {
-        error('transport', arg.code + ': ' + arg.message);
+        emit('error', fault('transport', arg.code + ': ' + arg.message));
       }
     };
 
@@ -612,31 +595,34 @@ export class Client {
           case PacketType.CONNACK: {
             const rc = p.reasonCode;
             if (rc) {
-              const code = rc < 6 ? V4_AS_V5[rc] : rc;
-              if ((typeof WREN_V5 === 'undefined' || WREN_V5) && o.version === 'auto' && version === 5 && code === 0x84) {
+              // (no v5 refusal is below 0x80)
+              const code = V4 && rc < 6 ? V4_AS_V5[rc] : rc;
+              if (AUTO && o.version === 'auto' && version === 5 && code === 0x84) {
                 // Stays on 3.1.1 for this broker from now on (brokers do not change versions at runtime).
                 self.version = version = 4;
                 lost('3.1.1 fallback', 0);
                 return;
               }
-              capped = [0x85, 0x86, 0x87, 0x8c].indexOf(code) >= 0;
-              error('refused', REFUSED.split(',')[code - 0x84] || 'CONNACK 0x' + rc.toString(16), rc);
+              // bad client id, user name or password, not authorized, bad authentication method
+              capped = (code > 0x84 && code < 0x88) || code === 0x8c;
+              // (the code says which: 3.1.1 4 or 5.0 0x86 bad user name or password, 5 or 0x87 not authorized, ...)
+              error('refused', 'CONNACK 0x' + rc.toString(16), rc);
               return;
             }
-            stats.connackOk++;
-            connectedAt = now;
+            if (typeof WREN_DEVICE === 'undefined') stats.connackOk++;
             rotation.up(now);
             const props = p.properties || {};
             keepAliveMs = ('serverKeepAlive' in props ? (props.serverKeepAlive as number) : o.keepAliveSec) * 1000;
             inflightMax = Math.min(o.maxInflight, props.receiveMaximum || 65535);
-            maxOut = props.maximumPacketSize || NO_LIMIT;
+            maxOut = props.maximumPacketSize || Infinity;
             // Spread the ping phase: pretend the link has been idle for a random part of the interval.
             lastTx = lastRx = now - Math.floor(interval() * o.pingJitter * hal.random.next());
-            pingAt = ackWait = -1;
+            pingAt = -Infinity;
+            ackWait = -1;
             emit('connack', p);
             const present = p.sessionPresent && !o.clean;
-            const q = queued;
-            queued = [];
+            const q = controls;
+            controls = [];
             if (present) {
               // Resend what the broker has not acknowledged, with the original ids [MQTT-4.4.0-1], before
               // the application hears 'connected' (anything it publishes then comes after, with new ids).
@@ -648,25 +634,21 @@ export class Client {
               }
             } else {
               // No session at the broker: every held subscription is sent again, first, except those
-              // already queued (the queue holds the very Subscription objects held), so none goes twice.
+              // waiting to go (they hold the very Subscription objects held), so none goes twice.
               session.resetForNewSession();
-              const rest: Subscription[] = [];
-              for (let i = 0; i < subs.length; i++) {
-                let inQueue = false;
-                for (let j = 0; j < q.length; j++) if (((q[j] as SubscribePacket).subscriptions || []).indexOf(subs[i]) >= 0) inQueue = true;
-                if (!inQueue) rest.push(subs[i]);
-              }
+              const rest = subs.filter((s) => !q.some((c) => ((c as SubscribePacket).subscriptions || []).indexOf(s) >= 0));
               if (rest.length) q.unshift({ type: PacketType.SUBSCRIBE, packetId: 0, subscriptions: rest });
             }
             for (let i = 0; i < q.length; i++) control(q[i], true);
-            emit('state', St.CONNECTED, present ? 'session resumed' : 'new session');
+            setState(St.CONNECTED, present ? 'session resumed' : 'new session');
             arm();
             pump();
             return;
           }
           case PacketType.PUBLISH:
-            if ((typeof WREN_V5 === 'undefined' || WREN_V5) && p.properties && p.properties.topicAlias !== undefined) {
-              // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17].
+            if (V5 && (p.properties || {}).topicAlias) {
+              // We announce Topic Alias Maximum 0: the broker must not use aliases [MQTT-3.2.2-17]. (The
+              // decoder refuses alias 0.)
               error(PROTOCOL, 'topic alias', 0x94);
               return;
             }
@@ -692,8 +674,7 @@ export class Client {
               }
               session.complete(id, 'pubcomp'); // v5: the broker refused the message; the QoS 2 flow ends here
             }
-            call(done[m.seq], rc < 0x80 ? undefined : fault('rejected', 'refused: ' + m.topic, rc));
-            delete done[m.seq];
+            settle(m.seq, rc < 0x80 ? undefined : fault('rejected', 'refused: ' + m.topic, rc));
             pump();
             return;
           }
@@ -702,34 +683,42 @@ export class Client {
               type: PacketType.PUBCOMP,
               packetId: id,
               // v5: 0x92 "packet identifier not found" for an id not held
-              reasonCode: session.inboundRelease(id) || !(typeof WREN_V5 === 'undefined' || WREN_V5) || version === 4 ? 0 : 0x92,
+              reasonCode: session.inboundRelease(id) || !V5 || (V4 && version === 4) ? 0 : 0x92,
             });
             return;
           case PacketType.SUBACK:
           case PacketType.UNSUBACK: {
-            let i = 0;
-            while (i < pending.length && pending[i].packetId !== id) i++;
-            const c = pending[i];
+            const i = controls.findIndex((c) => c.packetId === id);
+            const c = controls[i];
             const codes = p.reasonCodes || [];
             const list = c && (c as SubscribePacket).subscriptions;
             // SUBACK answers a SUBSCRIBE we sent with one code per filter, UNSUBACK an UNSUBSCRIBE
             if (!c || c.type !== p.type - 1 || (list && codes.length !== list.length)) break;
-            pending.splice(i, 1);
-            const failed: string[] = [];
-            for (let k = 0; list && k < codes.length; k++) if (codes[k] >= 0x80) failed.push(list[k].topic + ' (0x' + codes[k].toString(16) + ')');
-            call(c.cb_, failed.length ? error('rejected', 'refused: ' + failed.join(', '), codes[0] >= 0x80 ? codes[0] : undefined) : undefined, codes);
+            controls.splice(i, 1);
+            // SUBACK failures (>= 0x80): each filter named in the message, the last code in the error
+            let failed = '';
+            let rc = 0;
+            for (let k = 0; list && k < codes.length; k++) {
+              if (codes[k] >= 0x80) failed += ' ' + list[k].topic + ' (0x' + (rc = codes[k]).toString(16) + ')';
+            }
+            const err = rc ? fault('rejected', 'refused:' + failed, rc) : undefined;
+            if (err) emit('error', err);
+            call(c.cb_, err, codes);
             return;
           }
           case PacketType.PINGRESP:
-            if (stats.pings > stats.pingresps) {
-              stats.pingresps++;
-              stats.lastPingRttMs = now - lastPingAt;
-              emit('pong', stats.lastPingRttMs, idleAtPing);
+            if (pingAt >= 0) {
+              if (typeof WREN_DEVICE === 'undefined') {
+                stats.pingresps++;
+                stats.lastPingRttMs = now - pingAt;
+              }
+              emit('pong', now - pingAt, idleAtPing);
+              pingAt = -Infinity;
             }
             return;
           case PacketType.DISCONNECT:
             open = false; // the broker ended the connection: nothing more goes out on it
-            error(PROTOCOL, 'broker DISCONNECT' + (p.reasonCode ? ' 0x' + p.reasonCode.toString(16) : ''), p.reasonCode);
+            error(PROTOCOL, 'broker DISCONNECT', p.reasonCode); // (v5: why in the reasonCode)
             return;
         }
       }
@@ -751,47 +740,46 @@ export class Client {
     const arm = (fire?: boolean): void => {
       const now = sched.now();
       let at = state === St.CONNECTING || state === St.WAITING ? due : Infinity;
-      // What has not come by `at` ('' when a PINGREQ is due, or the reconnect); dead: the PINGRESP.
-      let late = state === St.CONNECTING ? 'CONNACK in ' + o.connectTimeoutMs : '';
-      let dead = false;
+      // What has not come by `at` ('' when a PINGREQ is due, or the reconnect).
+      let late = state === St.CONNECTING ? 'CONNACK' : '';
       if (state === St.CONNECTED) {
-        for (let i = 0; i < pending.length; i++) {
-          const c = pending[i];
+        for (let i = 0; i < controls.length; i++) {
+          const c = controls[i];
           if ((c.due_ as number) < at) {
             at = c.due_ as number;
-            late = (c.type === PacketType.SUBSCRIBE ? '' : 'UN') + 'SUBACK in ' + o.ackTimeoutMs;
+            // (only tools and tests unsubscribe)
+            late = (typeof WREN_DEVICE === 'undefined' && c.type !== PacketType.SUBSCRIBE ? 'UN' : '') + 'SUBACK';
           }
         }
         const ms = interval();
-        let ping = Infinity;
         if (ms <= 0) {
           // no keep-alive
-        } else if (pingAt >= 0) {
+        } else if (lastRx < pingAt) {
+          // PINGRESP (or any packet) awaited
           if (pingAt + o.pingTimeoutMs < at) {
             at = pingAt + o.pingTimeoutMs;
-            late = 'PINGRESP in ' + o.pingTimeoutMs;
-            dead = true;
+            late = PINGRESP;
           }
         } else {
-          ping = Math.min(lastTx, lastRx) + ms;
+          let ping = Math.min(lastTx, lastRx) + ms;
           if (ackWait >= 0 && o.ackProbeMs > 0) ping = Math.min(ping, ackWait + o.ackProbeMs);
-        }
-        if (ping < at) {
-          at = ping;
-          late = '';
+          if (ping < at) {
+            at = ping;
+            late = '';
+          }
         }
       }
       if (fire && at <= now) {
         if (late) {
-          if (dead) emit('dead', idleAtPing);
-          error('timeout', 'no ' + late + ' ms');
+          if (late === PINGRESP) emit('dead', idleAtPing);
+          error('timeout', 'no ' + late); // (in the time the options give)
         } else if (state === St.WAITING) connectNow();
         else {
           // PINGREQ, and the PINGRESP watchdog starts
           idleAtPing = Math.round((now - lastRx) / 1000);
           send({ type: PacketType.PINGREQ });
-          stats.pings++;
-          pingAt = lastPingAt = now;
+          if (typeof WREN_DEVICE === 'undefined') stats.pings++;
+          pingAt = now;
           arm();
         }
         return;
@@ -804,8 +792,14 @@ export class Client {
 
     // ---------------------------------------------------------------- the API
 
-    self.control_ = control;
-    self.interval = interval;
+    if (typeof WREN_DEVICE === 'undefined') {
+      self.session = session;
+      self.stats = stats = { connects: 0, connackOk: 0, disconnects: 0, pings: 0, pingresps: 0, lastPingRttMs: -1, packetsOut: 0 };
+      self.subs_ = subs;
+      self.control_ = control;
+      self.subscriptions = () => subs.slice();
+      self.interval = interval;
+    }
 
     self.on = (event, fn) => {
       (listeners[event] || (listeners[event] = [])).push(fn);
@@ -820,11 +814,15 @@ export class Client {
         sched.cancel(timer);
         connectWhenClosed = false;
         if (state === St.CONNECTED) {
-          send({ type: PacketType.DISCONNECT, reasonCode: (typeof WREN_V5 === 'undefined' || WREN_V5) && version === 5 ? reasonCode : 0 });
+          send({ type: PacketType.DISCONNECT, reasonCode: V5 && (!V4 || version === 5) ? reasonCode : 0 });
+          // SUBSCRIBE / UNSUBSCRIBE awaiting their ack fail (those waiting for a connection stay)
+          const q = controls;
+          controls = [];
+          for (let i = 0; i < q.length; i++) call(q[i].cb_, fault('stopped', 'stop()'), []);
         }
-        close(true);
+        close();
       }
-      emit('state', St.STOPPED, 'stop()');
+      setState(St.STOPPED, 'stop()');
     };
 
     self.publish = (topic, payload, opts, cb) => {
@@ -839,19 +837,16 @@ export class Client {
           { type: PacketType.PUBLISH, topic: topic, payload: bytes, qos: qos, retain: retain, packetId: 1, properties: op.properties } as PublishPacket,
           self.version,
         ).length;
-        r = size > maxOut ? fault('too-large', size + ' bytes > broker max ' + maxOut) : session.enqueue(topic, bytes, qos, retain, op.properties);
+        r = size > maxOut ? fault('too-large', topic + ' > broker max ' + maxOut) : session.enqueue(topic, bytes, qos, retain, op.properties);
       } catch (e) {
         r = fault('invalid', (e as ProtocolError).message);
       }
       if ((r as EnqueueResult).ok) {
-        const accepted = r as { seq: number; dropped?: number[] }; // queued: it goes as soon as it can
-        if (cb) done[accepted.seq] = cb;
-        emit('publish', topic, qos, !!op.quiet);
-        const dropped = accepted.dropped || [];
-        for (let i = 0; i < dropped.length; i++) {
-          call(done[dropped[i]], fault('queue-full', 'queue full'));
-          delete done[dropped[i]];
-        }
+        // queued: it goes as soon as it can
+        if (cb) done[(r as EnqueueOk).seq] = cb;
+        emit('publish', topic, qos, op.quiet);
+        const dropped = (r as EnqueueOk).dropped || [];
+        for (let i = 0; i < dropped.length; i++) settle(dropped[i], fault('queue-full', 'queue full'));
         pump();
         return undefined;
       }
@@ -886,17 +881,15 @@ export class Client {
       if (state >= St.IDLE) return;
       if (state === St.CONNECTED) send({ type: PacketType.DISCONNECT });
       close();
-      emit('state', St.WAITING, why + '; reconnect now');
+      setState(St.WAITING, why); // ('connecting' follows at once)
       connectNow();
     };
 
-    self.isIdle = () => !session.stats().messages && !pending.length && !queued.length;
+    self.isIdle = () => !session.stats().messages && !controls.length;
 
     self.linkUp = () => {
       if (state === St.WAITING) connectNow();
     };
-
-    self.subscriptions = () => subs.slice();
 
     self.keepAlive = () => keepAliveMs / 1000;
 
@@ -907,13 +900,12 @@ export class Client {
 
     // Each transport event goes into the loop with the attempt it belongs to. (Five plain functions:
     // on Espruino, made by a factory they would cost twice the memory, a scope each.)
-    const ev = event as AnyFn;
     transport.setHandler({
-      onOpen: () => post(ev, Ev.OPEN, attemptGen),
-      onData: (bytes) => post(ev, Ev.DATA, attemptGen, bytes),
-      onDrain: () => post(ev, Ev.DRAIN, attemptGen),
-      onError: (err) => post(ev, Ev.ERROR, attemptGen, err),
-      onClose: () => post(ev, Ev.CLOSE, attemptGen),
+      onOpen: () => post(event as AnyFn, Ev.OPEN, attemptGen),
+      onData: (bytes) => post(event as AnyFn, Ev.DATA, attemptGen, bytes),
+      onDrain: () => post(event as AnyFn, Ev.DRAIN, attemptGen),
+      onError: (err) => post(event as AnyFn, Ev.ERROR, attemptGen, err),
+      onClose: () => post(event as AnyFn, Ev.CLOSE, attemptGen),
     });
   }
 }

@@ -1,7 +1,7 @@
 // board.json validation and defaults, generated from the FIELDS table, and the mapping from a board
 // to the client's options. Every problem is reported (not just the first), each naming its field.
 
-import { clientDefaults, utf8Bytes } from '../client/index';
+import { utf8Bytes } from '../client/index';
 import type { ClientOptions } from '../client/index';
 import type { DeviceOptions } from '../device/index';
 import { FIELDS, TRANSPORT_ONLY } from './schema';
@@ -214,16 +214,18 @@ export function validateBoard(raw: unknown): BoardResult {
 
 /**
  * The client options a board (from validateBoard()) asks for, TLS material already resolved to PEM
- * text: the client defaults, then the board's mqtt section (its clean, sessionExpirySec, username,
- * password and maxInflight have the client's names; its other fields are overridden or unread), then
- * the rest. The board's brokers and queue have the client's shape: they are shared, not copied.
+ * text: the board's mqtt section (its clean, sessionExpirySec, username, password and maxInflight have
+ * the client's names; its other fields are overridden or unread), then the rest. The board sets every
+ * option but pingJitter and sessionName, which take the client's defaults (clientDefaults(), not
+ * called here: a device bundle need not carry the whole table for two values). The board's brokers
+ * and queue have the client's shape: they are shared, not copied.
  */
 export function clientOptionsFor(b: Board, mac?: string): ClientOptions {
   const m = b.mqtt;
   const k = b.keepAlive;
   const bo = b.backoff;
   const w = m.will;
-  return Object.assign(clientDefaults(), m, {
+  return Object.assign({ pingJitter: 0.2, sessionName: 'wren' } as Omit<ClientOptions, 'clientId' | 'brokers'>, m, {
     // the board's '4' and '5' are strings
     version: m.version === 'auto' ? 'auto' : (+m.version as 4 | 5),
     keepAliveSec: k.maxSec > 0 && k.idleSec > k.maxSec ? k.maxSec : k.idleSec,
