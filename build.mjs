@@ -154,6 +154,7 @@ export async function boardBundle(boardJsonPath, opts = {}) {
     define: {
       WREN_TRANSPORT: JSON.stringify(board.transport.type),
       WREN_V5: String(board.mqtt.version !== '4'),
+      WREN_AUTO: String(board.mqtt.version === 'auto'),
       WREN_TLS: String(board.brokers.some((b) => !!b.tls)),
       WREN_DEVICE: 'true',
     },

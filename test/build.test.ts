@@ -157,11 +157,13 @@ describe('node build.mjs', () => {
   });
 
   it('--board builds the device bundle, prints its size against the 32 KB budget, and names the file', () => {
-    const { out, r } = buildBoard('board.json', '--allow-over-budget');
+    const { out, r } = buildBoard('board.json');
     expect(r.status).toBe(0);
     const row = reportRow(r.stdout, 'desk-1');
     expect(Number(row[1])).toBeGreaterThan(1000);
+    expect(Number(row[1])).toBeLessThanOrEqual(32768);
     expect(row[3]).toBe('32768');
+    expect(row[4]).toBe('OK');
     expect(row[5]).toBe('clean');
     expect(r.stdout).toContain('wrote ');
     const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
@@ -170,7 +172,7 @@ describe('node build.mjs', () => {
   });
 
   it('--board: a program at the global scope, property names shortened, interpreter and data names kept', () => {
-    const { out, r } = buildBoard('board.json', '--allow-over-budget');
+    const { out, r } = buildBoard('board.json');
     expect(r.status).toBe(0);
     const js = readFileSync(join(out, 'desk-1.js'), 'utf8');
     // Not wrapped in a function (a function at the top level costs one JsVar less on Espruino).

@@ -130,7 +130,7 @@ describe('npm run flash -- --dry-run', () => {
   let uploadFile: string;
 
   beforeAll(() => {
-    dry = flashProcess(['--board', boardFile, '--port', '/dev/ttyUSB0', '--dry-run', '--allow-over-budget', '--out-dir', outDir]);
+    dry = flashProcess(['--board', boardFile, '--port', '/dev/ttyUSB0', '--dry-run', '--out-dir', outDir]);
     bundleFile = join(outDir, 'flash-test.js');
     uploadFile = nonAsciiAt(readFileSync(bundleFile, 'utf8')) >= 0 ? join(outDir, 'flash-test.upload.js') : bundleFile;
   }, 60_000);
@@ -193,20 +193,25 @@ describe('npm run flash -- --dry-run', () => {
     for (const m of required) expect(j.info.builtin_modules).toContain(m);
   });
 
-  it('over its budget without --allow-over-budget: the build one-line error, nothing sent', async () => {
-    const bytes = readFileSync(bundleFile).length;
+  it('within its budget: the same dry run needs no --allow-over-budget', async () => {
+    expect(readFileSync(bundleFile).length).toBeLessThanOrEqual(DEVICE_BUDGET_BYTES);
     const r = await flash(['--board', boardFile, '--port', '/dev/ttyUSB0', '--dry-run', '--out-dir', outDir]);
-    if (bytes > DEVICE_BUDGET_BYTES) {
-      expect(r.code).toBe(1);
-      expect(errLines(r.err)).toEqual([
-        'flash: build: flash-test: ' + bytes + ' bytes minified, over its budget of ' + DEVICE_BUDGET_BYTES + ' (--allow-over-budget to flash it anyway)',
-      ]);
-      expect(r.out).toBe('');
-    } else {
-      // Within budget (the size work is done): the same dry run succeeds without the flag.
-      expect(r.code).toBe(0);
-      expect(r.err).toBe('');
-    }
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
+  });
+
+  it('over its budget (a 40 KB CA) without --allow-over-budget: the build one-line error, nothing sent', async () => {
+    const big = join(dir, 'big.json');
+    const ca = '-----BEGIN CERTIFICATE-----\n' + 'QUJD'.repeat(10000) + '\n-----END CERTIFICATE-----\n';
+    const b = board(1883, 'flash-big') as { brokers: Array<Record<string, unknown>> };
+    b.brokers[0].tls = { ca };
+    writeFileSync(big, JSON.stringify(b));
+    const r = await flash(['--board', big, '--port', '/dev/ttyUSB0', '--dry-run', '--out-dir', outDir]);
+    expect(r.code).toBe(1);
+    const lines = errLines(r.err);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp('^flash: build: flash-big: \\d+ bytes minified, over its budget of ' + DEVICE_BUDGET_BYTES + ' \\(--allow-over-budget to flash it anyway\\)$'));
+    expect(r.out).toBe('');
   });
 });
 
@@ -240,7 +245,7 @@ describe('npm run flash: the upload (stand-in CLI, a temp file as the port)', ()
   });
 
   const run = (mode: string, extra: string[] = []) =>
-    flash(['--board', boardFile, '--port', port, '--allow-over-budget', '--out-dir', outDir, ...extra], {
+    flash(['--board', boardFile, '--port', port, '--out-dir', outDir, ...extra], {
       WREN_ESPRUINO_CLI: cli,
       FAKE_MODE: mode,
       FAKE_ARGS_FILE: argsFile,

@@ -38,10 +38,8 @@ import type { EnqueueResult, OutMessage, SessionLimits } from '../session/index'
 import { topicMatches } from './topic';
 import { BrokerRotation } from '../liveness/backoff';
 
-// WREN_AUTO: false in a device build whose board.mqtt.version is not "auto" (the version is then fixed:
-// no 3.1.1 fallback, nothing to strip for it). Like the switches of firmware/flags.d.ts, where it
-// belongs once build.mjs defines it; until then it is undefined everywhere, i.e. on.
-declare const WREN_AUTO: boolean | undefined;
+// WREN_AUTO (firmware/flags.d.ts): false when the board fixes the MQTT version, so the 3.1.1
+// fallback goes.
 
 export { topicMatches };
 
