@@ -303,7 +303,8 @@ async function buildOne(spec, opts) {
       else res.text = f.text;
     }
     const out = result.metafile.outputs[relative(ROOT, outfile).split('\\').join('/')];
-    if (out) for (const [k, v] of Object.entries(out.inputs)) res.inputs[k] = v.bytesInOutput;
+    // The injected globals module lives in a temp dir: shown as what it is.
+    if (out) for (const [k, v] of Object.entries(out.inputs)) res.inputs[/wren-build-[^/]*\/globals\.js$/.test(k) ? '(the board, compiled in)' : k] = v.bytesInOutput;
   } catch (err) {
     if (err && Array.isArray(err.errors) && err.errors.length) res.errors.push(...err.errors.map(esbuildMessage));
     else res.errors.push(err && err.message ? err.message : String(err));
