@@ -214,18 +214,42 @@ function value(kind: number, v?: any): any {
  * The contents of a property block of a packet `where` (a mask bit): READ up to `end` into a new
  * bag, returned; SIZE / WRITE the bag's properties in table order, each checked first.
  */
+// Node keeps the table split, names cut once (the same key strings every time are what makes V8's
+// lookups fast: the benchmark's path); a device splits it per block instead of holding ~90 strings
+// (JsVars) for good.
+// When writing, Node also visits only the ids of the names present (INDEX: name -> id), in table
+// order, instead of every row of the table.
+let ROWS: string[] | undefined;
+let NAMES: string[] | undefined;
+let INDEX: { [name: string]: number } | undefined;
+
 function block(bag: any, where: number): any {
-  const rows = PROPS.split(',');
+  const rows = (typeof WREN_DEVICE === 'undefined' && ROWS) || PROPS.split(',');
+  let ids: number[] | undefined;
+  let k = 0;
+  if (typeof WREN_DEVICE === 'undefined') {
+    if (!ROWS) {
+      ROWS = rows;
+      NAMES = rows.map((r) => r.slice(5));
+      INDEX = {};
+      for (let i = 1; i < rows.length; i++) if (rows[i]) INDEX[NAMES[i]] = i;
+    }
+    if (mode) {
+      ids = [];
+      for (const name in bag) if (bag[name] !== undefined && (INDEX as any)[name]) ids.push((INDEX as any)[name]);
+      ids.sort((a, b) => a - b);
+    }
+  }
   // SIZE / WRITE: defined values not written yet (any left after the table has an unknown name)
   let left = 0;
   if (mode) {
     for (const name in bag) if (bag[name] !== undefined) left++;
   } else bag = {};
-  for (let id = 0; mode ? ++id < rows.length : pos < end; ) {
+  for (let id = 0; mode ? (ids ? (id = k < ids.length ? ids[k++] : rows.length) : ++id) < rows.length : pos < end; ) {
     if (!mode) id = vbi();
     const row = rows[id] || '';
     const kind = row.charCodeAt(0);
-    const name = row.slice(5);
+    const name = typeof WREN_DEVICE === 'undefined' ? (NAMES as string[])[id] || '' : row.slice(5);
     let v = bag[name];
     if (mode && (!row || v === undefined)) continue;
     if (!row || !(parseInt(row.slice(1, 5), 16) & where)) malformed('2.2.2');
@@ -322,6 +346,9 @@ const V5_CODES =
   ',, @ABCDEFGHIJLPUWYZ[\\]_,, 0@CGPQWY, 0@CGPQWY, R, R,, !"@CGOQW^ab,, 1@CGOQ,,' +
   ', $@ABCGIKMNOPSTUVWXYZ[\\]^_`ab, 89';
 
+// Node keeps V5_CODES split (a device splits it per code: no strings held for good).
+let CODES: string[] | undefined;
+
 /**
  * A reason code byte, one the packet type may carry [MQTT-2.4] (3.1.1: CONNACK 0..5, SUBACK 0, 1, 2
  * and 0x80): read, or c checked and counted/written.
@@ -331,7 +358,7 @@ function code(type: number, c: any): number {
   if (
     c !== (c & 0xff) ||
     !((typeof WREN_V5 === 'undefined' || WREN_V5) && ver > 4
-      ? V5_CODES.split(',')[type].indexOf(String.fromCharCode(c < 0x20 ? c + 0x20 : c < 0x80 ? 0 : c - 0x40)) >= 0
+      ? (typeof WREN_DEVICE === 'undefined' ? CODES || (CODES = V5_CODES.split(',')) : V5_CODES.split(','))[type].indexOf(String.fromCharCode(c < 0x20 ? c + 0x20 : c < 0x80 ? 0 : c - 0x40)) >= 0
       : type === PacketType.CONNACK
         ? c < 6
         : type === PacketType.SUBACK

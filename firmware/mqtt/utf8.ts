@@ -9,8 +9,8 @@ import { malformed } from './errors';
 //   already its UTF-8 bytes; E.toUint8Array and E.toString convert natively, not per byte.
 // - Espruino with unicode support (the Linux build): also "UTF8 strings" (E.isUTF8), whose
 //   charCodeAt gives code points. E.toUint8Array gives their UTF-8 bytes; E.asUTF8 makes one.
-// - Node: UTF-16. encodeURIComponent + unescape give the UTF-8 as a byte string (and throw on a
-//   lone surrogate); decoding builds the string in the check loop.
+// - Node: UTF-16, encoded by a loop straight into the packet (the benchmark's path: npm run bench);
+//   decoded with escape + decodeURIComponent after check().
 declare const E: any;
 // (Decided by the presence of Espruino's E, which a bundler cannot fold away, unlike a probe such as
 // String.fromCharCode(0x100).charCodeAt(0), which esbuild evaluates at build time. A device build
@@ -43,15 +43,35 @@ function check(buf: Uint8Array, start: number, end: number): void {
   }
 }
 
-/** Node: the UTF-8 bytes of s (throws ProtocolError for a lone surrogate). */
-function nodeUtf8(s: string): Uint8Array {
-  let t = '';
-  try {
-    t = unescape(encodeURIComponent(s));
-  } catch (e) {
-    malformed('1.5.4-1'); // URIError: a lone surrogate
+/**
+ * Node: writes the UTF-8 of the UTF-16 string s into buf at pos (only counts without buf) and returns
+ * the new position; refuses U+0000 and a lone surrogate. Always well-formed, so no check() after it.
+ */
+function nodeUtf8(s: string, buf: Uint8Array | undefined, pos: number): number {
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (!c) malformed('1.5.4-2');
+      if (buf) buf[pos] = c;
+      pos++;
+    } else if (c < 0x800) {
+      if (buf) (buf[pos] = 0xc0 | (c >> 6)), (buf[pos + 1] = 0x80 | (c & 0x3f));
+      pos += 2;
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = s.charCodeAt(i + 1);
+        if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) malformed('1.5.4-1'); // a lone surrogate
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+        if (buf) (buf[pos] = 0xf0 | (c >> 18)), (buf[pos + 1] = 0x80 | ((c >> 12) & 0x3f)), (buf[pos + 2] = 0x80 | ((c >> 6) & 0x3f)), (buf[pos + 3] = 0x80 | (c & 0x3f));
+        pos += 4;
+        continue;
+      }
+      if (buf) (buf[pos] = 0xe0 | (c >> 12)), (buf[pos + 1] = 0x80 | ((c >> 6) & 0x3f)), (buf[pos + 2] = 0x80 | (c & 0x3f));
+      pos += 3;
+    }
   }
-  return new Uint8Array(([] as any[]).map.call(t, (c: string) => c.charCodeAt(0)) as number[]);
+  return pos;
 }
 
 /**
@@ -60,7 +80,8 @@ function nodeUtf8(s: string): Uint8Array {
  * for a lone surrogate or U+0000 (and, for Espruino byte strings, ill-formed UTF-8).
  */
 export function utf8Write(s: string, buf?: Uint8Array, pos?: number): number {
-  const b = typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS ? E.toUint8Array(s) : nodeUtf8(s);
+  if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) return nodeUtf8(s, buf, pos || 0);
+  const b = E.toUint8Array(s);
   check(b, 0, b.length);
   if (buf) buf.set(b, pos);
   return (pos || 0) + b.length;
@@ -78,7 +99,9 @@ export function utf8Read(buf: Uint8Array, start: number, end: number): string {
   check(buf, start, end);
   // Node: the bytes as a byte string, then decoded (they are well-formed: the decoding cannot fail)
   if (!(typeof WREN_DEVICE !== 'undefined' || BYTE_STRINGS)) {
-    return decodeURIComponent(escape(String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[])));
+    const t = String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+    for (let i = start; i < end; i++) if (buf[i] > 0x7f) return decodeURIComponent(escape(t));
+    return t; // ASCII: the byte string is the string
   }
   // Espruino: a UTF8 string where the engine has them (for ASCII the same as a byte string)
   const b = E.toString(buf.subarray(start, end));
