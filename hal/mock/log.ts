@@ -1,8 +1,7 @@
 // A Log that keeps its lines in memory (optionally echoing them), for assertions.
 
-import type { Clock, Log, LogLevel } from '../types';
-
-const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+import { LevelLog } from '../level-log';
+import type { Clock, LogLevel } from '../types';
 
 export interface LogLine {
   level: LogLevel;
@@ -12,7 +11,7 @@ export interface LogLine {
   atMs: number | undefined;
 }
 
-export class MemoryLog implements Log {
+export class MemoryLog extends LevelLog {
   readonly lines: LogLine[] = [];
   /** Lowest level kept. */
   level: LogLevel;
@@ -21,25 +20,10 @@ export class MemoryLog implements Log {
   private clock: Clock | undefined;
 
   constructor(options: { level?: LogLevel; echo?: boolean; clock?: Clock } = {}) {
+    super();
     this.level = options.level ?? 'debug';
     this.echo = options.echo ?? false;
     this.clock = options.clock;
-  }
-
-  enabled(level: LogLevel): boolean {
-    return ORDER[level] >= ORDER[this.level];
-  }
-  debug(tag: string, message: string): void {
-    this.add('debug', tag, message);
-  }
-  info(tag: string, message: string): void {
-    this.add('info', tag, message);
-  }
-  warn(tag: string, message: string): void {
-    this.add('warn', tag, message);
-  }
-  error(tag: string, message: string): void {
-    this.add('error', tag, message);
   }
 
   /** Lines as text: "LEVEL tag: message". */
@@ -56,8 +40,7 @@ export class MemoryLog implements Log {
     this.lines.length = 0;
   }
 
-  private add(level: LogLevel, tag: string, message: string): void {
-    if (!this.enabled(level)) return;
+  protected write(level: LogLevel, tag: string, message: string): void {
     const line: LogLine = { level, tag, message, atMs: this.clock?.now() };
     this.lines.push(line);
     if (this.echo) console.log('[' + (line.atMs ?? '') + '] ' + level.toUpperCase() + ' ' + tag + ': ' + message);

@@ -1,7 +1,8 @@
 // The small parts of the Node HAL: randomness, a console log, power and a link that is always there.
 
 import { randomBytes } from 'node:crypto';
-import type { Link, LinkHandler, LinkKind, Log, LogLevel, Power, Random, SleepMode, WakeCause } from '../types';
+import { LevelLog } from '../level-log';
+import type { Link, LinkHandler, LinkKind, LogLevel, Power, Random, SleepMode, WakeCause } from '../types';
 
 /** Random from node:crypto. */
 export class NodeRandom implements Random {
@@ -10,28 +11,15 @@ export class NodeRandom implements Random {
   }
 }
 
-const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-
 /** Log to the console (stderr for warn/error) with a timestamp, above a level. */
-export class ConsoleLog implements Log {
-  constructor(public level: LogLevel = 'info') {}
-  enabled(level: LogLevel): boolean {
-    return ORDER[level] >= ORDER[this.level];
+export class ConsoleLog extends LevelLog {
+  constructor(public level: LogLevel = 'info') {
+    super();
   }
-  debug(tag: string, message: string): void {
-    if (this.enabled('debug')) console.log(this.fmt('DEBUG', tag, message));
-  }
-  info(tag: string, message: string): void {
-    if (this.enabled('info')) console.log(this.fmt('INFO', tag, message));
-  }
-  warn(tag: string, message: string): void {
-    if (this.enabled('warn')) console.error(this.fmt('WARN', tag, message));
-  }
-  error(tag: string, message: string): void {
-    if (this.enabled('error')) console.error(this.fmt('ERROR', tag, message));
-  }
-  private fmt(level: string, tag: string, message: string): string {
-    return new Date().toISOString() + ' ' + level + ' ' + tag + ': ' + message;
+  protected write(level: LogLevel, tag: string, message: string): void {
+    const line = new Date().toISOString() + ' ' + level.toUpperCase() + ' ' + tag + ': ' + message;
+    if (level === 'warn' || level === 'error') console.error(line);
+    else console.log(line);
   }
 }
 

@@ -1,7 +1,6 @@
 // Firmware log for the simulator: dropped, or written as one line per entry with the virtual time.
-import type { Log, LogLevel } from '../../hal/types';
-
-const ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+import { LevelLog } from '../../hal/level-log';
+import type { LogLevel } from '../../hal/types';
 
 /** hh:mm:ss.mmm of a virtual time (ms); days as a "d+" prefix. */
 export function clockText(ms: number): string {
@@ -17,29 +16,19 @@ export function clockText(ms: number): string {
   return (d ? d + 'd+' : '') + p(h, 2) + ':' + p(m, 2) + ':' + p(s, 2) + '.' + p(milli, 3);
 }
 
-export class SimLog implements Log {
+export class SimLog extends LevelLog {
   constructor(
     private readonly side: string,
     private readonly now: () => number,
     private readonly sink: ((line: string) => void) | undefined,
-    private readonly level: LogLevel,
-  ) {}
+    readonly level: LogLevel,
+  ) {
+    super();
+  }
   enabled(level: LogLevel): boolean {
-    return this.sink !== undefined && ORDER[level] >= ORDER[this.level];
+    return this.sink !== undefined && super.enabled(level);
   }
-  private add(level: LogLevel, tag: string, message: string): void {
-    if (this.enabled(level)) (this.sink as (line: string) => void)(clockText(this.now()) + ' ' + this.side + ' ' + level + ' ' + tag + ': ' + message);
-  }
-  debug(tag: string, message: string): void {
-    this.add('debug', tag, message);
-  }
-  info(tag: string, message: string): void {
-    this.add('info', tag, message);
-  }
-  warn(tag: string, message: string): void {
-    this.add('warn', tag, message);
-  }
-  error(tag: string, message: string): void {
-    this.add('error', tag, message);
+  protected write(level: LogLevel, tag: string, message: string): void {
+    (this.sink as (line: string) => void)(clockText(this.now()) + ' ' + this.side + ' ' + level + ' ' + tag + ': ' + message);
   }
 }
