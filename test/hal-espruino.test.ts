@@ -3,8 +3,9 @@
 // each Espruino trap the HAL exists to hide (connect throwing, 536-byte binary-string chunks, write()
 // needing strings, 28-character names, flash that cannot be rewritten, clearTimeout(undefined)).
 
+import { transportRecorder } from './helpers/transport-recorder';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LinkHandler, OpenOptions, TransportError, TransportHandler } from '../hal/types';
+import type { LinkHandler, OpenOptions, TransportError } from '../hal/types';
 import {
   createCellular,
   createEspruinoHal,
@@ -72,21 +73,7 @@ class Probe {
       expect(this.inCall, 'event ' + name + ' delivered synchronously').toBe(false);
       this.events.push(name);
     };
-    const h: TransportHandler = {
-      onOpen: () => ev('open'),
-      onData: (b) => {
-        expect(b).toBeInstanceOf(Uint8Array);
-        this.data.push(b);
-        ev('data');
-      },
-      onDrain: () => ev('drain'),
-      onError: (e) => {
-        this.errors.push(e);
-        ev('error:' + e.code);
-      },
-      onClose: () => ev('close'),
-    };
-    this.t.setHandler(h);
+    this.t.setHandler(transportRecorder(ev, this));
   }
   call<T>(fn: () => T): T {
     this.inCall = true;

@@ -1,3 +1,4 @@
+import { transportRecorder } from './helpers/transport-recorder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -5,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { execFileSync } from 'node:child_process';
-import type { OpenOptions, TransportError, TransportHandler } from '../hal/types';
+import type { OpenOptions, TransportError } from '../hal/types';
 import { ConsoleLog, FileStorage, NodeClock, NodeLink, NodeRandom, NodeTimerHost, NodeTransport } from '../hal/node/index';
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
@@ -26,20 +27,7 @@ class Probe {
       this.events.push(name);
       this.check();
     };
-    const h: TransportHandler = {
-      onOpen: () => ev('open'),
-      onData: (b) => {
-        this.data.push(b);
-        ev('data');
-      },
-      onDrain: () => ev('drain'),
-      onError: (e) => {
-        this.errors.push(e);
-        ev('error:' + e.code);
-      },
-      onClose: () => ev('close'),
-    };
-    this.t.setHandler(h);
+    this.t.setHandler(transportRecorder(ev, this));
   }
 
   call<T>(f: () => T): T {

@@ -4,6 +4,7 @@
 // unsolicited CLOSED, lines split across reads (down to one byte per read), garbage between lines and a
 // stuck modem that only recovers after RESET.
 
+import { transportRecorder } from './helpers/transport-recorder';
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../hal/mock/index';
 import type { TransportError } from '../hal/types';
@@ -51,19 +52,7 @@ class Rig {
       this.events.push(e);
     };
     this.m.setHandler({ onUp: () => ev('up'), onDown: (r) => ev('down:' + r) });
-    this.m.transport.setHandler({
-      onOpen: () => ev('open'),
-      onData: (b) => {
-        this.data.push(b);
-        ev('data');
-      },
-      onDrain: () => ev('drain'),
-      onError: (e) => {
-        this.errors.push(e);
-        ev('error:' + e.code);
-      },
-      onClose: () => ev('close'),
-    });
+    this.m.transport.setHandler(transportRecorder(ev, this));
   }
   call<T>(f: () => T): T {
     this.inCall = true;
