@@ -10,27 +10,11 @@ import type { Packet } from 'mqtt-packet';
 import { join } from 'node:path';
 import { runInContext, createContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { deviceBundle } from './helpers/device-bundle';
 import { FakeEspruino, bytesToBin } from './helpers/fake-espruino';
 
-interface BuildModule {
-  boardBundle(file: string, opts?: { secretsFile?: string }): Promise<{ name: string }>;
-  buildBundles(opts: { bundles: unknown[]; write: boolean; budgets?: Record<string, number> }): Promise<{
-    ok: boolean;
-    problems: string[];
-    results: Array<{ text: string; bytes: number }>;
-  }>;
-}
 const ROOT = join(__dirname, '..');
-const { boardBundle, buildBundles } = (await import(new URL('../build.mjs', import.meta.url).href)) as BuildModule;
-
-async function bundleFor(board: string): Promise<string> {
-  const spec = await boardBundle(join(ROOT, board), { secretsFile: join(ROOT, 'boards/secrets.example.json') });
-  // Within its 32 KB budget (out.ok), problem-free.
-  const out = await buildBundles({ bundles: [spec], write: false });
-  expect(out.problems).toEqual([]);
-  expect(out.ok).toBe(true);
-  return out.results[0].text;
-}
+const bundleFor = (board: string): Promise<string> => deviceBundle(join(ROOT, board), join(ROOT, 'boards/secrets.example.json'));
 
 /** Boots a bundle in a fake Espruino: its globals are the fake's, as on a board. */
 function boot(js: string, fake: FakeEspruino): string[] {

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boardBundle, buildBundles } from '../build.mjs';
+import { deviceBundle } from './helpers/device-bundle';
 import { espruinoSkipReason, runOnEspruino } from '../tools/espruino-run';
 import type { EspruinoRunResult } from '../tools/espruino-run';
 import { startAedes } from './helpers/brokers';
@@ -188,11 +188,7 @@ describe.skipIf(skipReason !== undefined)('firmware on the Espruino Linux interp
     };
     const boardFile = join(dir, 'board.json');
     writeFileSync(boardFile, JSON.stringify(board, null, 2));
-    const spec = await boardBundle(boardFile);
-    const out = await buildBundles({ bundles: [spec], write: false });
-    expect(out.problems).toEqual([]);
-    expect(out.ok).toBe(true);
-    bundle = out.results[0].text;
+    bundle = await deviceBundle(boardFile);
   }, 60_000);
 
   afterAll(async () => {

@@ -9,7 +9,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { boardBundle, buildBundles, DEVICE_BUDGET_BYTES, ROOT } from '../build.mjs';
+import { DEVICE_BUDGET_BYTES, ROOT } from '../build.mjs';
+import { deviceBundle } from './helpers/device-bundle';
 import { espruinoBin, espruinoSkipReason } from '../tools/espruino-run';
 import { CLI_BOARD_JSON, espruinoCliPath, flashMain, nonAsciiAt, shellCommand, uploadArgs, uploadCopy, uploadFailure } from '../tools/flash';
 import { freePort, startAedes } from './helpers/brokers';
@@ -314,11 +315,10 @@ describe('the real espruino CLI with the flash arguments', () => {
   let copyFile: string;
   beforeAll(async () => {
     bundleFile = join(dir, 'real-cli.js');
-    const spec = await boardBundle(boardFile);
-    const built = await buildBundles({ bundles: [spec], write: false, budgets: { [spec.name]: 1 << 30 } });
-    writeFileSync(bundleFile, built.results[0].text);
+    const js = await deviceBundle(boardFile);
+    writeFileSync(bundleFile, js);
     copyFile = join(dir, 'real-cli.upload.js');
-    writeFileSync(copyFile, uploadCopy(built.results[0].text));
+    writeFileSync(copyFile, uploadCopy(js));
   }, 60_000);
 
   it('-v -n (no connection): uploads to Storage (.bootcde), knows the built-in modules, fetches nothing', () => {
@@ -427,10 +427,7 @@ describe.skipIf(e2eSkip !== undefined)('flash to the Espruino Linux interpreter 
       const device = 'flash-e2e';
       const bf = join(cwd, 'board.json');
       writeFileSync(bf, JSON.stringify(board(broker.port, device)));
-      const spec = await boardBundle(bf);
-      const built = await buildBundles({ bundles: [spec], write: false, budgets: { [spec.name]: 1 << 30 } });
-      expect(built.results[0].errors).toEqual([]);
-      const ascii = Buffer.from(built.results[0].text, 'utf8')
+      const ascii = Buffer.from(await deviceBundle(bf), 'utf8')
         .toString('latin1')
         .replace(/[\x80-\xff]/g, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
       expect(nonAsciiAt(ascii)).toBe(-1);
