@@ -12,6 +12,8 @@
 // WREN_V5: false when board.mqtt.version is "4" (no MQTT 5: properties, reason strings, AUTH, ...).
 // WREN_AUTO: false when board.mqtt.version is "4" or "5" (a fixed version: no 5.0 -> 3.1.1 fallback).
 // WREN_TLS: false when no broker of the board has "tls".
+// WREN_TRANSPORT: the board's transport.type ("wifi", "cellular", "host"): the unused network driver
+//   and the other transport's sleep code are dropped.
 // WREN_DEVICE: true in every device build: what only tests and tools use (inspection methods, the
 //   JavaScript CRC fallback, checks of the firmware's own calls) is left out with
 //   `if (typeof WREN_DEVICE === 'undefined') { ... }`.
@@ -20,3 +22,4 @@ declare const WREN_V5: boolean | undefined;
 declare const WREN_AUTO: boolean | undefined;
 declare const WREN_TLS: boolean | undefined;
 declare const WREN_DEVICE: boolean | undefined;
+declare const WREN_TRANSPORT: 'wifi' | 'cellular' | 'host' | undefined;

@@ -17,7 +17,6 @@ import type { WifiOptions } from '../hal/espruino/index';
 import { EspruinoNetTransport } from '../hal/espruino/net';
 
 declare const WREN_BOARD: Board;
-declare const WREN_TRANSPORT: 'wifi' | 'cellular' | 'host';
 /** The chip's serial number (its MAC on an ESP32), e.g. "a1b2c3d4-e5f6". */
 declare const getSerial: () => string;
 declare const process: { memory(): { usage: number; total: number } };

@@ -83,8 +83,6 @@ interface Persisted {
   sleepLeftMs?: number;
 }
 
-declare const WREN_TRANSPORT: 'wifi' | 'cellular' | 'host' | undefined;
-
 /*
  * Whether sleep holds the connection (cellular) or deep-sleeps (Wi-Fi, host): a device build knows its
  * transport (WREN_TRANSPORT, see firmware/main.ts), and each use reads
