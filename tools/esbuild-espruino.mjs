@@ -93,8 +93,10 @@ export const DATA_NAMES = [
  * (node:vm), not from this process's globals, so the names (and so the bundle) do not depend on
  * what the calling process added (vitest's `it`, Node's `process`...).
  */
+let builtins;
 function builtinNames() {
-  return new Set(
+  if (builtins) return builtins; // fixed for this Node: computed once per process
+  return (builtins = new Set(
     runInNewContext(`(function () {
       var out = [];
       function add(o) {
@@ -113,7 +115,7 @@ function builtinNames() {
       add(Object.getPrototypeOf(Uint8Array.prototype));
       return out;
     })()`),
-  );
+  ));
 }
 
 /**
@@ -172,7 +174,9 @@ const KEYWORDS = new Set(('break case catch class const continue debugger defaul
  * interpreter may define globally (tools/espruino-globals.txt, the pins D0..D63 and A0..A15, and
  * JavaScript's globals).
  */
+let globals;
 export function globalNames() {
+  if (globals) return globals; // fixed data: read once per process (a build asks twice)
   const out = new Set();
   const file = new URL('./espruino-globals.txt', import.meta.url);
   for (const l of readFileSync(file, 'utf8').split('\n')) if (l && l[0] !== '#') out.add(l);
@@ -180,7 +184,8 @@ export function globalNames() {
   for (let i = 0; i < 16; i++) out.add('A' + i);
   for (const k of runInNewContext('Object.getOwnPropertyNames(globalThis)')) out.add(k);
   for (const k of KEYWORDS) out.delete(k);
-  return [...out].filter((n) => /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n));
+  globals = [...out].filter((n) => /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(n));
+  return globals;
 }
 
 /**
@@ -189,8 +194,8 @@ export function globalNames() {
  * JsVar less than inside a wrapper (it keeps no link to an enclosing scope): measured on Espruino
  * 2v29, 40 methods took 255 JsVars at the top level and 297 in an IIFE, and the whole firmware
  * 2,660 instead of 3,037 after connect. Its top-level names must then keep clear of the
- * interpreter's globals (tools/espruino-globals.txt): `reserve` is source for the bundle (build.mjs injects it) with a function
- * that names every one of globalNames(). The function is never called and esbuild drops it, but
+ * interpreter's globals (tools/espruino-globals.txt): `reserve` is source for the bundle (build.mjs
+ * injects it) with a function that names every one of globalNames(). The function is never called and esbuild drops it, but
  * esbuild never gives a top-level symbol a name the bundle refers to as a global, so none of them can
  * be taken; tools/bundle-check.mjs checks the result (rule global-clobber).
  * @returns {{ options: import('esbuild').BuildOptions, reserve: string }}
