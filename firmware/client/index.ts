@@ -37,6 +37,7 @@ import { Session, MsgState } from '../session/index';
 import type { EnqueueResult, OutMessage, SessionLimits } from '../session/index';
 import { topicMatches } from './topic';
 import { BrokerRotation } from '../liveness/backoff';
+import { nextPingAt, probeDue } from '../liveness/keepalive';
 
 // WREN_AUTO (firmware/flags.d.ts): false when the board fixes the MQTT version, so the 3.1.1
 // fallback goes.
@@ -759,8 +760,10 @@ export class Client {
             late = PINGRESP;
           }
         } else {
-          let ping = Math.min(lastTx, lastRx) + ms;
-          if (ackWait >= 0 && o.ackProbeMs > 0) ping = Math.min(ping, ackWait + o.ackProbeMs);
+          // the keep-alive rules of firmware/liveness/keepalive.ts: the regular ping, or an early probe
+          const probe = probeDue(ackWait >= 0 ? ackWait : undefined, o.ackProbeMs, false);
+          let ping = nextPingAt(lastTx, lastRx, ms);
+          if (probe !== undefined && probe < ping) ping = probe;
           if (ping < at) {
             at = ping;
             late = '';
