@@ -331,7 +331,7 @@ describe.skipIf(skipReason !== undefined)('firmware on the Espruino Linux interp
     figures.storage = out.jsvars;
     console.log('espruino firmware (Storage-loaded): ' + out.lines.filter((l) => l.startsWith('wren: ')).join(' | '));
     // Target: at most JSVARS_TARGET JsVars after boot, connect and one subscription (a count, not a
-    // timing: measured 1,849 on 2v29, printed in the summary line above).
+    // timing: measured 1,738 on 2v29, printed in the summary line above).
     expect(out.jsvars.usage).toBeLessThanOrEqual(JSVARS_TARGET);
   }, 90_000);
 });
